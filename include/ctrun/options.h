@@ -1,0 +1,74 @@
+/* The command line: run options and the subcommands' options. */
+#ifndef CTRUN_OPTIONS_H
+#define CTRUN_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ctrun_leftovers { CTRUN_LEFTOVERS_KILL, CTRUN_LEFTOVERS_WAIT };
+enum ctrun_on_busy { CTRUN_BUSY_FAIL, CTRUN_BUSY_SKIP, CTRUN_BUSY_REPLACE };
+
+#define CTRUN_NAME_MAX 64
+
+struct ctrun_run_opts {
+  uint64_t timeout_ms;    /* 0: none */
+  int signal;             /* the soft signal */
+  uint64_t kill_after_ms; /* soft -> hard; CTRUN_DURATION_INF: never */
+  bool preserve_status;
+  enum ctrun_leftovers leftovers;
+  const char *lock_path;  /* NULL: no lock */
+  uint64_t lock_wait_ms;  /* CTRUN_DURATION_INF: forever */
+  enum ctrun_on_busy on_busy;
+  char name[CTRUN_NAME_MAX + 1];
+  bool detach;
+  const char *log_path;
+  bool quiet_success;
+  const char *report_path; /* "-": stderr */
+  int verbosity;
+  char **argv; /* the command, NULL-terminated */
+  int argc;
+};
+
+struct ctrun_ps_opts { bool json; };
+struct ctrun_stop_opts {
+  int signal;             /* 0: the run's own soft signal */
+  uint64_t kill_after_ms; /* UINT64_MAX - 1 would be odd; see has_kill_after */
+  bool has_kill_after;
+  char **runs;
+  int nruns;
+};
+struct ctrun_cleanup_opts { bool dry_run, json; };
+struct ctrun_check_opts {
+  long warn, crit; /* -1: no threshold */
+  bool cleanup, json;
+};
+
+enum ctrun_parse_result {
+  CTRUN_PARSE_ERROR = -1, /* message in the error buffer; exit 125 */
+  CTRUN_PARSE_OK = 0,
+  CTRUN_PARSE_HELP,
+  CTRUN_PARSE_VERSION
+};
+
+/* A message buffer for parse errors. */
+struct ctrun_parse_error { char msg[512]; };
+
+enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_opts *o,
+                                        struct ctrun_parse_error *e);
+enum ctrun_parse_result ctrun_parse_ps(int argc, char **argv, struct ctrun_ps_opts *o,
+                                       struct ctrun_parse_error *e);
+enum ctrun_parse_result ctrun_parse_stop(int argc, char **argv, struct ctrun_stop_opts *o,
+                                         struct ctrun_parse_error *e);
+enum ctrun_parse_result ctrun_parse_cleanup(int argc, char **argv, struct ctrun_cleanup_opts *o,
+                                            struct ctrun_parse_error *e);
+enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_check_opts *o,
+                                          struct ctrun_parse_error *e);
+
+/* True if NAME matches [A-Za-z0-9._-]{1,64}. */
+bool ctrun_name_valid(const char *name);
+
+/* The default run name: the command's base name, cut to a valid name. */
+void ctrun_default_name(const char *argv0, char out[CTRUN_NAME_MAX + 1]);
+
+#endif

@@ -1,0 +1,103 @@
+/* The process container: one per run.  Each backend implements this header:
+ * src/unix (a process group, plus a child subreaper where the platform has
+ * one) and src/win (a job object).  The core never asks which. */
+#ifndef CTRUN_PROC_H
+#define CTRUN_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct ctrun_tree;
+struct ctrun_entry;
+
+/* Called on the loop whenever the tree changed: the command exited, or a
+ * process of the tree was reaped. */
+typedef void (*ctrun_tree_cb)(struct ctrun_tree *t, void *data);
+
+struct ctrun_spawn {
+  char **argv;        /* argv[0] is looked up in PATH */
+  char **env;         /* the whole environment */
+  int stdio[3];       /* descriptors for 0, 1, 2; -1: inherit ctrun's */
+  const char *run_id; /* names the container where the platform names them */
+};
+
+/* Make the container; after this, ctrun adopts (and reaps) every orphan of
+ * the tree where the platform allows. */
+int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_tree **out);
+
+/* Start the command inside the container.  Returns 0, or a negative libuv
+ * error: UV_ENOENT (not found), UV_EACCES and others (cannot execute). */
+int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s);
+
+long ctrun_tree_pid(const struct ctrun_tree *t);  /* the command's pid */
+long ctrun_tree_pgid(const struct ctrun_tree *t); /* its process group; 0 where none */
+
+/* True once the command itself has exited; *status is its exit code, or -1
+ * when it died of a signal, then *termsig is that signal. */
+bool ctrun_tree_exited(const struct ctrun_tree *t, int *status, int *termsig);
+
+/* True when no process of the tree is left (the command included). */
+bool ctrun_tree_empty(struct ctrun_tree *t);
+
+/* How many processes the tree holds now, the command included; -1 where the
+ * platform cannot tell. */
+int ctrun_tree_count(struct ctrun_tree *t);
+
+/* Send SIG to every process of the tree.  SIGKILL (or the platform's hard
+ * kill) must be repeated until the tree is empty: each killed parent hands
+ * its children to ctrun. */
+void ctrun_tree_signal(struct ctrun_tree *t, int sig);
+
+/* Close the container's handles; the tree must be empty. */
+void ctrun_tree_free(struct ctrun_tree *t);
+
+/* Process identity, for the registry: a value that changes when a pid is
+ * reused (the start time).  Returns 0 or a negative libuv error. */
+int ctrun_proc_start_time(long pid, uint64_t *start);
+
+/* The id of this boot of the machine, to tell that a recorded run cannot
+ * have survived a reboot; "" where the platform has none. */
+void ctrun_proc_boot_id(char *buf, size_t size);
+
+/* A snapshot of the process table, so that one listing serves many runs. */
+struct ctrun_proctab;
+struct ctrun_proctab *ctrun_proctab_load(void);
+void ctrun_proctab_free(struct ctrun_proctab *tab);
+
+/* How many processes belong to run E now: a live run's supervised tree, or
+ * what remains of a stale one (found by its process group and its
+ * CTRUN_RUN_ID tag, each verified by start time).  -1: cannot tell. */
+int ctrun_proctab_count(struct ctrun_proctab *tab, const struct ctrun_entry *e);
+
+/* Send SIG to every remaining process of the stale run E, each checked
+ * against its start time right before the signal.  Returns how many were
+ * signalled, or a negative libuv error. */
+int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e, int sig);
+
+/* Signal the supervising ctrun of run E, if it is still the process that
+ * was recorded (pid and start time). */
+int ctrun_proc_signal_supervisor(const struct ctrun_entry *e, int sig);
+
+/* Detached runs (-d): the run continues in a supervisor that is no child
+ * of the caller's and has no terminal; the caller waits only until the
+ * supervisor reports how the start went. */
+struct ctrun_detach {
+  int ready_fd; /* supervisor: where to report; caller: where to read */
+};
+
+/* Returns 1 in the caller, 0 in the supervisor, or a negative libuv error.
+ * The supervisor's stdin and stdout are /dev/null and every other
+ * descriptor but stderr is closed; stderr still reaches the caller until
+ * ctrun_detach_ready. */
+int ctrun_detach_start(struct ctrun_detach *d);
+
+/* Supervisor: report CODE (an exit code) and whether the command started,
+ * then point stderr at ERR_FD (-1: /dev/null). */
+void ctrun_detach_ready(struct ctrun_detach *d, int code, bool started, int err_fd);
+
+/* Caller: wait for the report.  Returns 0, or UV_EPIPE if the supervisor
+ * died before reporting. */
+int ctrun_detach_wait(struct ctrun_detach *d, int *code, bool *started);
+
+#endif

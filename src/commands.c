@@ -1,0 +1,322 @@
+/* ctrun ps, stop, cleanup and check: readers of the registry.  Every
+ * signal they send is checked first: a live supervisor by its entry lock
+ * and start time, a stale run's processes by start time and run tag. */
+#include "ctrun/commands.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "ctrun/duration.h"
+#include "ctrun/exit.h"
+#include "ctrun/json.h"
+#include "ctrun/msg.h"
+#include "ctrun/output.h"
+#include "ctrun/proc.h"
+#include "ctrun/registry.h"
+#include "ctrun/run.h"
+
+/* The state directory and every entry in it, with the process table. */
+struct view {
+  struct ctrun_dir *dir;
+  struct ctrun_entry *v;
+  size_t n;
+  struct ctrun_proctab *tab;
+};
+
+static int view_open(struct view *w, char *err, size_t errlen) {
+  int r;
+  memset(w, 0, sizeof *w);
+  r = ctrun_statedir_open(&w->dir, err, errlen);
+  if (r != 0)
+    return r;
+  r = ctrun_registry_list(w->dir, &w->v, &w->n);
+  if (r != 0) {
+    snprintf(err, errlen, "cannot list runs in '%s': %s", ctrun_dir_path(w->dir), ctrun_strerror(r));
+    ctrun_dir_close(w->dir);
+    return r;
+  }
+  w->tab = ctrun_proctab_load();
+  return 0;
+}
+
+static void view_close(struct view *w) {
+  ctrun_proctab_free(w->tab);
+  ctrun_registry_free(w->v, w->n);
+  ctrun_dir_close(w->dir);
+}
+
+static void sleep_ms(unsigned ms) { uv_sleep(ms); }
+
+/* Stop what remains of stale run E: SIG, then SIGKILL after KILL_AFTER_MS,
+ * until nothing of it is left.  Returns how many processes were found. */
+static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_after_ms) {
+  struct ctrun_proctab *tab = ctrun_proctab_load();
+  int found = ctrun_proctab_count(tab, e);
+  uint64_t waited = 0;
+
+  if (found > 0) {
+    ctrun_proctab_signal(tab, e, sig);
+#ifdef SIGCONT
+    ctrun_proctab_signal(tab, e, SIGCONT);
+#endif
+  }
+  for (int n = found; n > 0;) {
+    ctrun_proctab_free(tab);
+    sleep_ms(20);
+    waited += 20;
+    tab = ctrun_proctab_load();
+    n = ctrun_proctab_count(tab, e);
+    if (n > 0 && kill_after_ms != CTRUN_DURATION_INF && waited >= kill_after_ms)
+      ctrun_proctab_signal(tab, e, SIGKILL);
+  }
+  ctrun_proctab_free(tab);
+  return found < 0 ? 0 : found;
+}
+
+int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
+  struct view w;
+  char err[512];
+  int64_t now = ctrun_now_ms();
+
+  if (view_open(&w, err, sizeof err) != 0) {
+    ctrun_error("%s", err);
+    return CTRUN_EXIT_FAILURE;
+  }
+  if (o->json) {
+    putchar('[');
+    for (size_t i = 0; i < w.n; i++) {
+      const struct ctrun_entry *e = &w.v[i];
+      printf("%s\n{\"id\":", i ? "," : "");
+      ctrun_json_string(stdout, e->id);
+      fputs(",\"name\":", stdout);
+      ctrun_json_string(stdout, e->name);
+      printf(",\"state\":\"%s\",\"pid\":%ld,\"child_pid\":%ld,\"pgid\":%ld,\"started\":",
+             e->stale ? "stale" : "running", e->pid, e->child_pid, e->pgid);
+      ctrun_json_time(stdout, e->started_ms);
+      fputs(",\"deadline\":", stdout);
+      ctrun_json_time(stdout, e->deadline_ms);
+      fputs(",\"argv\":", stdout);
+      ctrun_json_argv(stdout, e->argv);
+      fputs(",\"lock\":", stdout);
+      ctrun_json_string_or_null(stdout, e->lock);
+      fputs(",\"log\":", stdout);
+      ctrun_json_string_or_null(stdout, e->log);
+      int procs = ctrun_proctab_count(w.tab, e);
+      if (procs < 0)
+        fputs(",\"procs\":null}", stdout);
+      else
+        printf(",\"procs\":%d}", procs);
+    }
+    puts(w.n ? "\n]" : "]");
+  } else {
+    printf("%-12s  %-16s  %-7s  %7s  %6s  %7s  %5s  %s\n", "ID", "NAME", "STATE", "PID", "AGE",
+           "TIMEOUT", "PROCS", "COMMAND");
+    for (size_t i = 0; i < w.n; i++) {
+      const struct ctrun_entry *e = &w.v[i];
+      char age[32], left[32] = "-", procs[16] = "?", cmd[256];
+      int n = ctrun_proctab_count(w.tab, e);
+      ctrun_duration_format(now > e->started_ms ? (uint64_t)(now - e->started_ms) : 0, age, sizeof age);
+      if (e->deadline_ms != 0 && e->deadline_ms > now)
+        ctrun_duration_format((uint64_t)(e->deadline_ms - now), left, sizeof left);
+      else if (e->deadline_ms != 0)
+        snprintf(left, sizeof left, "overdue");
+      if (n >= 0)
+        snprintf(procs, sizeof procs, "%d", n);
+      ctrun_format_command(e->argv, cmd, sizeof cmd);
+      printf("%-12s  %-16s  %-7s  %7ld  %6s  %7s  %5s  %s\n", e->id, e->name,
+             e->stale ? "stale" : "running", e->pid, age, left, procs, cmd);
+    }
+  }
+  view_close(&w);
+  return fflush(stdout) == 0 ? 0 : CTRUN_EXIT_FAILURE;
+}
+
+/* Wait until run ID is over: its entry gone, or its supervisor gone. */
+static bool wait_gone(struct ctrun_dir *dir, const char *id, uint64_t limit_ms) {
+  for (uint64_t waited = 0; limit_ms == CTRUN_DURATION_INF || waited <= limit_ms; waited += 20) {
+    int fd = ctrun_registry_claim(dir, id);
+    if (fd == UV_ENOENT)
+      return true;
+    if (fd >= 0) {
+      /* The supervisor died meanwhile: its remains are cleanup's. */
+      ctrun_registry_drop(dir, id, fd);
+      return true;
+    }
+    sleep_ms(20);
+  }
+  return false;
+}
+
+/* Stop one run; returns 0 or an exit code. */
+static int stop_one(struct view *w, const struct ctrun_entry *e, const struct ctrun_stop_opts *o) {
+  int sig = o->signal ? o->signal : e->signal;
+  uint64_t ka = o->has_kill_after ? o->kill_after_ms : e->kill_after_ms;
+
+  if (e->stale) {
+    int fd = ctrun_registry_claim(w->dir, e->id);
+    if (fd < 0)
+      return fd == UV_ENOENT ? 0 : CTRUN_EXIT_FAILURE;
+    int n = kill_remains(e, sig ? sig : SIGTERM, ka);
+    ctrun_registry_drop(w->dir, e->id, fd);
+    ctrun_notice("stopped stale run %s (%s): %d process(es)", e->id, e->name, n);
+    return 0;
+  }
+  if (ctrun_stop_request_write(w->dir, e->id, sig, ka) != 0 ||
+      ctrun_proc_signal_supervisor(e, SIGUSR1) != 0) {
+    /* Gone just now, or no longer the recorded process. */
+    if (wait_gone(w->dir, e->id, 0))
+      return 0;
+    ctrun_error("cannot signal the supervisor of run %s (pid %ld)", e->id, e->pid);
+    return CTRUN_EXIT_FAILURE;
+  }
+  if (!wait_gone(w->dir, e->id, ka == CTRUN_DURATION_INF ? ka : ka + 10000)) {
+    ctrun_error("run %s (%s) did not stop in time", e->id, e->name);
+    return CTRUN_EXIT_FAILURE;
+  }
+  ctrun_debug("stopped run %s (%s)", e->id, e->name);
+  return 0;
+}
+
+int ctrun_cmd_stop(const struct ctrun_stop_opts *o) {
+  struct view w;
+  char err[512];
+  int code = CTRUN_STOP_OK;
+
+  if (view_open(&w, err, sizeof err) != 0) {
+    ctrun_error("%s", err);
+    return CTRUN_EXIT_FAILURE;
+  }
+  for (int i = 0; i < o->nruns; i++) {
+    size_t idx[64], k = ctrun_registry_match(w.v, w.n, o->runs[i], idx, 64);
+    if (k == 0) {
+      ctrun_error("no such run '%s'", o->runs[i]);
+      if (code == CTRUN_STOP_OK)
+        code = CTRUN_STOP_NO_SUCH_RUN;
+      continue;
+    }
+    for (size_t j = 0; j < k; j++) {
+      int r = stop_one(&w, &w.v[idx[j]], o);
+      if (r != 0)
+        code = r;
+    }
+  }
+  view_close(&w);
+  return code;
+}
+
+/* Clean every stale run of W; returns how many. */
+static int clean(struct view *w, bool dry_run, bool json) {
+  int cleaned = 0;
+  if (json)
+    putchar('[');
+  for (size_t i = 0; i < w->n; i++) {
+    const struct ctrun_entry *e = &w->v[i];
+    int fd, procs;
+    if (!e->stale)
+      continue;
+    procs = ctrun_proctab_count(w->tab, e);
+    if (!dry_run) {
+      fd = ctrun_registry_claim(w->dir, e->id);
+      if (fd < 0)
+        continue; /* alive after all, or cleaned by another */
+      procs = kill_remains(e, e->signal ? e->signal : SIGTERM, e->kill_after_ms);
+      ctrun_registry_drop(w->dir, e->id, fd);
+    }
+    if (json) {
+      printf("%s\n{\"id\":\"%s\",\"name\":", cleaned ? "," : "", e->id);
+      ctrun_json_string(stdout, e->name);
+      if (procs < 0)
+        printf(",\"procs\":null,\"removed\":%s}", dry_run ? "false" : "true");
+      else
+        printf(",\"procs\":%d,\"removed\":%s}", procs, dry_run ? "false" : "true");
+    } else if (ctrun_verbosity >= 0) {
+      char n[16] = "?";
+      if (procs >= 0)
+        snprintf(n, sizeof n, "%d", procs);
+      printf("%s stale run %s (%s): %s process(es)%s\n", dry_run ? "would clean" : "cleaned", e->id,
+             e->name, n, dry_run ? "" : " stopped, entry removed");
+    }
+    cleaned++;
+  }
+  if (json)
+    puts(cleaned ? "\n]" : "]");
+  return cleaned;
+}
+
+int ctrun_cmd_cleanup(const struct ctrun_cleanup_opts *o) {
+  struct view w;
+  char err[512];
+
+  if (view_open(&w, err, sizeof err) != 0) {
+    ctrun_error("%s", err);
+    return CTRUN_EXIT_FAILURE;
+  }
+  clean(&w, o->dry_run, o->json);
+  view_close(&w);
+  fflush(stdout);
+  return 0;
+}
+
+int ctrun_cmd_check(const struct ctrun_check_opts *o) {
+  static const char *const names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+  struct view w;
+  char err[512], extra[64] = "", perf[96] = "";
+  int64_t now = ctrun_now_ms();
+  long procs = 0, stale = 0, overdue = 0;
+  bool unknown_procs = false;
+  int status = CTRUN_CHECK_OK, cleaned = -1;
+
+  if (view_open(&w, err, sizeof err) != 0) {
+    printf("CTRUN UNKNOWN - %s\n", err);
+    return CTRUN_CHECK_UNKNOWN;
+  }
+  for (size_t i = 0; i < w.n; i++) {
+    int n = ctrun_proctab_count(w.tab, &w.v[i]);
+    if (n < 0)
+      unknown_procs = true;
+    else
+      procs += n;
+    if (w.v[i].stale)
+      stale++;
+    else if (w.v[i].deadline_ms != 0 && w.v[i].deadline_ms < now)
+      overdue++;
+  }
+  if (o->crit >= 0 && procs >= o->crit)
+    status = CTRUN_CHECK_CRITICAL;
+  else if ((o->warn >= 0 && procs >= o->warn) || stale > 0 || overdue > 0)
+    status = CTRUN_CHECK_WARNING;
+  if (unknown_procs && status == CTRUN_CHECK_OK && (o->warn >= 0 || o->crit >= 0))
+    status = CTRUN_CHECK_UNKNOWN;
+  if (status == CTRUN_CHECK_CRITICAL && o->cleanup)
+    cleaned = clean(&w, false, false);
+  if (overdue > 0)
+    snprintf(extra, sizeof extra, ", %ld overdue", overdue);
+  if (o->warn >= 0 || o->crit >= 0) {
+    char wbuf[24] = "", cbuf[24] = "";
+    if (o->warn >= 0)
+      snprintf(wbuf, sizeof wbuf, "%ld", o->warn);
+    if (o->crit >= 0)
+      snprintf(cbuf, sizeof cbuf, "%ld", o->crit);
+    snprintf(perf, sizeof perf, ";%s;%s", wbuf, cbuf);
+  }
+  if (o->json) {
+    printf("{\"status\":\"%s\",\"code\":%d,\"runs\":%zu,\"procs\":%ld,\"stale\":%ld,"
+           "\"overdue\":%ld,\"warn\":%ld,\"crit\":%ld,\"cleaned\":%d}\n",
+           names[status], status, w.n, procs, stale, overdue, o->warn, o->crit,
+           cleaned < 0 ? 0 : cleaned);
+  } else {
+    printf("CTRUN %s - %zu runs, %ld processes, %ld stale%s%s | runs=%zu procs=%ld%s stale=%ld",
+           names[status], w.n, procs, stale, extra,
+           cleaned >= 0 ? (cleaned ? ", stale runs cleaned up" : ", nothing to clean up") : "", w.n,
+           procs, perf, stale);
+    if (overdue > 0)
+      printf(" overdue=%ld", overdue);
+    putchar('\n');
+  }
+  view_close(&w);
+  fflush(stdout);
+  return status;
+}

@@ -1,0 +1,119 @@
+/* Lock files.  The lock belongs to ctrun's own close-on-exec descriptor,
+ * so no process of the command ever holds it: an inherited lock held by a
+ * stray daemon would wedge every later run.  The file is never deleted,
+ * since deleting a lock file lets two holders in. */
+#include "ctrun/lock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "ctrun/duration.h"
+#include "ctrun/fs.h"
+#include "ctrun/msg.h"
+#include "ctrun/run.h"
+
+#ifdef _WIN32
+#include <io.h>
+#define close _close
+#else
+#include <unistd.h>
+#endif
+
+int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, char *err,
+                    size_t errlen) {
+  int fd = ctrun_lockfile_open(path, err, errlen), r;
+
+  l->fd = -1;
+  l->path = path;
+  if (fd < 0)
+    return fd;
+  r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, wait_ms);
+  if (r != 0) {
+    if (r != UV_EBUSY)
+      snprintf(err, errlen, "cannot lock '%s': %s", path, ctrun_strerror(r));
+    close(fd);
+    return r;
+  }
+  l->fd = fd;
+  return 0;
+}
+
+void ctrun_lock_set_holder(struct ctrun_lock *l, long pid, const char *run_id, const char *name,
+                           int64_t started_ms) {
+  char text[256];
+  int n = snprintf(text, sizeof text, "pid=%ld\nid=%s\nname=%s\nstarted=%lld\n", pid, run_id, name,
+                   (long long)started_ms);
+  /* Best effort: a read-only lock file still locks, it just cannot say who. */
+  if (l->fd >= 0 && n > 0)
+    ctrun_fd_rewrite(l->fd, text, (size_t)n);
+}
+
+int ctrun_lock_holder_parse(const char *text, size_t len, struct ctrun_lock_holder *h) {
+  const char *s = text, *end = text + len;
+  int seen = 0;
+
+  memset(h, 0, sizeof *h);
+  while (s < end) {
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    const char *eq = memchr(s, '=', (size_t)((nl ? nl : end) - s));
+    size_t klen, vlen;
+    char val[80];
+    if (nl == NULL || eq == NULL)
+      break;
+    klen = (size_t)(eq - s);
+    vlen = (size_t)(nl - eq - 1);
+    if (vlen >= sizeof val)
+      return UV_EINVAL;
+    memcpy(val, eq + 1, vlen);
+    val[vlen] = '\0';
+    if (klen == 3 && memcmp(s, "pid", 3) == 0) {
+      char *e;
+      h->pid = strtol(val, &e, 10);
+      if (*e != '\0' || h->pid <= 0)
+        return UV_EINVAL;
+      seen |= 1;
+    } else if (klen == 2 && memcmp(s, "id", 2) == 0 && vlen < sizeof h->id) {
+      memcpy(h->id, val, vlen + 1);
+    } else if (klen == 4 && memcmp(s, "name", 4) == 0 && vlen < sizeof h->name) {
+      memcpy(h->name, val, vlen + 1);
+    } else if (klen == 7 && memcmp(s, "started", 7) == 0) {
+      h->started_ms = strtoll(val, NULL, 10);
+    }
+    s = nl + 1;
+  }
+  return (seen & 1) ? 0 : UV_EINVAL;
+}
+
+void ctrun_lock_holder(const char *path, char *buf, size_t size, char *run_id, size_t idsize) {
+  char err[256], *text = NULL, age[32];
+  size_t len = 0;
+  struct ctrun_lock_holder h;
+  int fd = ctrun_lockfile_open(path, err, sizeof err);
+
+  if (run_id != NULL && idsize > 0)
+    run_id[0] = '\0';
+  snprintf(buf, size, "another process");
+  if (fd < 0)
+    return;
+  if (ctrun_fd_read_all(fd, 4096, &text, &len) == 0 && ctrun_lock_holder_parse(text, len, &h) == 0) {
+    int64_t ms = ctrun_now_ms() - h.started_ms;
+    ctrun_duration_format(ms > 0 ? (uint64_t)ms : 0, age, sizeof age);
+    snprintf(buf, size, "pid %ld (%s, running for %s)", h.pid, h.name[0] ? h.name : "?", age);
+    if (run_id != NULL)
+      snprintf(run_id, idsize, "%s", h.id);
+  }
+  free(text);
+  close(fd);
+}
+
+void ctrun_lock_release(struct ctrun_lock *l) {
+  if (l->fd < 0)
+    return;
+  /* Clear the holder text while still holding the lock, then let go. */
+  ctrun_fd_rewrite(l->fd, "", 0);
+  ctrun_fd_unlock(l->fd);
+  close(l->fd);
+  l->fd = -1;
+}

@@ -1,0 +1,130 @@
+/* ctrun: run a command with a timeout, a lock and tracking, and leave
+ * nothing behind.  argv -> subcommand; the only place that picks exit codes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctrun/commands.h"
+#include "ctrun/exit.h"
+#include "ctrun/msg.h"
+#include "ctrun/options.h"
+#include "ctrun/run.h"
+
+#ifndef CTRUN_VERSION
+#define CTRUN_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+  "Usage: ctrun [OPTION]... [--] COMMAND [ARG]...\n"
+  "       ctrun ps [--json]\n"
+  "       ctrun stop [-s SIG] [-k DUR] RUN...\n"
+  "       ctrun cleanup [--dry-run] [--json]\n"
+  "       ctrun check [--warn N] [--crit N] [--cleanup] [--json]\n"
+  "Run COMMAND with an enforced timeout, kill its whole process tree when it\n"
+  "ends, hold an optional lock, and track the run so that nothing is left\n"
+  "behind.\n"
+  "\n"
+  "Run options:\n"
+  "  -t, --timeout DUR      after DUR, send the soft signal to the whole tree\n"
+  "                         (default: none; 0 = none)\n"
+  "  -s, --signal SIG       the soft signal: name (TERM, SIGTERM, term) or number\n"
+  "                         (default: TERM)\n"
+  "  -k, --kill-after DUR   after the soft signal, wait DUR, then kill the whole\n"
+  "                         tree hard (default: 5s)\n"
+  "      --preserve-status  on timeout, exit with the command's status, not 124\n"
+  "      --leftovers MODE   when the command exits but processes it started\n"
+  "                         remain: kill them (default) or wait for them\n"
+  "                         (still bounded by -t)\n"
+  "  -l, --lock FILE        hold an exclusive lock on FILE for the life of the\n"
+  "                         whole tree; created if missing, never deleted\n"
+  "  -w, --lock-wait DUR    wait up to DUR for the lock (inf = forever; default 0)\n"
+  "      --on-busy MODE     lock still held: fail (exit 75, default), skip\n"
+  "                         (exit 0), or replace (stop the tracked holder)\n"
+  "  -n, --name NAME        name for ps and stop, [A-Za-z0-9._-]{1,64}\n"
+  "                         (default: the command's base name)\n"
+  "  -d, --detach           run in the background under a detached supervisor;\n"
+  "                         print the run id and return at once\n"
+  "  -o, --log FILE         append the command's output to FILE, framed by a\n"
+  "                         start and an end line\n"
+  "      --quiet-success    hold the output back; print it only if the run\n"
+  "                         fails or times out\n"
+  "      --report FILE      write a JSON summary of the run to FILE (- = stderr)\n"
+  "  -q, --quiet            print only errors\n"
+  "  -v, --verbose          say more about what ctrun does\n"
+  "  -h, --help             print this help and exit\n"
+  "  -V, --version          print the version and exit\n"
+  "\n"
+  "DUR is one or more NUMBER[UNIT] parts, UNIT one of ms s m h d (default s):\n"
+  "5, 0.5, 250ms, 1.5m, 1h30m, 2d, or inf.\n"
+  "\n"
+  "The command's environment gains CTRUN_RUN_ID and CTRUN_NAME.  Runs are\n"
+  "recorded in $CTRUN_STATE_DIR, else $XDG_RUNTIME_DIR/ctrun, else\n"
+  "$XDG_STATE_HOME/ctrun or ~/.local/state/ctrun.\n"
+  "\n"
+  "Subcommands:\n"
+  "  ps                     list live and stale runs (--json: as JSON)\n"
+  "  stop RUN...            stop runs by id or name as a timeout would\n"
+  "                         (-s SIG, -k DUR: signal and grace)\n"
+  "  cleanup                kill what remains of stale runs and forget them\n"
+  "                         (--dry-run: only tell)\n"
+  "  check                  monitoring-plugin status of tracked processes\n"
+  "                         (--warn N, --crit N; --cleanup when CRITICAL)\n"
+  "\n"
+  "Exit status:\n"
+  "  the command's  it ran and exited by itself\n"
+  "  124            timed out (with --preserve-status: the command's status)\n"
+  "  125            ctrun itself failed (usage, bad value, state directory)\n"
+  "  126            COMMAND found but could not be executed\n"
+  "  127            COMMAND not found\n"
+  "  128+N          the command died of signal N\n"
+  "  75             lock busy and --on-busy=fail\n"
+  "  ctrun stop: 0 all stopped, 1 no such run, 125 error.  ctrun cleanup: 0.\n"
+  "  ctrun check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
+
+static int usage_error(const struct ctrun_parse_error *e) {
+  ctrun_error("%s", e->msg);
+  fprintf(stderr, "Try 'ctrun --help' for more information.\n");
+  return CTRUN_EXIT_FAILURE;
+}
+
+static int help(void) {
+  fputs(usage_text, stdout);
+  return fflush(stdout) == 0 ? 0 : CTRUN_EXIT_FAILURE;
+}
+
+int main(int argc, char **argv) {
+  struct ctrun_parse_error e;
+  enum ctrun_parse_result r;
+  const char *sub = argc > 1 ? argv[1] : "";
+
+  if (strcmp(sub, "ps") == 0) {
+    struct ctrun_ps_opts o;
+    r = ctrun_parse_ps(argc - 1, argv + 1, &o, &e);
+    return r == CTRUN_PARSE_OK ? ctrun_cmd_ps(&o) : r == CTRUN_PARSE_HELP ? help() : usage_error(&e);
+  }
+  if (strcmp(sub, "stop") == 0) {
+    struct ctrun_stop_opts o;
+    r = ctrun_parse_stop(argc - 1, argv + 1, &o, &e);
+    return r == CTRUN_PARSE_OK ? ctrun_cmd_stop(&o) : r == CTRUN_PARSE_HELP ? help() : usage_error(&e);
+  }
+  if (strcmp(sub, "cleanup") == 0) {
+    struct ctrun_cleanup_opts o;
+    r = ctrun_parse_cleanup(argc - 1, argv + 1, &o, &e);
+    return r == CTRUN_PARSE_OK ? ctrun_cmd_cleanup(&o)
+           : r == CTRUN_PARSE_HELP ? help() : usage_error(&e);
+  }
+  if (strcmp(sub, "check") == 0) {
+    struct ctrun_check_opts o;
+    r = ctrun_parse_check(argc - 1, argv + 1, &o, &e);
+    return r == CTRUN_PARSE_OK ? ctrun_cmd_check(&o)
+           : r == CTRUN_PARSE_HELP ? help() : usage_error(&e);
+  }
+
+  struct ctrun_run_opts o;
+  r = ctrun_parse_run(argc, argv, &o, &e);
+  switch (r) {
+  case CTRUN_PARSE_OK: return ctrun_run(&o);
+  case CTRUN_PARSE_HELP: return help();
+  case CTRUN_PARSE_VERSION: printf("ctrun %s\n", CTRUN_VERSION); return 0;
+  default: return usage_error(&e);
+  }
+}

@@ -1,0 +1,402 @@
+#include "ctrun/options.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctrun/duration.h"
+#include "ctrun/signals.h"
+
+/* A small getopt_long: the same rules on every platform, messages in
+ * ctrun's words, and parsing stops at the first operand so that the
+ * command's own options are never read as ctrun's. */
+struct optdef {
+  char short_name; /* 0: long only */
+  const char *long_name;
+  int has_arg;
+  int id;
+};
+
+struct parser {
+  int argc;
+  char **argv;
+  int index;        /* next argv element */
+  const char *rest; /* the rest of a bundle of short options ("-qv") */
+  const struct optdef *defs;
+  const char *arg;  /* the value of the option just returned */
+  const char *used; /* the option as the user spelled it, for messages */
+  char spelled[80];
+  struct ctrun_parse_error *err;
+};
+
+static int fail(struct parser *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->err->msg, sizeof p->err->msg, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* Returns an option id, 0 at the first operand (p->index points to it), or
+ * -1 on error. */
+static int next_opt(struct parser *p) {
+  const struct optdef *d;
+
+  p->arg = NULL;
+  if (p->rest == NULL || *p->rest == '\0') {
+    const char *a;
+    p->rest = NULL;
+    if (p->index >= p->argc)
+      return 0;
+    a = p->argv[p->index];
+    if (a[0] != '-' || a[1] == '\0')
+      return 0;
+    p->index++;
+    if (strcmp(a, "--") == 0)
+      return 0;
+    if (a[1] == '-') {
+      const char *name = a + 2, *eq = strchr(name, '=');
+      size_t len = eq ? (size_t)(eq - name) : strlen(name);
+      for (d = p->defs; d->id != 0; d++)
+        if (strlen(d->long_name) == len && strncmp(d->long_name, name, len) == 0)
+          break;
+      snprintf(p->spelled, sizeof p->spelled, "--%.*s", (int)(len < 60 ? len : 60), name);
+      p->used = p->spelled;
+      if (d->id == 0)
+        return fail(p, "unknown option '%s'", p->spelled);
+      if (!d->has_arg) {
+        if (eq)
+          return fail(p, "option '%s' takes no value", p->spelled);
+        return d->id;
+      }
+      if (eq) {
+        p->arg = eq + 1;
+      } else {
+        if (p->index >= p->argc)
+          return fail(p, "option '%s' needs a value", p->spelled);
+        p->arg = p->argv[p->index++];
+      }
+      return d->id;
+    }
+    p->rest = a + 1;
+  }
+  for (d = p->defs; d->id != 0; d++)
+    if (d->short_name != 0 && d->short_name == *p->rest)
+      break;
+  snprintf(p->spelled, sizeof p->spelled, "-%c", *p->rest);
+  p->used = p->spelled;
+  if (d->id == 0)
+    return fail(p, "unknown option '%s'", p->spelled);
+  p->rest++;
+  if (d->has_arg) {
+    if (*p->rest != '\0') {
+      p->arg = p->rest;
+    } else {
+      if (p->index >= p->argc)
+        return fail(p, "option '%s' needs a value", p->spelled);
+      p->arg = p->argv[p->index++];
+    }
+    p->rest = NULL;
+  }
+  return d->id;
+}
+
+static void parser_init(struct parser *p, int argc, char **argv, const struct optdef *defs,
+                        struct ctrun_parse_error *e) {
+  memset(p, 0, sizeof *p);
+  p->argc = argc;
+  p->argv = argv;
+  p->index = 1;
+  p->defs = defs;
+  p->err = e;
+  e->msg[0] = '\0';
+}
+
+static int get_duration(struct parser *p, uint64_t *ms, int allow_inf) {
+  int r = ctrun_duration_parse(p->arg, ms);
+  if (r == -ERANGE)
+    return fail(p, "duration '%s' for %s is out of range (at most 10 years)", p->arg, p->used);
+  if (r != 0 || (!allow_inf && *ms == CTRUN_DURATION_INF))
+    return fail(p, "invalid duration '%s' for %s (examples: 5, 0.5, 250ms, 1h30m%s)", p->arg,
+                p->used, allow_inf ? ", inf" : "");
+  return 0;
+}
+
+static int get_signal(struct parser *p, int *sig) {
+  int s = ctrun_signal_parse(p->arg);
+  if (s < 0)
+    return fail(p, "invalid signal '%s' for %s", p->arg, p->used);
+  *sig = s;
+  return 0;
+}
+
+static int get_count(struct parser *p, long *v) {
+  char *end;
+  errno = 0;
+  long n = strtol(p->arg, &end, 10);
+  if (p->arg[0] == '\0' || *end != '\0' || errno != 0 || n < 0 || n > 1000000000L)
+    return fail(p, "invalid number '%s' for %s", p->arg, p->used);
+  *v = n;
+  return 0;
+}
+
+static int get_choice(struct parser *p, const char *const *choices, int *v) {
+  for (int i = 0; choices[i] != NULL; i++)
+    if (strcmp(p->arg, choices[i]) == 0) {
+      *v = i;
+      return 0;
+    }
+  char list[128] = "";
+  for (int i = 0; choices[i] != NULL; i++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", choices[i]);
+  return fail(p, "invalid value '%s' for %s (one of: %s)", p->arg, p->used, list);
+}
+
+bool ctrun_name_valid(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > CTRUN_NAME_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-'))
+      return false;
+  }
+  return true;
+}
+
+void ctrun_default_name(const char *argv0, char out[CTRUN_NAME_MAX + 1]) {
+  const char *base = argv0;
+  size_t n = 0;
+  for (const char *s = argv0; *s; s++)
+    if (*s == '/' || *s == '\\')
+      base = s + 1;
+  for (; *base && n < CTRUN_NAME_MAX; base++) {
+    char c = *base;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '_' || c == '-';
+    out[n++] = ok ? c : '_';
+  }
+  if (n == 0)
+    out[n++] = '_';
+  out[n] = '\0';
+}
+
+enum {
+  OPT_TIMEOUT = 1, OPT_SIGNAL, OPT_KILL_AFTER, OPT_PRESERVE, OPT_LEFTOVERS, OPT_LOCK,
+  OPT_LOCK_WAIT, OPT_ON_BUSY, OPT_NAME, OPT_DETACH, OPT_LOG, OPT_QUIET_SUCCESS, OPT_REPORT,
+  OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_DRY_RUN, OPT_WARN, OPT_CRIT,
+  OPT_CLEANUP
+};
+
+static const struct optdef run_defs[] = {
+  { 't', "timeout", 1, OPT_TIMEOUT },
+  { 's', "signal", 1, OPT_SIGNAL },
+  { 'k', "kill-after", 1, OPT_KILL_AFTER },
+  { 0, "preserve-status", 0, OPT_PRESERVE },
+  { 0, "leftovers", 1, OPT_LEFTOVERS },
+  { 'l', "lock", 1, OPT_LOCK },
+  { 'w', "lock-wait", 1, OPT_LOCK_WAIT },
+  { 0, "on-busy", 1, OPT_ON_BUSY },
+  { 'n', "name", 1, OPT_NAME },
+  { 'd', "detach", 0, OPT_DETACH },
+  { 'o', "log", 1, OPT_LOG },
+  { 0, "quiet-success", 0, OPT_QUIET_SUCCESS },
+  { 0, "report", 1, OPT_REPORT },
+  { 'q', "quiet", 0, OPT_QUIET },
+  { 'v', "verbose", 0, OPT_VERBOSE },
+  { 'h', "help", 0, OPT_HELP },
+  { 'V', "version", 0, OPT_VERSION },
+  { 0, NULL, 0, 0 },
+};
+
+static int get_path(struct parser *p, const char **out) {
+  if (p->arg[0] == '\0')
+    return fail(p, "empty file name for %s", p->used);
+  *out = p->arg;
+  return 0;
+}
+
+enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_opts *o,
+                                        struct ctrun_parse_error *e) {
+  static const char *const leftovers[] = { "kill", "wait", NULL };
+  static const char *const on_busy[] = { "fail", "skip", "replace", NULL };
+  struct parser p;
+  int id, v, r = 0;
+
+  memset(o, 0, sizeof *o);
+  o->signal = ctrun_signal_parse("TERM");
+  o->kill_after_ms = 5000;
+  parser_init(&p, argc, argv, run_defs, e);
+  while ((id = next_opt(&p)) > 0) {
+    switch (id) {
+    case OPT_TIMEOUT:
+      r = get_duration(&p, &o->timeout_ms, 1);
+      if (o->timeout_ms == CTRUN_DURATION_INF)
+        o->timeout_ms = 0;
+      break;
+    case OPT_SIGNAL: r = get_signal(&p, &o->signal); break;
+    case OPT_KILL_AFTER: r = get_duration(&p, &o->kill_after_ms, 1); break;
+    case OPT_PRESERVE: o->preserve_status = true; break;
+    case OPT_LEFTOVERS:
+      r = get_choice(&p, leftovers, &v);
+      o->leftovers = (enum ctrun_leftovers)v;
+      break;
+    case OPT_LOCK: r = get_path(&p, &o->lock_path); break;
+    case OPT_LOCK_WAIT: r = get_duration(&p, &o->lock_wait_ms, 1); break;
+    case OPT_ON_BUSY:
+      r = get_choice(&p, on_busy, &v);
+      o->on_busy = (enum ctrun_on_busy)v;
+      break;
+    case OPT_NAME:
+      if (!ctrun_name_valid(p.arg))
+        r = fail(&p, "invalid name '%s' for %s (1 to 64 of A-Z a-z 0-9 . _ -)", p.arg, p.used);
+      else
+        snprintf(o->name, sizeof o->name, "%s", p.arg);
+      break;
+    case OPT_DETACH: o->detach = true; break;
+    case OPT_LOG: r = get_path(&p, &o->log_path); break;
+    case OPT_QUIET_SUCCESS: o->quiet_success = true; break;
+    case OPT_REPORT: r = get_path(&p, &o->report_path); break;
+    case OPT_QUIET: o->verbosity = -1; break;
+    case OPT_VERBOSE: o->verbosity = 1; break;
+    case OPT_HELP: return CTRUN_PARSE_HELP;
+    case OPT_VERSION: return CTRUN_PARSE_VERSION;
+    }
+    if (r != 0)
+      return CTRUN_PARSE_ERROR;
+  }
+  if (id < 0)
+    return CTRUN_PARSE_ERROR;
+  if (p.index >= argc) {
+    fail(&p, "no command given");
+    return CTRUN_PARSE_ERROR;
+  }
+  if (argv[p.index][0] == '\0') {
+    fail(&p, "the command is an empty string");
+    return CTRUN_PARSE_ERROR;
+  }
+  if (o->lock_path == NULL && (o->lock_wait_ms != 0 || o->on_busy != CTRUN_BUSY_FAIL)) {
+    fail(&p, "%s needs a lock file (-l FILE)", o->lock_wait_ms != 0 ? "--lock-wait" : "--on-busy");
+    return CTRUN_PARSE_ERROR;
+  }
+  o->argv = argv + p.index;
+  o->argc = argc - p.index;
+  if (o->name[0] == '\0')
+    ctrun_default_name(o->argv[0], o->name);
+  return CTRUN_PARSE_OK;
+}
+
+static const struct optdef ps_defs[] = {
+  { 0, "json", 0, OPT_JSON }, { 'h', "help", 0, OPT_HELP }, { 0, NULL, 0, 0 },
+};
+static const struct optdef stop_defs[] = {
+  { 's', "signal", 1, OPT_SIGNAL }, { 'k', "kill-after", 1, OPT_KILL_AFTER },
+  { 'h', "help", 0, OPT_HELP },     { 0, NULL, 0, 0 },
+};
+static const struct optdef cleanup_defs[] = {
+  { 0, "dry-run", 0, OPT_DRY_RUN }, { 0, "json", 0, OPT_JSON },
+  { 'h', "help", 0, OPT_HELP },     { 0, NULL, 0, 0 },
+};
+static const struct optdef check_defs[] = {
+  { 0, "warn", 1, OPT_WARN },       { 0, "crit", 1, OPT_CRIT }, { 0, "cleanup", 0, OPT_CLEANUP },
+  { 0, "json", 0, OPT_JSON },       { 'h', "help", 0, OPT_HELP }, { 0, NULL, 0, 0 },
+};
+
+/* The subcommands: argv[0] is the subcommand's name. */
+static enum ctrun_parse_result no_operands(struct parser *p) {
+  if (p->index < p->argc) {
+    fail(p, "%s: unexpected argument '%s'", p->argv[0], p->argv[p->index]);
+    return CTRUN_PARSE_ERROR;
+  }
+  return CTRUN_PARSE_OK;
+}
+
+enum ctrun_parse_result ctrun_parse_ps(int argc, char **argv, struct ctrun_ps_opts *o,
+                                       struct ctrun_parse_error *e) {
+  struct parser p;
+  int id;
+  memset(o, 0, sizeof *o);
+  parser_init(&p, argc, argv, ps_defs, e);
+  while ((id = next_opt(&p)) > 0) {
+    if (id == OPT_HELP)
+      return CTRUN_PARSE_HELP;
+    o->json = true;
+  }
+  return id < 0 ? CTRUN_PARSE_ERROR : no_operands(&p);
+}
+
+enum ctrun_parse_result ctrun_parse_stop(int argc, char **argv, struct ctrun_stop_opts *o,
+                                         struct ctrun_parse_error *e) {
+  struct parser p;
+  int id, r = 0;
+  memset(o, 0, sizeof *o);
+  parser_init(&p, argc, argv, stop_defs, e);
+  while ((id = next_opt(&p)) > 0) {
+    if (id == OPT_HELP)
+      return CTRUN_PARSE_HELP;
+    if (id == OPT_SIGNAL)
+      r = get_signal(&p, &o->signal);
+    else {
+      r = get_duration(&p, &o->kill_after_ms, 1);
+      o->has_kill_after = true;
+    }
+    if (r != 0)
+      return CTRUN_PARSE_ERROR;
+  }
+  if (id < 0)
+    return CTRUN_PARSE_ERROR;
+  if (p.index >= argc) {
+    fail(&p, "stop: no run given (a run id or name, see 'ctrun ps')");
+    return CTRUN_PARSE_ERROR;
+  }
+  o->runs = argv + p.index;
+  o->nruns = argc - p.index;
+  return CTRUN_PARSE_OK;
+}
+
+enum ctrun_parse_result ctrun_parse_cleanup(int argc, char **argv, struct ctrun_cleanup_opts *o,
+                                            struct ctrun_parse_error *e) {
+  struct parser p;
+  int id;
+  memset(o, 0, sizeof *o);
+  parser_init(&p, argc, argv, cleanup_defs, e);
+  while ((id = next_opt(&p)) > 0) {
+    if (id == OPT_HELP)
+      return CTRUN_PARSE_HELP;
+    if (id == OPT_DRY_RUN)
+      o->dry_run = true;
+    else
+      o->json = true;
+  }
+  return id < 0 ? CTRUN_PARSE_ERROR : no_operands(&p);
+}
+
+enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_check_opts *o,
+                                          struct ctrun_parse_error *e) {
+  struct parser p;
+  int id, r = 0;
+  memset(o, 0, sizeof *o);
+  o->warn = o->crit = -1;
+  parser_init(&p, argc, argv, check_defs, e);
+  while ((id = next_opt(&p)) > 0) {
+    switch (id) {
+    case OPT_HELP: return CTRUN_PARSE_HELP;
+    case OPT_WARN: r = get_count(&p, &o->warn); break;
+    case OPT_CRIT: r = get_count(&p, &o->crit); break;
+    case OPT_CLEANUP: o->cleanup = true; break;
+    case OPT_JSON: o->json = true; break;
+    }
+    if (r != 0)
+      return CTRUN_PARSE_ERROR;
+  }
+  if (id < 0)
+    return CTRUN_PARSE_ERROR;
+  if (o->warn >= 0 && o->crit >= 0 && o->warn > o->crit) {
+    fail(&p, "check: --warn %ld is above --crit %ld", o->warn, o->crit);
+    return CTRUN_PARSE_ERROR;
+  }
+  return no_operands(&p);
+}

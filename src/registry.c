@@ -1,0 +1,575 @@
+/* The registry of tracked runs.  One file a run, "<id>.run", in the state
+ * directory.  Its supervisor writes it to a temporary name, locks it, then
+ * renames it into place, so the entry never exists unlocked, and holds that
+ * lock until the run is over: a reader that can take the lock knows the
+ * supervisor is gone, whatever became of its pid. */
+#include "ctrun/registry.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "ctrun/msg.h"
+
+#ifdef _WIN32
+#include <io.h>
+#define close _close
+#define write _write
+#else
+#include <unistd.h>
+#endif
+
+#define ENTRY_MAX (1024 * 1024) /* larger is corrupt */
+#define MAGIC "ctrun-run 1\n"
+
+static const char *env_nonempty(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int ctrun_statedir_path(char *buf, size_t size) {
+  const char *v;
+  int n;
+#ifdef _WIN32
+  if ((v = env_nonempty("CTRUN_STATE_DIR")) != NULL)
+    n = snprintf(buf, size, "%s", v);
+  else if ((v = env_nonempty("LOCALAPPDATA")) != NULL)
+    n = snprintf(buf, size, "%s\\ctrun", v);
+  else
+    return UV_ENOENT;
+#else
+  if ((v = env_nonempty("CTRUN_STATE_DIR")) != NULL)
+    n = snprintf(buf, size, "%s", v);
+  else if ((v = env_nonempty("XDG_RUNTIME_DIR")) != NULL && v[0] == '/')
+    n = snprintf(buf, size, "%s/ctrun", v);
+  else if ((v = env_nonempty("XDG_STATE_HOME")) != NULL && v[0] == '/')
+    n = snprintf(buf, size, "%s/ctrun", v);
+  else if ((v = env_nonempty("HOME")) != NULL)
+    n = snprintf(buf, size, "%s/.local/state/ctrun", v);
+  else
+    return UV_ENOENT;
+#endif
+  return n > 0 && (size_t)n < size ? 0 : UV_ENAMETOOLONG;
+}
+
+int ctrun_statedir_open(struct ctrun_dir **out, char *err, size_t errlen) {
+  char path[4096];
+  int r = ctrun_statedir_path(path, sizeof path);
+  if (r != 0) {
+    snprintf(err, errlen, "no state directory: set CTRUN_STATE_DIR (or HOME)");
+    return r;
+  }
+  return ctrun_dir_open(path, true, out, err, errlen);
+}
+
+void ctrun_new_run_id(char id[CTRUN_ID_LEN + 1]) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char b[CTRUN_ID_LEN / 2];
+  if (uv_random(NULL, NULL, b, sizeof b, 0, NULL) != 0) {
+    /* No entropy source: time and pid are still unique on this machine. */
+    uint64_t x = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)uv_os_getpid() ^ uv_hrtime();
+    for (size_t i = 0; i < sizeof b; i++, x >>= 8)
+      b[i] = (unsigned char)x;
+  }
+  for (size_t i = 0; i < sizeof b; i++) {
+    id[2 * i] = hex[b[i] >> 4];
+    id[2 * i + 1] = hex[b[i] & 15];
+  }
+  id[CTRUN_ID_LEN] = '\0';
+}
+
+/* A growable text buffer. */
+struct buf {
+  char *s;
+  size_t len, cap;
+  bool failed;
+};
+
+static void put(struct buf *b, const char *s, size_t n) {
+  if (b->failed)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 512;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *bigger = realloc(b->s, cap);
+    if (bigger == NULL) {
+      b->failed = true;
+      return;
+    }
+    b->s = bigger;
+    b->cap = cap;
+  }
+  memcpy(b->s + b->len, s, n);
+  b->len += n;
+  b->s[b->len] = '\0';
+}
+
+static void putf(struct buf *b, const char *fmt, ...) CTRUN_PRINTF(2, 3);
+static void putf(struct buf *b, const char *fmt, ...) {
+  char tmp[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* KEY=VALUE with backslash, newline and control bytes escaped. */
+static void put_escaped(struct buf *b, const char *key, const char *v) {
+  put(b, key, strlen(key));
+  put(b, "=", 1);
+  for (const unsigned char *s = (const unsigned char *)v; *s; s++) {
+    if (*s == '\\')
+      put(b, "\\\\", 2);
+    else if (*s < 0x20 || *s == 0x7f)
+      putf(b, "\\x%02x", *s);
+    else
+      put(b, (const char *)s, 1);
+  }
+  put(b, "\n", 1);
+}
+
+char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len) {
+  struct buf b = { 0 };
+  put(&b, MAGIC, strlen(MAGIC));
+  putf(&b, "id=%s\nname=%s\n", e->id, e->name);
+  putf(&b, "pid=%ld\npid_start=%llu\n", e->pid, (unsigned long long)e->pid_start);
+  putf(&b, "child_pid=%ld\nchild_start=%llu\npgid=%ld\n", e->child_pid,
+       (unsigned long long)e->child_start, e->pgid);
+  putf(&b, "boot_id=%s\nstarted=%lld\ndeadline=%lld\n", e->boot_id, (long long)e->started_ms,
+       (long long)e->deadline_ms);
+  putf(&b, "signal=%d\nkill_after=%llu\n", e->signal, (unsigned long long)e->kill_after_ms);
+  if (e->lock)
+    put_escaped(&b, "lock", e->lock);
+  if (e->log)
+    put_escaped(&b, "log", e->log);
+  for (int i = 0; i < e->argc; i++)
+    put_escaped(&b, "arg", e->argv[i]);
+  put(&b, "end\n", 4);
+  if (b.failed) {
+    free(b.s);
+    return NULL;
+  }
+  *len = b.len;
+  return b.s;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+/* Unescape S[0..n) into a new string; NULL if malformed. */
+static char *unescape(const char *s, size_t n) {
+  char *out = malloc(n + 1), *o = out;
+  if (out == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] != '\\') {
+      *o++ = s[i];
+      continue;
+    }
+    if (i + 1 < n && s[i + 1] == '\\') {
+      *o++ = '\\';
+      i++;
+    } else if (i + 3 < n && s[i + 1] == 'x' && hexval(s[i + 2]) >= 0 && hexval(s[i + 3]) >= 0 &&
+               (hexval(s[i + 2]) << 4 | hexval(s[i + 3])) != 0) {
+      *o++ = (char)(hexval(s[i + 2]) << 4 | hexval(s[i + 3]));
+      i += 3;
+    } else {
+      free(out);
+      return NULL;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+static int parse_num(const char *v, long long lo, long long hi, long long *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (v[0] == '\0' || *end != '\0' || errno != 0 || n < lo || n > hi)
+    return -1;
+  *out = n;
+  return 0;
+}
+
+static int parse_unum(const char *v, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0)
+    return -1;
+  *out = n;
+  return 0;
+}
+
+static bool id_valid(const char *s) {
+  if (strlen(s) != CTRUN_ID_LEN)
+    return false;
+  for (; *s; s++)
+    if (hexval(*s) < 0)
+      return false;
+  return true;
+}
+
+int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
+  const char *s = text, *end = text + len;
+  bool ended = false;
+  int have = 0;
+  size_t argcap = 0;
+
+  memset(e, 0, sizeof *e);
+  if (len < strlen(MAGIC) || memcmp(text, MAGIC, strlen(MAGIC)) != 0)
+    return UV_EINVAL;
+  s += strlen(MAGIC);
+  while (s < end && !ended) {
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    const char *eq;
+    char *v = NULL;
+    long long n = 0;
+    size_t klen;
+    int bad = 0;
+
+    if (nl == NULL)
+      goto bad; /* torn: the last line has no end */
+    if (nl - s == 3 && memcmp(s, "end", 3) == 0) {
+      ended = true;
+      break;
+    }
+    eq = memchr(s, '=', (size_t)(nl - s));
+    if (eq == NULL)
+      goto bad;
+    klen = (size_t)(eq - s);
+    v = unescape(eq + 1, (size_t)(nl - eq - 1));
+    if (v == NULL)
+      goto bad;
+#define KEY(k) (klen == sizeof(k) - 1 && memcmp(s, k, klen) == 0)
+    if (KEY("id")) {
+      bad = !id_valid(v);
+      if (!bad)
+        memcpy(e->id, v, CTRUN_ID_LEN + 1);
+      have |= 1;
+    } else if (KEY("name")) {
+      bad = strlen(v) >= sizeof e->name;
+      if (!bad)
+        strcpy(e->name, v);
+    } else if (KEY("pid")) {
+      bad = parse_num(v, 1, 0x7fffffff, &n);
+      e->pid = (long)n;
+      have |= 2;
+    } else if (KEY("pid_start")) {
+      bad = parse_unum(v, &e->pid_start);
+    } else if (KEY("child_pid")) {
+      bad = parse_num(v, 0, 0x7fffffff, &n);
+      e->child_pid = (long)n;
+    } else if (KEY("child_start")) {
+      bad = parse_unum(v, &e->child_start);
+    } else if (KEY("pgid")) {
+      bad = parse_num(v, 0, 0x7fffffff, &n);
+      e->pgid = (long)n;
+    } else if (KEY("boot_id")) {
+      bad = strlen(v) >= sizeof e->boot_id;
+      if (!bad)
+        strcpy(e->boot_id, v);
+    } else if (KEY("started")) {
+      bad = parse_num(v, 0, INT64_MAX, &n);
+      e->started_ms = n;
+    } else if (KEY("deadline")) {
+      bad = parse_num(v, 0, INT64_MAX, &n);
+      e->deadline_ms = n;
+    } else if (KEY("signal")) {
+      bad = parse_num(v, 0, 1024, &n);
+      e->signal = (int)n;
+    } else if (KEY("kill_after")) {
+      bad = parse_unum(v, &e->kill_after_ms);
+    } else if (KEY("lock") && e->lock == NULL) {
+      e->lock = v;
+      v = NULL;
+    } else if (KEY("log") && e->log == NULL) {
+      e->log = v;
+      v = NULL;
+    } else if (KEY("arg")) {
+      if ((size_t)e->argc + 1 >= argcap) {
+        size_t cap = argcap ? argcap * 2 : 8;
+        char **bigger = realloc(e->argv, cap * sizeof *bigger);
+        if (bigger == NULL) {
+          bad = 1;
+        } else {
+          e->argv = bigger;
+          argcap = cap;
+        }
+      }
+      if (!bad) {
+        e->argv[e->argc++] = v;
+        e->argv[e->argc] = NULL;
+        v = NULL;
+      }
+    } /* unknown keys: from a newer ctrun; skipped */
+#undef KEY
+    free(v);
+    if (bad)
+      goto bad;
+    s = nl + 1;
+  }
+  if (!ended || have != 3)
+    goto bad;
+  if (e->argv == NULL) {
+    e->argv = calloc(1, sizeof *e->argv);
+    if (e->argv == NULL)
+      goto bad;
+  }
+  return 0;
+bad:
+  ctrun_entry_free(e);
+  return UV_EINVAL;
+}
+
+void ctrun_entry_free(struct ctrun_entry *e) {
+  for (int i = 0; i < e->argc; i++)
+    free(e->argv[i]);
+  free(e->argv);
+  free(e->lock);
+  free(e->log);
+  e->argv = NULL;
+  e->argc = 0;
+  e->lock = e->log = NULL;
+}
+
+static void entry_file(char *buf, size_t size, const char *id, const char *suffix) {
+  snprintf(buf, size, "%s%s", id, suffix);
+}
+
+/* Write TEXT to a new, locked temporary file in DIR; returns its descriptor. */
+static int write_locked(struct ctrun_dir *dir, const char *tmp, const char *text, size_t len) {
+  int fd = ctrun_dir_openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC), r;
+  if (fd < 0)
+    return fd;
+  r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, 0);
+  if (r == 0)
+    r = ctrun_fd_rewrite(fd, text, len);
+  if (r != 0) {
+    close(fd);
+    ctrun_dir_unlink(dir, tmp);
+    return r;
+  }
+  return fd;
+}
+
+int ctrun_record_write(struct ctrun_record *rec, struct ctrun_dir *dir, const struct ctrun_entry *e) {
+  char tmp[CTRUN_ID_LEN + 8];
+  size_t len;
+  char *text = ctrun_entry_format(e, &len);
+  int fd, r;
+
+  if (text == NULL)
+    return UV_ENOMEM;
+  entry_file(tmp, sizeof tmp, e->id, ".tmp");
+  entry_file(rec->file, sizeof rec->file, e->id, ".run");
+  fd = write_locked(dir, tmp, text, len);
+  free(text);
+  if (fd < 0)
+    return fd;
+  r = ctrun_dir_rename(dir, tmp, rec->file);
+  if (r != 0) {
+    close(fd);
+    ctrun_dir_unlink(dir, tmp);
+    return r;
+  }
+  if (rec->fd >= 0 && rec->dir == dir)
+    close(rec->fd);
+  rec->dir = dir;
+  rec->fd = fd;
+  return 0;
+}
+
+void ctrun_record_remove(struct ctrun_record *rec) {
+  if (rec->fd < 0)
+    return;
+  /* Unlink while still holding the lock: nobody can see the entry unlocked. */
+  ctrun_dir_unlink(rec->dir, rec->file);
+  close(rec->fd);
+  rec->fd = -1;
+}
+
+struct list_ctx {
+  struct ctrun_dir *dir;
+  struct ctrun_entry *v;
+  size_t n, cap;
+  int err;
+};
+
+/* Read one entry; UV_EAGAIN when it was replaced under us. */
+static int read_entry(struct ctrun_dir *dir, const char *name, struct ctrun_entry *e) {
+  char *text;
+  size_t len;
+  int fd = ctrun_dir_openat(dir, name, O_RDONLY), r;
+  bool stale;
+
+  if (fd < 0)
+    return fd;
+  r = ctrun_fd_lock(fd, CTRUN_LOCK_SHARED, 0);
+  stale = r == 0;
+  if (stale && !ctrun_dir_same_file(dir, name, fd)) {
+    close(fd);
+    return UV_EAGAIN;
+  }
+  r = ctrun_fd_read_all(fd, ENTRY_MAX, &text, &len);
+  close(fd);
+  if (r != 0)
+    return r;
+  r = ctrun_entry_parse(text, len, e);
+  free(text);
+  if (r == 0)
+    e->stale = stale;
+  return r;
+}
+
+static int list_one(const char *name, void *arg) {
+  struct list_ctx *c = arg;
+  size_t n = strlen(name);
+  int r = UV_EAGAIN;
+
+  if (n != CTRUN_ID_LEN + 4 || strcmp(name + CTRUN_ID_LEN, ".run") != 0)
+    return 0;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 16;
+    struct ctrun_entry *bigger = realloc(c->v, cap * sizeof *bigger);
+    if (bigger == NULL)
+      return UV_ENOMEM;
+    c->v = bigger;
+    c->cap = cap;
+  }
+  for (int tries = 0; r == UV_EAGAIN && tries < 5; tries++)
+    r = read_entry(c->dir, name, &c->v[c->n]);
+  if (r == UV_ENOENT)
+    return 0; /* the run ended while we listed */
+  if (r != 0) {
+    ctrun_error("skipping unreadable run entry '%s/%s': %s", ctrun_dir_path(c->dir), name,
+                r == UV_EINVAL ? "corrupt or truncated" : ctrun_strerror(r));
+    return 0;
+  }
+  if (strncmp(c->v[c->n].id, name, CTRUN_ID_LEN) != 0) {
+    ctrun_error("skipping run entry '%s/%s': it names another run", ctrun_dir_path(c->dir), name);
+    ctrun_entry_free(&c->v[c->n]);
+    return 0;
+  }
+  c->n++;
+  return 0;
+}
+
+static int by_start(const void *a, const void *b) {
+  const struct ctrun_entry *x = a, *y = b;
+  if (x->started_ms != y->started_ms)
+    return x->started_ms < y->started_ms ? -1 : 1;
+  return strcmp(x->id, y->id);
+}
+
+int ctrun_registry_list(struct ctrun_dir *dir, struct ctrun_entry **out, size_t *n) {
+  struct list_ctx c = { .dir = dir };
+  int r = ctrun_dir_each(dir, list_one, &c);
+  if (r != 0) {
+    ctrun_registry_free(c.v, c.n);
+    return r;
+  }
+  if (c.n > 1)
+    qsort(c.v, c.n, sizeof *c.v, by_start);
+  *out = c.v;
+  *n = c.n;
+  return 0;
+}
+
+void ctrun_registry_free(struct ctrun_entry *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    ctrun_entry_free(&v[i]);
+  free(v);
+}
+
+size_t ctrun_registry_match(const struct ctrun_entry *v, size_t n, const char *what, size_t *idx,
+                            size_t max) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < max; i++)
+    if (strcmp(v[i].id, what) == 0 || strcmp(v[i].name, what) == 0)
+      idx[k++] = i;
+  return k;
+}
+
+int ctrun_registry_claim(struct ctrun_dir *dir, const char *id) {
+  char name[CTRUN_ID_LEN + 8];
+  int fd, r;
+
+  entry_file(name, sizeof name, id, ".run");
+  fd = ctrun_dir_openat(dir, name, O_RDWR);
+  if (fd < 0)
+    return fd;
+  /* A reader's brief shared lock must not pass for a living supervisor. */
+  r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, 200);
+  if (r == 0 && !ctrun_dir_same_file(dir, name, fd))
+    r = UV_EBUSY; /* replaced: its supervisor is alive and rewrote it */
+  if (r != 0) {
+    close(fd);
+    return r;
+  }
+  return fd;
+}
+
+void ctrun_registry_drop(struct ctrun_dir *dir, const char *id, int fd) {
+  char name[CTRUN_ID_LEN + 8];
+  entry_file(name, sizeof name, id, ".run");
+  ctrun_dir_unlink(dir, name);
+  entry_file(name, sizeof name, id, ".stop");
+  ctrun_dir_unlink(dir, name);
+  close(fd);
+}
+
+int ctrun_stop_request_write(struct ctrun_dir *dir, const char *id, int sig, uint64_t kill_after_ms) {
+  char tmp[CTRUN_ID_LEN + 12], name[CTRUN_ID_LEN + 8], text[64];
+  int n = snprintf(text, sizeof text, "signal=%d\nkill_after=%llu\n", sig,
+                   (unsigned long long)kill_after_ms);
+  int fd, r;
+
+  entry_file(tmp, sizeof tmp, id, ".stoptmp");
+  entry_file(name, sizeof name, id, ".stop");
+  fd = ctrun_dir_openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC);
+  if (fd < 0)
+    return fd;
+  r = ctrun_fd_rewrite(fd, text, (size_t)n);
+  close(fd);
+  if (r == 0)
+    r = ctrun_dir_rename(dir, tmp, name);
+  return r;
+}
+
+int ctrun_stop_request_read(struct ctrun_dir *dir, const char *id, int *sig, uint64_t *kill_after_ms) {
+  char name[CTRUN_ID_LEN + 8], *text;
+  size_t len;
+  int fd, r;
+  unsigned long long ka;
+
+  entry_file(name, sizeof name, id, ".stop");
+  fd = ctrun_dir_openat(dir, name, O_RDONLY);
+  if (fd < 0)
+    return fd;
+  r = ctrun_fd_read_all(fd, 256, &text, &len);
+  close(fd);
+  ctrun_dir_unlink(dir, name);
+  if (r != 0)
+    return r;
+  if (sscanf(text, "signal=%d\nkill_after=%llu", sig, &ka) != 2 || *sig < 0)
+    r = UV_EINVAL;
+  else
+    *kill_after_ms = ka;
+  free(text);
+  return r;
+}

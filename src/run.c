@@ -1,0 +1,518 @@
+/* One run, in the order a reader expects: parse (done by main) -> take the
+ * lock -> record the run -> spawn into a container -> loop (deadline,
+ * signals, exit) -> kill and reap what is left -> release -> report. */
+#include "ctrun/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "ctrun/duration.h"
+#include "ctrun/exit.h"
+#include "ctrun/json.h"
+#include "ctrun/lock.h"
+#include "ctrun/msg.h"
+#include "ctrun/output.h"
+#include "ctrun/proc.h"
+#include "ctrun/registry.h"
+#include "ctrun/signals.h"
+
+#ifdef _WIN32
+#include <io.h>
+#define close _close
+#else
+#include <unistd.h>
+#endif
+
+/* Signals that ctrun passes on to the tree.  SIGUSR1 is ctrun stop's
+ * request to the supervisor. */
+static const int forwarded[] = {
+  SIGINT, SIGTERM,
+#ifndef _WIN32
+  SIGHUP, SIGQUIT,
+#endif
+};
+
+struct run {
+  struct ctrun_run_opts *o;
+  uv_loop_t loop;
+  struct ctrun_tree *tree;
+  uv_timer_t deadline, grace, poll;
+  uv_signal_t sigs[sizeof forwarded / sizeof forwarded[0] + 1];
+  int nsigs;
+  struct ctrun_dir *dir;
+  struct ctrun_record rec;
+  struct ctrun_entry entry;
+  struct ctrun_lock lock;
+  struct ctrun_output out;
+  char id[CTRUN_ID_LEN + 1];
+  int64_t started_ms, ended_ms, lock_wait_ms;
+  bool timed_out, killed_hard, stopping, done;
+  bool exited;
+  int status, termsig;
+  int leftovers_killed, peak_procs;
+};
+
+int64_t ctrun_now_ms(void) {
+  uv_timeval64_t tv;
+  if (uv_gettimeofday(&tv) != 0)
+    return 0;
+  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void sample(struct run *r) {
+  if (r->o->report_path != NULL) {
+    int n = ctrun_tree_count(r->tree);
+    if (n > r->peak_procs)
+      r->peak_procs = n;
+  }
+}
+
+static void close_handles(struct run *r) {
+  uv_close((uv_handle_t *)&r->deadline, NULL);
+  uv_close((uv_handle_t *)&r->grace, NULL);
+  uv_close((uv_handle_t *)&r->poll, NULL);
+  for (int i = 0; i < r->nsigs; i++)
+    uv_close((uv_handle_t *)&r->sigs[i], NULL);
+  ctrun_tree_free(r->tree);
+}
+
+static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms);
+
+static void hard_kill(struct run *r) {
+  if (!r->killed_hard)
+    ctrun_debug("killing what is left of run %s", r->id);
+  r->killed_hard = true;
+  ctrun_tree_signal(r->tree, SIGKILL);
+}
+
+/* The heart of the loop: called on every change of the tree and on every
+ * poll.  Decides what the command's exit means and ends the run once the
+ * whole tree is gone. */
+static void check(struct run *r) {
+  if (r->done)
+    return;
+  if (!r->exited && ctrun_tree_exited(r->tree, &r->status, &r->termsig)) {
+    r->exited = true;
+    if (!ctrun_tree_empty(r->tree) && !r->stopping) {
+      if (r->o->leftovers == CTRUN_LEFTOVERS_KILL) {
+        int n = ctrun_tree_count(r->tree);
+        r->leftovers_killed = n > 0 ? n : 1;
+        ctrun_debug("the command exited; stopping %d leftover process(es)", r->leftovers_killed);
+        stop_tree(r, r->o->signal, r->o->kill_after_ms);
+      } else {
+        ctrun_debug("the command exited; waiting for its leftovers");
+      }
+    }
+  }
+  if (r->exited && ctrun_tree_empty(r->tree)) {
+    r->done = true;
+    close_handles(r);
+    return;
+  }
+  sample(r);
+  /* Each killed parent hands its children to us: kill again until none. */
+  if (r->killed_hard)
+    ctrun_tree_signal(r->tree, SIGKILL);
+}
+
+static void on_tree(struct ctrun_tree *t, void *data) {
+  (void)t;
+  check(data);
+}
+
+static void on_poll(uv_timer_t *h) { check(h->data); }
+
+static void on_grace(uv_timer_t *h) {
+  struct run *r = h->data;
+  hard_kill(r);
+  check(r);
+}
+
+/* Send SIG to the whole tree, and kill it hard after KILL_AFTER_MS unless
+ * it is gone by then.  Also how a leftover, a timeout and ctrun stop end a
+ * run. */
+static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms) {
+  r->stopping = true;
+  if (sig == SIGKILL || kill_after_ms == 0) {
+    hard_kill(r);
+  } else {
+    ctrun_tree_signal(r->tree, sig);
+#ifdef SIGCONT
+    ctrun_tree_signal(r->tree, SIGCONT); /* a stopped process cannot act on SIG */
+#endif
+    if (kill_after_ms != CTRUN_DURATION_INF && !uv_is_active((uv_handle_t *)&r->grace))
+      uv_timer_start(&r->grace, on_grace, kill_after_ms, 0);
+  }
+  /* A backstop for hosts that cannot report every death in the tree. */
+  if (!uv_is_active((uv_handle_t *)&r->poll))
+    uv_timer_start(&r->poll, on_poll, 20, 20);
+}
+
+static void on_deadline(uv_timer_t *h) {
+  struct run *r = h->data;
+  char d[32];
+  r->timed_out = true;
+  ctrun_notice("run %s (%s) timed out after %s; sending %s", r->id, r->o->name,
+               ctrun_duration_format(r->o->timeout_ms, d, sizeof d),
+               ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
+  stop_tree(r, r->o->signal, r->o->kill_after_ms);
+  check(r);
+}
+
+static void on_signal(uv_signal_t *h, int sig) {
+  struct run *r = h->data;
+#ifdef SIGUSR1
+  if (sig == SIGUSR1) {
+    int s = r->o->signal;
+    uint64_t ka = r->o->kill_after_ms;
+    if (ctrun_stop_request_read(r->dir, r->id, &s, &ka) != 0)
+      return; /* not from ctrun stop */
+    ctrun_notice("run %s (%s) stopped on request", r->id, r->o->name);
+    r->timed_out = true;
+    stop_tree(r, s != 0 ? s : r->o->signal, ka);
+    check(r);
+    return;
+  }
+#endif
+  ctrun_debug("forwarding signal %s to the tree", ctrun_signal_name(sig));
+  stop_tree(r, sig, r->o->kill_after_ms);
+  check(r);
+}
+
+/* Start watching the signals that reach ctrun.  One that was ignored when
+ * ctrun started (a shell's "cmd &" ignores INT and QUIT) stays ignored, for
+ * ctrun and the command alike. */
+static int watch_signals(struct run *r) {
+  int sigs[sizeof forwarded / sizeof forwarded[0] + 1], n = 0, e;
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
+#ifndef _WIN32
+    struct sigaction sa;
+    if (sigaction(forwarded[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+      continue;
+#endif
+    sigs[n++] = forwarded[i];
+  }
+#ifdef SIGUSR1
+  sigs[n++] = SIGUSR1;
+#endif
+  for (int i = 0; i < n; i++) {
+    e = uv_signal_init(&r->loop, &r->sigs[i]);
+    if (e != 0)
+      return e;
+    r->sigs[i].data = r;
+    r->nsigs++;
+    e = uv_signal_start(&r->sigs[i], on_signal, sigs[i]);
+    if (e != 0)
+      return e;
+  }
+  return 0;
+}
+
+/* The command's environment: ctrun's, plus CTRUN_RUN_ID and CTRUN_NAME. */
+static char **make_env(const char *id, const char *name) {
+  uv_env_item_t *items;
+  int count, k = 0;
+  char **env;
+
+  if (uv_os_environ(&items, &count) != 0)
+    return NULL;
+  env = calloc((size_t)count + 3, sizeof *env);
+  for (int i = 0; env != NULL && i < count; i++) {
+    if (strcmp(items[i].name, "CTRUN_RUN_ID") == 0 || strcmp(items[i].name, "CTRUN_NAME") == 0)
+      continue;
+    size_t len = strlen(items[i].name) + strlen(items[i].value) + 2;
+    if ((env[k] = malloc(len)) != NULL)
+      snprintf(env[k++], len, "%s=%s", items[i].name, items[i].value);
+  }
+  uv_os_free_environ(items, count);
+  if (env == NULL)
+    return NULL;
+  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12;
+  if ((env[k] = malloc(l1)) != NULL)
+    snprintf(env[k++], l1, "CTRUN_RUN_ID=%s", id);
+  if ((env[k] = malloc(l2)) != NULL)
+    snprintf(env[k++], l2, "CTRUN_NAME=%s", name);
+  return env;
+}
+
+static void free_env(char **env) {
+  for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+    free(env[i]);
+  free(env);
+}
+
+/* The exit code of a finished run (SPEC: exit status). */
+static int exit_code(const struct run *r) {
+  if (r->timed_out && !r->o->preserve_status)
+    return CTRUN_EXIT_TIMEOUT;
+  if (r->status >= 0)
+    return r->status;
+  return CTRUN_EXIT_SIGNAL_BASE + r->termsig;
+}
+
+/* --on-busy=replace: stop the tracked run that holds the lock, then wait
+ * for the lock for as long as that run may take to stop. */
+static int replace_holder(struct run *r, const char *holder_id, char *err, size_t errlen);
+
+/* Take the lock of -l, or say why not.  Returns 0 when taken, else the exit
+ * code to leave with. */
+static int take_lock(struct run *r, struct ctrun_detach *d) {
+  struct ctrun_run_opts *o = r->o;
+  char err[512] = "", holder[256], holder_id[64];
+  uint64_t t0 = uv_hrtime();
+  int e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
+
+  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE) {
+    ctrun_lock_holder(o->lock_path, holder, sizeof holder, holder_id, sizeof holder_id);
+    e = replace_holder(r, holder_id, err, sizeof err);
+  }
+  r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
+  if (e == 0)
+    return 0;
+  if (e != UV_EBUSY) {
+    ctrun_error("%s", err);
+    return CTRUN_EXIT_FAILURE;
+  }
+  ctrun_lock_holder(o->lock_path, holder, sizeof holder, NULL, 0);
+  if (o->on_busy == CTRUN_BUSY_SKIP) {
+    ctrun_debug("lock '%s' is held by %s; skipping %s", o->lock_path, holder, o->name);
+    (void)d;
+    return -1; /* skipped: exit 0, nothing run */
+  }
+  ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
+  return CTRUN_EXIT_LOCK_BUSY;
+}
+
+static int replace_holder(struct run *r, const char *holder_id, char *err, size_t errlen) {
+  struct ctrun_entry *v = NULL;
+  size_t n = 0, idx;
+  int e = UV_EBUSY;
+  uint64_t wait;
+
+  if (holder_id[0] == '\0' || ctrun_registry_list(r->dir, &v, &n) != 0 ||
+      ctrun_registry_match(v, n, holder_id, &idx, 1) != 1) {
+    snprintf(err, errlen, "cannot replace it: the holder is not a tracked run");
+    ctrun_registry_free(v, n);
+    return UV_EBUSY;
+  }
+  ctrun_notice("replacing run %s (%s), which holds lock '%s'", v[idx].id, v[idx].name,
+               r->o->lock_path);
+  if (v[idx].stale) {
+    /* Its supervisor is gone: whatever is left holds no lock of ours. */
+    snprintf(err, errlen, "cannot replace it: its supervisor is gone (try 'ctrun cleanup')");
+  } else if (ctrun_stop_request_write(r->dir, v[idx].id, 0, v[idx].kill_after_ms) != 0 ||
+             ctrun_proc_signal_supervisor(&v[idx], SIGUSR1) != 0) {
+    snprintf(err, errlen, "cannot replace it: cannot signal its supervisor");
+  } else {
+    /* The holder releases the lock once its whole tree is gone: allow it
+     * its grace, and a little more for reaping. */
+    wait = v[idx].kill_after_ms == CTRUN_DURATION_INF ? CTRUN_DURATION_INF
+                                                       : v[idx].kill_after_ms + 5000;
+    e = ctrun_lock_take(&r->lock, r->o->lock_path, wait, err, errlen);
+    if (e == UV_EBUSY)
+      snprintf(err, errlen, "it did not let go in time");
+  }
+  ctrun_registry_free(v, n);
+  return e;
+}
+
+static void fill_entry(struct run *r) {
+  struct ctrun_entry *e = &r->entry;
+  memset(e, 0, sizeof *e);
+  memcpy(e->id, r->id, sizeof e->id);
+  snprintf(e->name, sizeof e->name, "%s", r->o->name);
+  e->pid = (long)uv_os_getpid();
+  ctrun_proc_start_time(e->pid, &e->pid_start);
+  ctrun_proc_boot_id(e->boot_id, sizeof e->boot_id);
+  e->started_ms = r->started_ms;
+  e->signal = r->o->signal;
+  e->kill_after_ms = r->o->kill_after_ms;
+  e->lock = (char *)r->o->lock_path;
+  e->log = (char *)r->o->log_path;
+  e->argv = r->o->argv;
+  e->argc = r->o->argc;
+}
+
+/* Spawn and supervise until the whole tree is gone.  Returns the exit code. */
+static int supervise(struct run *r, struct ctrun_detach *d) {
+  struct ctrun_run_opts *o = r->o;
+  struct ctrun_spawn s;
+  char **env;
+  int e;
+
+  e = uv_loop_init(&r->loop);
+  if (e == 0)
+    e = ctrun_tree_new(&r->loop, on_tree, r, &r->tree);
+  if (e != 0) {
+    ctrun_error("cannot set up the event loop: %s", ctrun_strerror(e));
+    return CTRUN_EXIT_FAILURE;
+  }
+  uv_timer_init(&r->loop, &r->deadline);
+  uv_timer_init(&r->loop, &r->grace);
+  uv_timer_init(&r->loop, &r->poll);
+  r->deadline.data = r->grace.data = r->poll.data = r;
+  e = watch_signals(r);
+  env = make_env(r->id, o->name);
+  if (e != 0 || env == NULL) {
+    ctrun_error("cannot set up signals: %s", ctrun_strerror(e ? e : UV_ENOMEM));
+    free_env(env);
+    r->done = true;
+    close_handles(r);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    return CTRUN_EXIT_FAILURE;
+  }
+  memset(&s, 0, sizeof s);
+  s.argv = o->argv;
+  s.env = env;
+  s.run_id = r->id;
+  s.stdio[0] = -1;
+  s.stdio[1] = s.stdio[2] = r->out.child_fd;
+  e = ctrun_tree_spawn(r->tree, &s);
+  free_env(env);
+  if (e != 0) {
+    ctrun_error("cannot run '%s': %s", o->argv[0], ctrun_strerror(e));
+    r->done = true;
+    close_handles(r);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    return e == UV_ENOENT ? CTRUN_EXIT_NOT_FOUND : CTRUN_EXIT_CANNOT_EXEC;
+  }
+  r->entry.child_pid = ctrun_tree_pid(r->tree);
+  r->entry.pgid = ctrun_tree_pgid(r->tree);
+  ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
+  if (o->timeout_ms != 0)
+    r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
+  /* Best effort: the entry written before the spawn already carries the tag
+   * that lets cleanup find this tree. */
+  if (ctrun_record_write(&r->rec, r->dir, &r->entry) != 0)
+    ctrun_debug("cannot update the run entry");
+  ctrun_detach_ready(d, 0, true, r->out.log_fd);
+  ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
+
+  uv_update_time(&r->loop); /* the spawn may have taken a while */
+  if (o->timeout_ms != 0)
+    uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
+  check(r);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  return exit_code(r);
+}
+
+static void write_report(struct run *r, int code, bool skipped);
+
+int ctrun_run(struct ctrun_run_opts *o) {
+  struct run run, *r = &run;
+  struct ctrun_detach detach = { -1 };
+  char err[512];
+  int code = CTRUN_EXIT_FAILURE, e;
+  bool skipped = false, started = false;
+
+  memset(r, 0, sizeof *r);
+  r->o = o;
+  r->lock.fd = -1;
+  r->rec.fd = -1;
+  r->out.child_fd = r->out.log_fd = r->out.capture_fd = r->out.report_fd = -1;
+  r->status = -1;
+  ctrun_verbosity = o->verbosity;
+  ctrun_new_run_id(r->id);
+
+  if (o->detach) {
+    e = ctrun_detach_start(&detach);
+    if (e < 0) {
+      ctrun_error("cannot detach: %s", ctrun_strerror(e));
+      return CTRUN_EXIT_FAILURE;
+    }
+    if (e == 1) {
+      if (ctrun_detach_wait(&detach, &code, &started) != 0) {
+        ctrun_error("the detached run %s failed to start", r->id);
+        return CTRUN_EXIT_FAILURE;
+      }
+      if (started) {
+        printf("%s\n", r->id);
+        fflush(stdout);
+      }
+      return code;
+    }
+  }
+  r->started_ms = ctrun_now_ms();
+  e = ctrun_statedir_open(&r->dir, err, sizeof err);
+  if (e != 0) {
+    ctrun_error("%s", err);
+    goto out;
+  }
+  if (ctrun_output_open(&r->out, o, r->id, err, sizeof err) != 0) {
+    ctrun_error("%s", err);
+    goto out;
+  }
+  if (o->lock_path != NULL) {
+    code = take_lock(r, &detach);
+    if (code != 0) {
+      skipped = true;
+      if (code < 0)
+        code = 0;
+      goto out;
+    }
+    r->started_ms = ctrun_now_ms();
+    ctrun_lock_set_holder(&r->lock, (long)uv_os_getpid(), r->id, o->name, r->started_ms);
+  }
+  fill_entry(r);
+  e = ctrun_record_write(&r->rec, r->dir, &r->entry);
+  if (e != 0) {
+    ctrun_error("cannot record the run in '%s': %s", ctrun_dir_path(r->dir), ctrun_strerror(e));
+    code = CTRUN_EXIT_FAILURE;
+    goto out;
+  }
+  ctrun_output_start(&r->out, o, r->id, r->started_ms);
+  code = supervise(r, &detach);
+  r->ended_ms = ctrun_now_ms();
+  /* The tree is gone: now the lock may go, and the run with it. */
+  ctrun_lock_release(&r->lock);
+  ctrun_record_remove(&r->rec);
+  ctrun_output_finish(&r->out, o, r->id, code, r->status, r->termsig, r->timed_out,
+                      r->ended_ms - r->started_ms);
+  write_report(r, code, false);
+  uv_loop_close(&r->loop);
+  ctrun_output_close(&r->out);
+  ctrun_dir_close(r->dir);
+  ctrun_detach_ready(&detach, code, false, -1);
+  return code;
+out:
+  r->ended_ms = ctrun_now_ms();
+  ctrun_lock_release(&r->lock);
+  ctrun_record_remove(&r->rec);
+  if (skipped)
+    write_report(r, code, true);
+  ctrun_output_close(&r->out);
+  ctrun_dir_close(r->dir);
+  ctrun_detach_ready(&detach, code, false, -1);
+  return code;
+}
+
+static void write_report(struct run *r, int code, bool skipped) {
+  FILE *f = ctrun_output_report_begin(&r->out);
+  const char *sig = r->exited && r->status < 0 ? ctrun_signal_name(r->termsig) : NULL;
+  if (f == NULL)
+    return;
+  fputs("{\"id\":", f);
+  ctrun_json_string(f, r->id);
+  fputs(",\"name\":", f);
+  ctrun_json_string(f, r->o->name);
+  fputs(",\"argv\":", f);
+  ctrun_json_argv(f, r->o->argv);
+  fputs(",\"started\":", f);
+  ctrun_json_time(f, r->started_ms);
+  fputs(",\"ended\":", f);
+  ctrun_json_time(f, r->ended_ms);
+  fprintf(f, ",\"duration_ms\":%lld", (long long)(r->ended_ms - r->started_ms));
+  fprintf(f, ",\"exit_code\":%d,\"signal\":", code);
+  ctrun_json_string_or_null(f, sig);
+  fprintf(f, ",\"timed_out\":%s,\"killed_hard\":%s,\"leftovers_killed\":%d,\"lock\":",
+          r->timed_out ? "true" : "false", r->killed_hard ? "true" : "false", r->leftovers_killed);
+  ctrun_json_string_or_null(f, r->o->lock_path);
+  fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d}\n", (long long)r->lock_wait_ms,
+          skipped ? "true" : "false", r->peak_procs);
+  ctrun_output_report_end(&r->out);
+}

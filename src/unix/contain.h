@@ -1,0 +1,49 @@
+/* What each Unix host offers to contain and find a process tree beyond a
+ * process group.  One file implements it per host: linux.c, freebsd.c,
+ * darwin.c, and posix.c, the generic fallback that has nothing extra. */
+#ifndef CTRUN_UNIX_CONTAIN_H
+#define CTRUN_UNIX_CONTAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Make this process the reaper of every orphan among its descendants.
+ * Returns 0, or UV_ENOSYS where the host cannot. */
+int ctrun_os_reaper_acquire(void);
+
+/* In the forked child, before exec: die when PARENT does.  Async-signal
+ * safe.  Returns 0, or -1 when PARENT is already gone. */
+int ctrun_os_child_die_with_parent(pid_t parent);
+
+/* One row of the process table. */
+struct ctrun_pinfo {
+  pid_t pid, ppid, pgid;
+  uint64_t start; /* start time: changes when a pid is reused */
+  bool zombie;
+};
+
+/* The whole process table, or UV_ENOSYS.  Free *V with free(). */
+int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n);
+
+/* The start time of PID. */
+int ctrun_os_proc_start(pid_t pid, uint64_t *start);
+
+/* The value of CTRUN_RUN_ID in PID's environment; UV_ENOENT if it has none,
+ * UV_ENOSYS where the host cannot tell. */
+int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size);
+
+/* Send SIG to PID only if it is still the process that started at START;
+ * race-free where the host has process handles (pidfd). */
+int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig);
+
+/* The id of this boot ("" where none). */
+void ctrun_os_boot_id(char *buf, size_t size);
+
+/* Built on the above for every host (proctab.c): signal or count the live
+ * descendants of this process.  UV_ENOSYS where there is no process table. */
+int ctrun_unix_signal_descendants(int sig);
+int ctrun_unix_count_descendants(void);
+
+#endif

@@ -1,0 +1,270 @@
+/* POSIX file-system operations: a verified private directory used through
+ * its descriptor (openat), atomic rename, flock(2) locks. */
+#include "ctrun/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "ctrun/duration.h"
+#include "ctrun/msg.h"
+
+#ifndef O_DIRECTORY
+#define O_DIRECTORY 0
+#endif
+
+struct ctrun_dir {
+  int fd;
+  char path[];
+};
+
+/* mkdir -p with mode 0700 for every directory it creates. */
+static int make_dirs(const char *path) {
+  char buf[4096];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof buf)
+    return UV_ENAMETOOLONG;
+  memcpy(buf, path, len + 1);
+  for (char *s = buf + 1; ; s++) {
+    if (*s == '/' || *s == '\0') {
+      char c = *s;
+      *s = '\0';
+      if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return -errno;
+      *s = c;
+      if (c == '\0')
+        break;
+    }
+  }
+  return 0;
+}
+
+int ctrun_dir_open(const char *path, bool create, struct ctrun_dir **out, char *err,
+                   size_t errlen) {
+  struct stat st;
+  struct ctrun_dir *d;
+  int fd, r;
+
+  if (create && (r = make_dirs(path)) != 0) {
+    snprintf(err, errlen, "cannot create state directory '%s': %s", path, ctrun_strerror(r));
+    return r;
+  }
+  fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    r = -errno;
+    if (r == UV_ELOOP || (r == UV_ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)))
+      snprintf(err, errlen, "state directory '%s' is a symbolic link (refused)", path);
+    else
+      snprintf(err, errlen, "cannot open state directory '%s': %s", path, ctrun_strerror(r));
+    return r;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "state directory '%s' is not a directory", path);
+    close(fd);
+    return UV_ENOTDIR;
+  }
+  if (st.st_uid != geteuid()) {
+    snprintf(err, errlen, "state directory '%s' is owned by uid %ld, not by you (uid %ld)", path,
+             (long)st.st_uid, (long)geteuid());
+    close(fd);
+    return UV_EPERM;
+  }
+  if ((st.st_mode & 022) != 0) {
+    snprintf(err, errlen, "state directory '%s' is writable by group or others (mode %04o); "
+             "make it 0700", path, (unsigned)(st.st_mode & 07777));
+    close(fd);
+    return UV_EPERM;
+  }
+  d = malloc(sizeof *d + strlen(path) + 1);
+  if (d == NULL) {
+    close(fd);
+    return UV_ENOMEM;
+  }
+  d->fd = fd;
+  strcpy(d->path, path);
+  *out = d;
+  return 0;
+}
+
+void ctrun_dir_close(struct ctrun_dir *d) {
+  if (d == NULL)
+    return;
+  close(d->fd);
+  free(d);
+}
+
+const char *ctrun_dir_path(const struct ctrun_dir *d) { return d->path; }
+
+int ctrun_dir_openat(struct ctrun_dir *d, const char *name, int flags) {
+  int fd = openat(d->fd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  return fd >= 0 ? fd : -errno;
+}
+
+int ctrun_dir_rename(struct ctrun_dir *d, const char *from, const char *to) {
+  return renameat(d->fd, from, d->fd, to) == 0 ? 0 : -errno;
+}
+
+int ctrun_dir_unlink(struct ctrun_dir *d, const char *name) {
+  return unlinkat(d->fd, name, 0) == 0 ? 0 : -errno;
+}
+
+int ctrun_dir_each(struct ctrun_dir *d, int (*fn)(const char *name, void *arg), void *arg) {
+  int fd = dup(d->fd), r = 0;
+  DIR *dir;
+  struct dirent *de;
+
+  if (fd < 0)
+    return -errno;
+  dir = fdopendir(fd);
+  if (dir == NULL) {
+    r = -errno;
+    close(fd);
+    return r;
+  }
+  rewinddir(dir);
+  while (r == 0 && (de = readdir(dir)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    r = fn(de->d_name, arg);
+  }
+  closedir(dir);
+  return r;
+}
+
+bool ctrun_dir_same_file(struct ctrun_dir *d, const char *name, int fd) {
+  struct stat a, b;
+  return fstatat(d->fd, name, &a, AT_SYMLINK_NOFOLLOW) == 0 && fstat(fd, &b) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+int ctrun_fd_lock(int fd, enum ctrun_lock_mode mode, uint64_t wait_ms) {
+  int op = mode == CTRUN_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH;
+  struct sigaction sa, old_sa;
+  struct itimerval it, old_it;
+  int r;
+
+  if (wait_ms == 0) {
+    if (flock(fd, op | LOCK_NB) == 0)
+      return 0;
+    return errno == EWOULDBLOCK ? UV_EBUSY : -errno;
+  }
+  if (wait_ms == CTRUN_DURATION_INF) {
+    while ((r = flock(fd, op)) != 0 && errno == EINTR)
+      ;
+    return r == 0 ? 0 : -errno;
+  }
+  /* A bounded wait, as flock(1) does it: a blocking flock interrupted by an
+   * alarm.  The lock is handed over the moment it is released. */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm; /* no SA_RESTART: flock returns EINTR */
+  sigaction(SIGALRM, &sa, &old_sa);
+  memset(&it, 0, sizeof it);
+  it.it_value.tv_sec = (time_t)(wait_ms / 1000);
+  it.it_value.tv_usec = (suseconds_t)(wait_ms % 1000 * 1000);
+  setitimer(ITIMER_REAL, &it, &old_it);
+  r = flock(fd, op) == 0 ? 0 : -errno;
+  memset(&it, 0, sizeof it);
+  setitimer(ITIMER_REAL, &it, NULL);
+  sigaction(SIGALRM, &old_sa, NULL);
+  if (r == UV_EINTR) {
+    /* One last try: the holder may have let go just as the alarm rang. */
+    if (flock(fd, op | LOCK_NB) == 0)
+      return 0;
+    return UV_EBUSY;
+  }
+  return r;
+}
+
+void ctrun_fd_unlock(int fd) { flock(fd, LOCK_UN); }
+
+int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  off_t off = 0;
+  while ((size_t)off < len) {
+    ssize_t n = pwrite(fd, p + off, len - (size_t)off, off);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    off += n;
+  }
+  return ftruncate(fd, (off_t)len) == 0 ? 0 : -errno;
+}
+
+int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
+  size_t cap = 1024, got = 0;
+  char *buf = malloc(cap + 1);
+  if (buf == NULL)
+    return UV_ENOMEM;
+  for (;;) {
+    ssize_t n;
+    if (got == cap) {
+      char *bigger;
+      if (cap >= max) {
+        free(buf);
+        return UV_EFBIG;
+      }
+      cap *= 2;
+      bigger = realloc(buf, cap + 1);
+      if (bigger == NULL) {
+        free(buf);
+        return UV_ENOMEM;
+      }
+      buf = bigger;
+    }
+    n = pread(fd, buf + got, cap - got, (off_t)got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int r = -errno;
+      free(buf);
+      return r;
+    }
+    if (n == 0)
+      break;
+    got += (size_t)n;
+  }
+  buf[got] = '\0';
+  *out = buf;
+  *len = got;
+  return 0;
+}
+
+int ctrun_lockfile_open(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  /* O_NOFOLLOW: a link planted in a shared directory such as /tmp must not
+   * make ctrun open (and create, or truncate the text of) another file.
+   * O_NONBLOCK: a FIFO planted there must not hang the open. */
+  int flags = O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int fd = open(path, O_RDWR | flags, 0644), r;
+
+  if (fd < 0 && (errno == EACCES || errno == EROFS))
+    fd = open(path, O_RDONLY | (flags & ~O_CREAT));
+  if (fd < 0) {
+    r = -errno;
+    if (r == UV_ELOOP)
+      snprintf(err, errlen, "lock file '%s' is a symbolic link (refused)", path);
+    else
+      snprintf(err, errlen, "cannot open lock file '%s': %s", path, ctrun_strerror(r));
+    return r;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "lock file '%s' is not a regular file", path);
+    close(fd);
+    return UV_EINVAL;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}

@@ -1,0 +1,165 @@
+/* Linux: child subreaper, parent-death signal, /proc and pidfd. */
+#include "contain.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <uv.h>
+
+int ctrun_os_reaper_acquire(void) {
+  return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : UV_ENOSYS;
+}
+
+int ctrun_os_child_die_with_parent(pid_t parent) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+    return -1;
+  /* The parent may have died before the signal was armed. */
+  return getppid() == parent ? 0 : -1;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n, got = 0;
+  if (fd < 0)
+    return -1;
+  while ((size_t)got < size - 1) {
+    n = read(fd, buf + got, size - 1 - (size_t)got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += n;
+  }
+  close(fd);
+  buf[got] = '\0';
+  return got;
+}
+
+/* /proc/PID/stat: "pid (comm) state ppid pgrp session ... starttime(22)".
+ * The command name may hold spaces and parentheses: parse after the last ')'. */
+static int read_stat(pid_t pid, struct ctrun_pinfo *p) {
+  char path[64], buf[1024];
+  const char *s;
+  unsigned long long start = 0;
+  int ppid, pgid;
+  char state;
+
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  if (read_small(path, buf, sizeof buf) <= 0)
+    return UV_ESRCH;
+  s = strrchr(buf, ')');
+  if (s == NULL)
+    return UV_EINVAL;
+  if (sscanf(s + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+             &state, &ppid, &pgid, &start) != 4)
+    return UV_EINVAL;
+  p->pid = pid;
+  p->ppid = ppid;
+  p->pgid = pgid;
+  p->start = start;
+  p->zombie = state == 'Z' || state == 'X';
+  return 0;
+}
+
+int ctrun_os_proc_start(pid_t pid, uint64_t *start) {
+  struct ctrun_pinfo p;
+  int r = read_stat(pid, &p);
+  if (r == 0)
+    *start = p.start;
+  return r;
+}
+
+int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  size_t cap = 256, len = 0;
+  struct ctrun_pinfo *out;
+
+  if (d == NULL)
+    return UV_ENOSYS;
+  out = malloc(cap * sizeof *out);
+  if (out == NULL) {
+    closedir(d);
+    return UV_ENOMEM;
+  }
+  while ((de = readdir(d)) != NULL) {
+    char *end;
+    long pid = strtol(de->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0)
+      continue;
+    if (len == cap) {
+      struct ctrun_pinfo *bigger = realloc(out, 2 * cap * sizeof *out);
+      if (bigger == NULL)
+        break;
+      out = bigger;
+      cap *= 2;
+    }
+    if (read_stat((pid_t)pid, &out[len]) == 0)
+      len++;
+  }
+  closedir(d);
+  *v = out;
+  *n = len;
+  return 0;
+}
+
+int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
+  static const char key[] = "CTRUN_RUN_ID=";
+  char path[64], env[32768];
+  ssize_t n;
+
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  n = read_small(path, env, sizeof env);
+  if (n < 0)
+    return errno == EACCES ? UV_EACCES : UV_ESRCH;
+  /* NUL-separated; a tag past the first 32 KiB is not seen (documented). */
+  for (char *s = env; s < env + n; s += strlen(s) + 1) {
+    if (strncmp(s, key, sizeof key - 1) == 0) {
+      snprintf(buf, size, "%s", s + sizeof key - 1);
+      return 0;
+    }
+  }
+  return UV_ENOENT;
+}
+
+int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {
+  uint64_t now;
+  int r;
+#ifdef SYS_pidfd_open
+  /* Hold the process by a handle, then check it: the handle cannot come to
+   * mean another process, so the signal reaches the one checked. */
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) {
+    r = ctrun_os_proc_start(pid, &now);
+    if (r == 0 && now != start)
+      r = UV_ESRCH;
+    if (r == 0 && syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) != 0)
+      r = -errno;
+    close(fd);
+    return r;
+  }
+  if (errno == ESRCH)
+    return UV_ESRCH;
+#endif
+  r = ctrun_os_proc_start(pid, &now);
+  if (r != 0)
+    return r;
+  if (now != start)
+    return UV_ESRCH;
+  return kill(pid, sig) == 0 ? 0 : -errno;
+}
+
+void ctrun_os_boot_id(char *buf, size_t size) {
+  char id[64];
+  if (read_small("/proc/sys/kernel/random/boot_id", id, sizeof id) <= 0)
+    id[0] = '\0';
+  id[strcspn(id, "\n")] = '\0';
+  snprintf(buf, size, "%s", id);
+}
