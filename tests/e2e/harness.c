@@ -1,0 +1,270 @@
+
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int serial;
+
+double e2e_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void e2e_sleep(double secs) {
+  struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+bool e2e_has_extras(void) {
+  const char *v = getenv("CTRUN_CONTAINMENT");
+  return v == NULL || strcmp(v, "linux") == 0;
+}
+
+const char *e2e_path(struct e2e *t, const char *name) {
+  static char buf[4][512];
+  static int k;
+  char *p = buf[k++ % 4];
+  snprintf(p, 512, "%s/%s", t->dir, name);
+  return p;
+}
+
+char *e2e_read(const char *path) {
+  FILE *f = fopen(path, "r");
+  char *buf = calloc(1, 1 << 20);
+  if (f != NULL) {
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+  }
+  return buf;
+}
+
+/* Reap whatever the runner adopted; count zombies left among its children. */
+static int reap_adopted(void) {
+  while (waitpid(-1, NULL, WNOHANG) > 0)
+    ;
+  return 0;
+}
+
+int e2e_count_marked(struct e2e *t) {
+  char want[80], path[300], env[65536];
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  int n = 0;
+
+  snprintf(want, sizeof want, "CTRUN_TEST_MARK=%s", t->mark);
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    int fd;
+    ssize_t len;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/environ", de->d_name);
+    fd = open(path, O_RDONLY);
+    if (fd < 0)
+      continue;
+    len = read(fd, env, sizeof env - 1);
+    close(fd);
+    if (len <= 0)
+      continue; /* a zombie has no environment left */
+    env[len] = '\0';
+    for (char *s = env; s < env + len; s += strlen(s) + 1)
+      if (strcmp(s, want) == 0) {
+        n++;
+        break;
+      }
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+bool e2e_wait_marked(struct e2e *t, int n, double secs) {
+  double end = e2e_now() + secs;
+  while (e2e_now() < end) {
+    if (e2e_count_marked(t) >= n)
+      return true;
+    e2e_sleep(0.01);
+  }
+  return false;
+}
+
+/* Zombies whose parent is this runner: what it failed to reap. */
+static int count_zombie_children(void) {
+  char path[300], buf[512];
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  int n = 0;
+  pid_t self = getpid();
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    int fd, ppid;
+    char state;
+    ssize_t len;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+    fd = open(path, O_RDONLY);
+    if (fd < 0)
+      continue;
+    len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+      continue;
+    buf[len] = '\0';
+    char *s = strrchr(buf, ')');
+    if (s && sscanf(s + 1, " %c %d", &state, &ppid) == 2 && ppid == self && state == 'Z')
+      n++;
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+int e2e_setup(void **state) {
+  struct e2e *t = calloc(1, sizeof *t);
+  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  snprintf(t->dir, sizeof t->dir, "%s/ctrun-e2e-%d-%d-XXXXXX", tmp, (int)getpid(), ++serial);
+  if (mkdtemp(t->dir) == NULL)
+    return -1;
+  snprintf(t->state, sizeof t->state, "%s/state", t->dir);
+  snprintf(t->mark, sizeof t->mark, "e2e-%d-%d-%ld", (int)getpid(), serial, (long)time(NULL));
+  *state = t;
+  return 0;
+}
+
+static void remove_tree(const char *path) {
+  DIR *d = opendir(path);
+  struct dirent *de;
+  char sub[1024];
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    struct stat st;
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+    if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+      remove_tree(sub);
+    else
+      unlink(sub);
+  }
+  if (d)
+    closedir(d);
+  chmod(path, 0700);
+  rmdir(path);
+}
+
+int e2e_teardown(void **state) {
+  struct e2e *t = *state;
+  int left = e2e_count_marked(t), zombies;
+  /* Whatever a failed test left is killed here, so the next test starts
+   * clean; but the test still fails. */
+  if (left > 0) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "CTRUN_STATE_DIR='%s' '%s' cleanup -q >/dev/null 2>&1", t->state,
+             getenv("CTRUN"));
+    if (system(cmd) != 0) {
+      /* reported below anyway */
+    }
+  }
+  e2e_sleep(0.01);
+  reap_adopted();
+  zombies = count_zombie_children();
+  remove_tree(t->dir);
+  free(t);
+  if (left > 0)
+    fprintf(stderr, "LEFT BEHIND: %d process(es) of the test still alive\n", left);
+  if (zombies > 0)
+    fprintf(stderr, "LEFT BEHIND: %d zombie(s)\n", zombies);
+  return left > 0 || zombies > 0 ? -1 : 0;
+}
+
+static void exec_ctrun(struct e2e *t, const char *const *args, const char *out, const char *err) {
+  const char *argv[256];
+  int n = 0, fd;
+  argv[n++] = getenv("CTRUN");
+  for (; *args != NULL && n < 255; args++)
+    argv[n++] = strcmp(*args, "@child") == 0 ? getenv("CTRUN_TESTCHILD") : *args;
+  argv[n] = NULL;
+  setenv("CTRUN_STATE_DIR", t->state, 1);
+  setenv("CTRUN_TEST_MARK", t->mark, 1);
+  fd = open("/dev/null", O_RDONLY);
+  dup2(fd, 0);
+  fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 1);
+  fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  execv(argv[0], (char *const *)argv);
+  _exit(200);
+}
+
+pid_t e2e_start(struct e2e *t, const char *const *args) {
+  char out[1024], err[1024];
+  pid_t pid;
+  snprintf(out, sizeof out, "%s/bg-%d.out", t->dir, serial);
+  snprintf(err, sizeof err, "%s/bg-%d.err", t->dir, serial);
+  pid = fork();
+  if (pid == 0)
+    exec_ctrun(t, args, out, err);
+  return pid;
+}
+
+int e2e_wait(pid_t pid, double secs) {
+  double end = e2e_now() + secs;
+  int st;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+    if (r < 0 || e2e_now() > end)
+      return -1;
+    e2e_sleep(0.005);
+  }
+}
+
+void e2e_run(struct e2e *t, struct e2e_result *res, const char *const *args) {
+  char out[1024], err[1024];
+  char *text;
+  double t0 = e2e_now();
+  pid_t pid;
+
+  snprintf(out, sizeof out, "%s/run.out", t->dir);
+  snprintf(err, sizeof err, "%s/run.err", t->dir);
+  pid = fork();
+  if (pid == 0)
+    exec_ctrun(t, args, out, err);
+  res->code = e2e_wait(pid, 120);
+  res->secs = e2e_now() - t0;
+  text = e2e_read(out);
+  snprintf(res->out, sizeof res->out, "%s", text);
+  free(text);
+  text = e2e_read(err);
+  snprintf(res->err, sizeof res->err, "%s", text);
+  free(text);
+  if (res->code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+}
+
+int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n) {
+  if (getenv("CTRUN") == NULL || getenv("CTRUN_TESTCHILD") == NULL) {
+    fprintf(stderr, "set CTRUN and CTRUN_TESTCHILD (meson test does)\n");
+    return 1;
+  }
+  /* Orphans of the tests come to the runner, which reaps them, instead of
+   * to a PID 1 that may never reap. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  signal(SIGPIPE, SIG_IGN);
+  return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+}

@@ -1,0 +1,64 @@
+/* The end-to-end harness: runs the built ctrun (from $CTRUN) on scripts of
+ * ctrun-testchild (from $CTRUN_TESTCHILD), each test in a state directory
+ * of its own and with a marker in the environment of every process it
+ * starts, so that anything left behind can be found afterwards. */
+#ifndef CTRUN_TEST_HARNESS_H
+#define CTRUN_TEST_HARNESS_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+struct e2e {
+  char dir[256];   /* scratch directory of this test */
+  char state[300]; /* its CTRUN_STATE_DIR */
+  char mark[64];   /* CTRUN_TEST_MARK of every process of the test */
+};
+
+struct e2e_result {
+  int code;    /* exit status, or 128+N if ctrun died of signal N */
+  double secs; /* how long ctrun took */
+  char out[65536], err[65536];
+};
+
+/* cmocka setup and teardown: the teardown fails the test if any process
+ * carrying the test's marker is still alive, or any zombie is left. */
+int e2e_setup(void **state);
+int e2e_teardown(void **state);
+
+/* Run ctrun with ARGS (NULL-terminated); "@child" stands for the test
+ * child program.  Output goes to files, never to a pipe that a leftover
+ * could hold open. */
+void e2e_run(struct e2e *t, struct e2e_result *res, const char *const *args);
+#define E2E_RUN(t, res, ...) e2e_run((t), (res), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* Start ctrun in the background; its output goes to files in the test dir. */
+pid_t e2e_start(struct e2e *t, const char *const *args);
+#define E2E_START(t, ...) e2e_start((t), (const char *const[]){ __VA_ARGS__, NULL })
+/* Wait up to SECS for PID; returns its exit status (128+N on signal N) or -1. */
+int e2e_wait(pid_t pid, double secs);
+
+/* Processes alive (not zombies) whose environment carries the test's mark. */
+int e2e_count_marked(struct e2e *t);
+/* Wait up to SECS for at least N marked processes to exist. */
+bool e2e_wait_marked(struct e2e *t, int n, double secs);
+
+/* A path inside the test's scratch directory. */
+const char *e2e_path(struct e2e *t, const char *name);
+/* Read a whole small file ("" if missing). */
+char *e2e_read(const char *path);
+double e2e_now(void);
+void e2e_sleep(double secs);
+
+/* True where the Linux extras (subreaper, parent-death signal) are built. */
+bool e2e_has_extras(void);
+
+/* Run the tests, with the runner as a child subreaper that reaps what it
+ * adopts (some sandboxes' PID 1 never reaps). */
+int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n);
+#define E2E_TEST(f) cmocka_unit_test_setup_teardown(f, e2e_setup, e2e_teardown)
+
+#endif

@@ -1,0 +1,141 @@
+/* ctrun-testchild: the programs that the end-to-end tests run under ctrun.
+ * Its arguments are a little script, run in order:
+ *
+ *   sleep SECS      out TEXT        err TEXT        exit N
+ *   die SIG         ignore-term     setsid          wait
+ *   env NAME        fds             pidfile FILE    crit DIR
+ *   { ... }         fork: the child runs the block, then exits 0;
+ *                   the parent goes on after the block.
+ *
+ * So "{ { ignore-term sleep 300 } }" double-forks a grandchild that ignores
+ * TERM, and "{ setsid sleep 300 } exit 0" leaves a setsid escapee behind.
+ * No shell is needed, so the same scripts run wherever the tests do. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void nap(double secs) {
+  struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+/* Index just past the block that opens at I ("{" at I-1). */
+static int block_end(int argc, char **argv, int i) {
+  for (int depth = 1; i < argc; i++) {
+    if (strcmp(argv[i], "{") == 0)
+      depth++;
+    else if (strcmp(argv[i], "}") == 0 && --depth == 0)
+      return i + 1;
+  }
+  return argc;
+}
+
+static void say(int fd, const char *text) {
+  size_t n = strlen(text);
+  char *line = malloc(n + 1);
+  memcpy(line, text, n);
+  line[n] = '\n';
+  if (write(fd, line, n + 1) < 0) {
+    /* nothing to do: the reader is gone */
+  }
+  free(line);
+}
+
+/* The critical-section check of the lock tests: a second holder inside at
+ * the same time fails with 99. */
+static int crit(const char *dir) {
+  char in[4096], log[4096], line[64];
+  int fd;
+  snprintf(in, sizeof in, "%s/inside", dir);
+  snprintf(log, sizeof log, "%s/entered", dir);
+  fd = open(in, O_CREAT | O_EXCL | O_WRONLY, 0644);
+  if (fd < 0)
+    return 99;
+  close(fd);
+  nap(0.02);
+  unlink(in);
+  fd = open(log, O_CREAT | O_APPEND | O_WRONLY, 0644);
+  snprintf(line, sizeof line, "%d\n", (int)getpid());
+  if (fd >= 0 && write(fd, line, strlen(line)) < 0)
+    return 98;
+  if (fd >= 0)
+    close(fd);
+  return 0;
+}
+
+static int run(int argc, char **argv, int i) {
+  while (i < argc) {
+    const char *cmd = argv[i++];
+    const char *arg = i < argc ? argv[i] : "";
+    if (strcmp(cmd, "{") == 0) {
+      int end = block_end(argc, argv, i);
+      pid_t pid = fork();
+      if (pid == 0)
+        _exit(run(end - 1, argv, i));
+      i = end;
+    } else if (strcmp(cmd, "}") == 0) {
+      return 0;
+    } else if (strcmp(cmd, "sleep") == 0) {
+      nap(atof(arg));
+      i++;
+    } else if (strcmp(cmd, "out") == 0) {
+      say(1, arg);
+      i++;
+    } else if (strcmp(cmd, "err") == 0) {
+      say(2, arg);
+      i++;
+    } else if (strcmp(cmd, "exit") == 0) {
+      exit(atoi(arg));
+    } else if (strcmp(cmd, "die") == 0) {
+      signal(atoi(arg), SIG_DFL);
+      raise(atoi(arg));
+      i++;
+    } else if (strcmp(cmd, "ignore-term") == 0) {
+      signal(SIGTERM, SIG_IGN);
+    } else if (strcmp(cmd, "setsid") == 0) {
+      setsid();
+    } else if (strcmp(cmd, "wait") == 0) {
+      while (wait(NULL) > 0 || errno == EINTR)
+        ;
+    } else if (strcmp(cmd, "env") == 0) {
+      const char *v = getenv(arg);
+      say(1, v ? v : "(unset)");
+      i++;
+    } else if (strcmp(cmd, "fds") == 0) {
+      char buf[4096] = "";
+      for (int fd = 3; fd < 1024; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+          snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%d ", fd);
+      say(1, buf[0] ? buf : "none");
+    } else if (strcmp(cmd, "pidfile") == 0) {
+      char line[32];
+      int fd = open(arg, O_CREAT | O_APPEND | O_WRONLY, 0644);
+      snprintf(line, sizeof line, "%d\n", (int)getpid());
+      if (fd < 0 || write(fd, line, strlen(line)) < 0)
+        return 97;
+      close(fd);
+      i++;
+    } else if (strcmp(cmd, "crit") == 0) {
+      int r = crit(arg);
+      if (r != 0)
+        return r;
+      i++;
+    } else {
+      fprintf(stderr, "ctrun-testchild: unknown step '%s'\n", cmd);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) { return run(argc, argv, 1); }

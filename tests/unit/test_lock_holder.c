@@ -1,0 +1,43 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <uv.h>
+
+#include "ctrun/lock.h"
+
+static void parses_the_holder(void **state) {
+  struct ctrun_lock_holder h;
+  const char text[] = "pid=4242\nid=0123456789ab\nname=nightly-sync\nstarted=1764393600000\n";
+  (void)state;
+  assert_int_equal(ctrun_lock_holder_parse(text, strlen(text), &h), 0);
+  assert_int_equal(h.pid, 4242);
+  assert_string_equal(h.id, "0123456789ab");
+  assert_string_equal(h.name, "nightly-sync");
+  assert_int_equal(h.started_ms, 1764393600000);
+}
+
+static void rejects_garbage(void **state) {
+  static const char *const bad[] = { "", "pid=\n", "pid=-1\n", "pid=12x\n", "name=x\n",
+                                     "pid=1", /* torn: no newline */
+                                     "garbage\n",
+                                     "pid=1234567890123456789012345678901234567890123456789012345678901234567890123456789012345\n" };
+  struct ctrun_lock_holder h;
+  (void)state;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(ctrun_lock_holder_parse(bad[i], strlen(bad[i]), &h), UV_EINVAL);
+  /* Overlong fields are dropped, not overflowed. */
+  const char long_name[] = "pid=7\nname=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n";
+  assert_int_equal(ctrun_lock_holder_parse(long_name, strlen(long_name), &h), 0);
+  assert_string_equal(h.name, "");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(parses_the_holder),
+    cmocka_unit_test(rejects_garbage),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
