@@ -165,7 +165,7 @@ static int stop_one(struct view *w, const struct ctrun_entry *e, const struct ct
     return 0;
   }
   if (ctrun_stop_request_write(w->dir, e->id, sig, ka) != 0 ||
-      ctrun_proc_signal_supervisor(e, SIGUSR1) != 0) {
+      ctrun_proc_request_stop(e) != 0) {
     /* Gone just now, or no longer the recorded process. */
     if (wait_gone(w->dir, e->id, 0))
       return 0;

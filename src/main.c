@@ -7,6 +7,7 @@
 #include "ctrun/exit.h"
 #include "ctrun/msg.h"
 #include "ctrun/options.h"
+#include "ctrun/proc.h"
 #include "ctrun/run.h"
 
 #ifndef CTRUN_VERSION
@@ -94,7 +95,10 @@ static int help(void) {
 int main(int argc, char **argv) {
   struct ctrun_parse_error e;
   enum ctrun_parse_result r;
-  const char *sub = argc > 1 ? argv[1] : "";
+  const char *sub;
+
+  ctrun_proc_init(&argc, &argv);
+  sub = argc > 1 ? argv[1] : "";
 
   if (strcmp(sub, "ps") == 0) {
     struct ctrun_ps_opts o;

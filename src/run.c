@@ -28,12 +28,16 @@
 #include <unistd.h>
 #endif
 
-/* Signals that ctrun passes on to the tree.  SIGUSR1 is ctrun stop's
- * request to the supervisor. */
+/* Signals that ctrun passes on to the tree.  (ctrun stop's request comes
+ * through ctrun_tree_watch_stop.)  On Windows, libuv reports Ctrl+C as INT,
+ * Ctrl+Break as BREAK and the closing of the console as HUP. */
 static const int forwarded[] = {
-  SIGINT, SIGTERM,
-#ifndef _WIN32
-  SIGHUP, SIGQUIT,
+  SIGINT, SIGTERM, SIGHUP,
+#ifdef SIGQUIT
+  SIGQUIT,
+#endif
+#ifdef SIGBREAK
+  SIGBREAK,
 #endif
 };
 
@@ -82,6 +86,7 @@ static void close_handles(struct run *r) {
 }
 
 static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms);
+static void on_poll(uv_timer_t *h);
 
 static void hard_kill(struct run *r) {
   if (!r->killed_hard)
@@ -106,6 +111,8 @@ static void check(struct run *r) {
         stop_tree(r, r->o->signal, r->o->kill_after_ms);
       } else {
         ctrun_debug("the command exited; waiting for its leftovers");
+        /* Where leftovers are no children of ctrun, only a poll sees them go. */
+        uv_timer_start(&r->poll, on_poll, 50, 50);
       }
     }
   }
@@ -149,8 +156,7 @@ static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms) {
       uv_timer_start(&r->grace, on_grace, kill_after_ms, 0);
   }
   /* A backstop for hosts that cannot report every death in the tree. */
-  if (!uv_is_active((uv_handle_t *)&r->poll))
-    uv_timer_start(&r->poll, on_poll, 20, 20);
+  uv_timer_start(&r->poll, on_poll, 20, 20);
 }
 
 static void on_deadline(uv_timer_t *h) {
@@ -164,21 +170,22 @@ static void on_deadline(uv_timer_t *h) {
   check(r);
 }
 
+/* ctrun stop (or --on-busy=replace) asked for this run to end. */
+static void on_stop(struct ctrun_tree *t, void *data) {
+  struct run *r = data;
+  int s = r->o->signal;
+  uint64_t ka = r->o->kill_after_ms;
+  (void)t;
+  if (ctrun_stop_request_read(r->dir, r->id, &s, &ka) != 0)
+    return; /* not from ctrun stop */
+  ctrun_notice("run %s (%s) stopped on request", r->id, r->o->name);
+  r->timed_out = true;
+  stop_tree(r, s != 0 ? s : r->o->signal, ka);
+  check(r);
+}
+
 static void on_signal(uv_signal_t *h, int sig) {
   struct run *r = h->data;
-#ifdef SIGUSR1
-  if (sig == SIGUSR1) {
-    int s = r->o->signal;
-    uint64_t ka = r->o->kill_after_ms;
-    if (ctrun_stop_request_read(r->dir, r->id, &s, &ka) != 0)
-      return; /* not from ctrun stop */
-    ctrun_notice("run %s (%s) stopped on request", r->id, r->o->name);
-    r->timed_out = true;
-    stop_tree(r, s != 0 ? s : r->o->signal, ka);
-    check(r);
-    return;
-  }
-#endif
   ctrun_debug("forwarding signal %s to the tree", ctrun_signal_name(sig));
   stop_tree(r, sig, r->o->kill_after_ms);
   check(r);
@@ -197,9 +204,6 @@ static int watch_signals(struct run *r) {
 #endif
     sigs[n++] = forwarded[i];
   }
-#ifdef SIGUSR1
-  sigs[n++] = SIGUSR1;
-#endif
   for (int i = 0; i < n; i++) {
     e = uv_signal_init(&r->loop, &r->sigs[i]);
     if (e != 0)
@@ -306,7 +310,7 @@ static int replace_holder(struct run *r, const char *holder_id, char *err, size_
     /* Its supervisor is gone: whatever is left holds no lock of ours. */
     snprintf(err, errlen, "cannot replace it: its supervisor is gone (try 'ctrun cleanup')");
   } else if (ctrun_stop_request_write(r->dir, v[idx].id, 0, v[idx].kill_after_ms) != 0 ||
-             ctrun_proc_signal_supervisor(&v[idx], SIGUSR1) != 0) {
+             ctrun_proc_request_stop(&v[idx]) != 0) {
     snprintf(err, errlen, "cannot replace it: cannot signal its supervisor");
   } else {
     /* The holder releases the lock once its whole tree is gone: allow it
@@ -357,6 +361,8 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_timer_init(&r->loop, &r->poll);
   r->deadline.data = r->grace.data = r->poll.data = r;
   e = watch_signals(r);
+  if (e == 0)
+    e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
   env = make_env(r->id, o->name);
   if (e != 0 || env == NULL) {
     ctrun_error("cannot set up signals: %s", ctrun_strerror(e ? e : UV_ENOMEM));
@@ -405,7 +411,7 @@ static void write_report(struct run *r, int code, bool skipped);
 
 int ctrun_run(struct ctrun_run_opts *o) {
   struct run run, *r = &run;
-  struct ctrun_detach detach = { -1 };
+  struct ctrun_detach detach = { -1, NULL };
   char err[512];
   int code = CTRUN_EXIT_FAILURE, e;
   bool skipped = false, started = false;
@@ -418,6 +424,7 @@ int ctrun_run(struct ctrun_run_opts *o) {
   r->status = -1;
   ctrun_verbosity = o->verbosity;
   ctrun_new_run_id(r->id);
+  detach.run_id = r->id;
 
   if (o->detach) {
     e = ctrun_detach_start(&detach);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h> /* SIGHUP and SIGKILL, which Windows' signal.h lacks */
 
 static const struct { int sig; const char *name; } table[] = {
 #ifdef SIGHUP

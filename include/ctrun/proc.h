@@ -52,6 +52,11 @@ void ctrun_tree_signal(struct ctrun_tree *t, int sig);
 /* Close the container's handles; the tree must be empty. */
 void ctrun_tree_free(struct ctrun_tree *t);
 
+/* Call CB (with the tree's data) on the loop whenever ctrun_proc_request_stop
+ * reaches this supervisor of run RUN_ID: SIGUSR1 on Unix, the named event
+ * "Local\ctrun-stop-<id>" on Windows. */
+int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_cb cb);
+
 /* Process identity, for the registry: a value that changes when a pid is
  * reused (the start time).  Returns 0 or a negative libuv error. */
 int ctrun_proc_start_time(long pid, uint64_t *start);
@@ -79,11 +84,21 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
  * was recorded (pid and start time). */
 int ctrun_proc_signal_supervisor(const struct ctrun_entry *e, int sig);
 
+/* Ask the supervising ctrun of run E, if it is still the process that was
+ * recorded, to read its stop request (ctrun_stop_request_write). */
+int ctrun_proc_request_stop(const struct ctrun_entry *e);
+
+/* First thing in main: what the platform must set up.  On Windows, ARGV is
+ * re-read from the UTF-16 command line as UTF-8. */
+void ctrun_proc_init(int *argc, char ***argv);
+
 /* Detached runs (-d): the run continues in a supervisor that is no child
  * of the caller's and has no terminal; the caller waits only until the
  * supervisor reports how the start went. */
 struct ctrun_detach {
   int ready_fd; /* supervisor: where to report; caller: where to read */
+  char *run_id; /* the run's id: where there is no fork (Windows), the
+                   supervisor is a new process and receives the caller's */
 };
 
 /* Returns 1 in the caller, 0 in the supervisor, or a negative libuv error.

@@ -17,8 +17,10 @@ extern char **environ;
 
 struct ctrun_tree {
   uv_signal_t sigchld;
-  ctrun_tree_cb cb;
+  uv_signal_t sigusr1; /* ctrun stop's request, once watched */
+  ctrun_tree_cb cb, stop_cb;
   void *data;
+  int open_handles;
   pid_t pid;
   bool reaper;       /* every orphan of the tree comes to us */
   bool exited;       /* the command has been reaped */
@@ -75,8 +77,26 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
     return r;
   }
   t->sigchld.data = t;
+  t->open_handles = 1;
   *out = t;
   return 0;
+}
+
+static void on_sigusr1(uv_signal_t *h, int signum) {
+  struct ctrun_tree *t = h->data;
+  (void)signum;
+  t->stop_cb(t, t->data);
+}
+
+int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_cb cb) {
+  int r = uv_signal_init(t->sigchld.loop, &t->sigusr1);
+  (void)run_id; /* the signal reaches this process, which runs one run */
+  if (r != 0)
+    return r;
+  t->sigusr1.data = t;
+  t->stop_cb = cb;
+  t->open_handles++;
+  return uv_signal_start(&t->sigusr1, on_sigusr1, SIGUSR1);
 }
 
 /* The forked child: own process group, die with ctrun, default signal
@@ -203,9 +223,17 @@ void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
     ctrun_unix_signal_descendants(sig);
 }
 
-static void free_tree(uv_handle_t *h) { free(h->data); }
+/* Free the tree once the last of its handles has closed. */
+static void free_tree(uv_handle_t *h) {
+  struct ctrun_tree *t = h->data;
+  if (--t->open_handles == 0)
+    free(t);
+}
 
 void ctrun_tree_free(struct ctrun_tree *t) {
-  if (t != NULL)
-    uv_close((uv_handle_t *)&t->sigchld, free_tree);
+  if (t == NULL)
+    return;
+  if (t->stop_cb != NULL)
+    uv_close((uv_handle_t *)&t->sigusr1, free_tree);
+  uv_close((uv_handle_t *)&t->sigchld, free_tree);
 }

@@ -169,6 +169,16 @@ int ctrun_proc_signal_supervisor(const struct ctrun_entry *e, int sig) {
   return ctrun_os_signal_verified((pid_t)e->pid, e->pid_start, sig);
 }
 
+int ctrun_proc_request_stop(const struct ctrun_entry *e) {
+  return ctrun_proc_signal_supervisor(e, SIGUSR1);
+}
+
+/* Unix hands main its argv as the bytes they are. */
+void ctrun_proc_init(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+}
+
 int ctrun_proc_start_time(long pid, uint64_t *start) {
   return ctrun_os_proc_start((pid_t)pid, start);
 }

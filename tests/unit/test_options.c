@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <uv.h> /* SIGKILL, which Windows' signal.h lacks */
 
 #include "ctrun/duration.h"
 #include "ctrun/options.h"
@@ -90,7 +91,7 @@ static void errors_name_the_option_and_value(void **state) {
     int argc = cases[i].c ? 4 : 3;
     assert_int_equal(ctrun_parse_run(argc, argv, &o, &e), CTRUN_PARSE_ERROR);
     if (strstr(e.msg, cases[i].want) == NULL)
-      fail_msg("case %zu: '%s' does not mention %s", i, e.msg, cases[i].want);
+      fail_msg("case %u: '%s' does not mention %s", (unsigned)i, e.msg, cases[i].want);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <uv.h> /* SIGHUP and SIGKILL, which Windows' signal.h lacks */
 
 #include "ctrun/signals.h"
 

@@ -1,0 +1,545 @@
+/* Windows file-system operations: a verified state directory held open so
+ * it cannot be swapped, files opened without following reparse points and
+ * never inheritable, MoveFileExW replacement, and LockFileEx locks.
+ *
+ * LockFileEx locks are mandatory for the bytes they cover, so ctrun locks
+ * one byte far beyond any text (LOCK_AT): a holder's text stays readable.
+ * Files are opened for overlapped I/O so that a lock wait can be bounded;
+ * every read and write here says its offset, and the descriptors handed to
+ * the core are CRT descriptors (_open_osfhandle) it only closes. */
+#include "ctrun/fs.h"
+
+#include <fcntl.h>
+#include <io.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <wchar.h>
+
+#include "ctrun/duration.h"
+#include "ctrun/msg.h"
+#include "internal.h"
+
+#define LOCK_AT (1ULL << 62)
+
+/* FileRenameInfoEx (Windows 10 1607), which headers for older targets
+ * leave out of the enum. */
+#define RENAME_INFO_EX ((FILE_INFO_BY_HANDLE_CLASS)22)
+#define SHARE_ALL (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+
+/* How long one wait for a pending lock lasts before ctrun also tries to
+ * take it outright (Wine never completes a pending lock request). */
+#define LOCK_SLICE_MS 20
+
+struct ctrun_dir {
+  HANDLE h;       /* held without FILE_SHARE_DELETE: it cannot be moved */
+  wchar_t *wpath;
+  char path[];
+};
+
+static HANDLE os_handle(int fd) { return (HANDLE)_get_osfhandle(fd); }
+
+/* Create PATH and any missing parents. */
+static int make_dirs(wchar_t *path) {
+  size_t len = wcslen(path);
+  DWORD a = GetFileAttributesW(path);
+  if (a != INVALID_FILE_ATTRIBUTES)
+    return 0;
+  while (len > 0 && path[len - 1] != L'\\')
+    len--;
+  if (len > 1 && path[len - 2] != L':' && path[len - 2] != L'\\') {
+    int r;
+    path[len - 1] = L'\0';
+    r = make_dirs(path);
+    path[len - 1] = L'\\';
+    if (r != 0)
+      return r;
+  }
+  if (!CreateDirectoryW(path, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+    return ctrun_win_error(GetLastError());
+  return 0;
+}
+
+static wchar_t *wide_path(const char *path) {
+  wchar_t *w = ctrun_win_wide(path);
+  for (wchar_t *p = w; p != NULL && *p; p++)
+    if (*p == L'/')
+      *p = L'\\';
+  return w;
+}
+
+int ctrun_dir_open(const char *path, bool create, struct ctrun_dir **out, char *err,
+                   size_t errlen) {
+  BY_HANDLE_FILE_INFORMATION info;
+  struct ctrun_dir *d;
+  wchar_t *w = wide_path(path);
+  HANDLE h;
+  int r;
+
+  if (w == NULL) {
+    snprintf(err, errlen, "state directory '%s' is not a valid path", path);
+    return UV_EINVAL;
+  }
+  while (wcslen(w) > 3 && w[wcslen(w) - 1] == L'\\')
+    w[wcslen(w) - 1] = L'\0';
+  if (create && (r = make_dirs(w)) != 0) {
+    snprintf(err, errlen, "cannot create state directory '%s': %s", path, ctrun_strerror(r));
+    free(w);
+    return r;
+  }
+  /* The link itself, not its target, is what is opened and checked. */
+  h = CreateFileW(w, FILE_READ_ATTRIBUTES | FILE_LIST_DIRECTORY, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                  NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT,
+                  NULL);
+  if (h == INVALID_HANDLE_VALUE) {
+    r = ctrun_win_error(GetLastError());
+    snprintf(err, errlen, "cannot open state directory '%s': %s", path, ctrun_strerror(r));
+    free(w);
+    return r;
+  }
+  if (!GetFileInformationByHandle(h, &info) ||
+      (info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0 ||
+      (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) == 0) {
+    bool link = (info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0;
+    snprintf(err, errlen, link ? "state directory '%s' is a symbolic link or junction (refused)"
+                               : "state directory '%s' is not a directory", path);
+    CloseHandle(h);
+    free(w);
+    return link ? UV_ELOOP : UV_ENOTDIR;
+  }
+  d = malloc(sizeof *d + strlen(path) + 1);
+  if (d == NULL) {
+    CloseHandle(h);
+    free(w);
+    return UV_ENOMEM;
+  }
+  d->h = h;
+  d->wpath = w;
+  strcpy(d->path, path);
+  *out = d;
+  return 0;
+}
+
+void ctrun_dir_close(struct ctrun_dir *d) {
+  if (d == NULL)
+    return;
+  CloseHandle(d->h);
+  free(d->wpath);
+  free(d);
+}
+
+const char *ctrun_dir_path(const struct ctrun_dir *d) { return d->path; }
+
+/* D's path joined with NAME, a plain file name. */
+static wchar_t *join(struct ctrun_dir *d, const char *name) {
+  wchar_t *w, *p;
+  size_t dl, nl;
+  if (name[0] == '\0' || strpbrk(name, "\\/:") != NULL)
+    return NULL;
+  w = ctrun_win_wide(name);
+  if (w == NULL)
+    return NULL;
+  dl = wcslen(d->wpath);
+  nl = wcslen(w);
+  p = malloc((dl + nl + 2) * sizeof *p);
+  if (p != NULL) {
+    wmemcpy(p, d->wpath, dl);
+    p[dl] = L'\\';
+    wmemcpy(p + dl + 1, w, nl + 1);
+  }
+  free(w);
+  return p;
+}
+
+/* Open W as a regular file for ctrun alone: not inherited, not through a
+ * reparse point, overlapped; then as a CRT descriptor. */
+static int open_file(const wchar_t *w, DWORD access, DWORD disposition, int crt_flags) {
+  BY_HANDLE_FILE_INFORMATION info;
+  HANDLE h = CreateFileW(w, access, SHARE_ALL, NULL, disposition,
+                         FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_OVERLAPPED,
+                         NULL);
+  int fd;
+  if (h == INVALID_HANDLE_VALUE)
+    return ctrun_win_error(GetLastError());
+  if (GetFileType(h) != FILE_TYPE_DISK || !GetFileInformationByHandle(h, &info)) {
+    CloseHandle(h);
+    return UV_EINVAL;
+  }
+  if (info.dwFileAttributes & (FILE_ATTRIBUTE_REPARSE_POINT | FILE_ATTRIBUTE_DIRECTORY)) {
+    CloseHandle(h);
+    return info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT ? UV_ELOOP : UV_EISDIR;
+  }
+  fd = _open_osfhandle((intptr_t)h, crt_flags);
+  if (fd < 0) {
+    CloseHandle(h);
+    return UV_EMFILE;
+  }
+  return fd;
+}
+
+int ctrun_dir_openat(struct ctrun_dir *d, const char *name, int flags) {
+  DWORD access, disposition;
+  wchar_t *w = join(d, name);
+  int fd;
+
+  if (w == NULL)
+    return UV_EINVAL;
+  switch (flags & (O_RDONLY | O_WRONLY | O_RDWR)) {
+  case O_WRONLY: access = GENERIC_WRITE; break;
+  case O_RDWR: access = GENERIC_READ | GENERIC_WRITE; break;
+  default: access = GENERIC_READ; break;
+  }
+  if ((flags & O_CREAT) && (flags & O_EXCL))
+    disposition = CREATE_NEW;
+  else if ((flags & O_CREAT) && (flags & O_TRUNC))
+    disposition = CREATE_ALWAYS;
+  else if (flags & O_CREAT)
+    disposition = OPEN_ALWAYS;
+  else if (flags & O_TRUNC)
+    disposition = TRUNCATE_EXISTING;
+  else
+    disposition = OPEN_EXISTING;
+  fd = open_file(w, access, disposition, access == GENERIC_READ ? _O_RDONLY : 0);
+  free(w);
+  return fd;
+}
+
+/* Replace TO by FROM even while TO is open (the run entry that a live
+ * supervisor rewrites): plain MoveFileExW refuses that on NTFS, the POSIX
+ * rename of Windows 10 does not. */
+static bool posix_rename(const wchar_t *from, const wchar_t *to) {
+  struct {
+    DWORD flags;
+    HANDLE root;
+    DWORD len;
+    WCHAR name[1];
+  } *info;
+  size_t tl = wcslen(to);
+  size_t size = sizeof *info + tl * sizeof(WCHAR);
+  HANDLE h = CreateFileW(from, DELETE | SYNCHRONIZE, SHARE_ALL, NULL, OPEN_EXISTING,
+                         FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+  BOOL ok = FALSE;
+
+  if (h == INVALID_HANDLE_VALUE)
+    return false;
+  info = calloc(1, size);
+  if (info != NULL) {
+    info->flags = FILE_RENAME_FLAG_REPLACE_IF_EXISTS | FILE_RENAME_FLAG_POSIX_SEMANTICS;
+    info->len = (DWORD)(tl * sizeof(WCHAR));
+    wmemcpy(info->name, to, tl + 1);
+    ok = SetFileInformationByHandle(h, RENAME_INFO_EX, info, (DWORD)size);
+    free(info);
+  }
+  CloseHandle(h);
+  return ok;
+}
+
+/* Where the POSIX rename is missing (before Windows 10, Wine): move the
+ * open target aside first (its handles allow that), put FROM in its place
+ * and delete the old one, which goes once its last handle closes.  Not
+ * atomic: for a moment TO does not exist. */
+static bool rename_aside(const wchar_t *from, const wchar_t *to) {
+  size_t n = wcslen(to);
+  wchar_t *aside = malloc((n + 5) * sizeof *aside);
+  bool ok = false;
+
+  if (aside == NULL)
+    return false;
+  wmemcpy(aside, to, n);
+  wmemcpy(aside + n, L".old", 5);
+  if (MoveFileExW(to, aside, MOVEFILE_REPLACE_EXISTING)) {
+    ok = MoveFileExW(from, to, 0);
+    if (ok)
+      DeleteFileW(aside);
+    else
+      MoveFileExW(aside, to, 0);
+  }
+  free(aside);
+  return ok;
+}
+
+int ctrun_dir_rename(struct ctrun_dir *d, const char *from, const char *to) {
+  wchar_t *wf = join(d, from), *wt = join(d, to);
+  int r = 0;
+  if (wf == NULL || wt == NULL)
+    r = UV_EINVAL;
+  else if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING)) {
+    DWORD e = GetLastError();
+    if ((e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION) ||
+        (!posix_rename(wf, wt) && !rename_aside(wf, wt)))
+      r = ctrun_win_error(e);
+  }
+  free(wf);
+  free(wt);
+  return r;
+}
+
+int ctrun_dir_unlink(struct ctrun_dir *d, const char *name) {
+  wchar_t *w = join(d, name);
+  int r = 0;
+  if (w == NULL)
+    return UV_EINVAL;
+  if (!DeleteFileW(w))
+    r = ctrun_win_error(GetLastError());
+  free(w);
+  return r;
+}
+
+int ctrun_dir_each(struct ctrun_dir *d, int (*fn)(const char *name, void *arg), void *arg) {
+  WIN32_FIND_DATAW fd;
+  size_t n = wcslen(d->wpath);
+  wchar_t *pattern = malloc((n + 3) * sizeof *pattern);
+  HANDLE h;
+  int r = 0;
+
+  if (pattern == NULL)
+    return UV_ENOMEM;
+  wmemcpy(pattern, d->wpath, n);
+  wmemcpy(pattern + n, L"\\*", 3);
+  h = FindFirstFileW(pattern, &fd);
+  free(pattern);
+  if (h == INVALID_HANDLE_VALUE)
+    return GetLastError() == ERROR_FILE_NOT_FOUND ? 0 : ctrun_win_error(GetLastError());
+  do {
+    char *name;
+    if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
+      continue;
+    name = ctrun_win_utf8(fd.cFileName);
+    if (name == NULL)
+      continue;
+    r = fn(name, arg);
+    free(name);
+  } while (r == 0 && FindNextFileW(h, &fd));
+  FindClose(h);
+  return r;
+}
+
+bool ctrun_dir_same_file(struct ctrun_dir *d, const char *name, int fd) {
+  BY_HANDLE_FILE_INFORMATION a, b;
+  wchar_t *w = join(d, name);
+  HANDLE h;
+  bool same;
+
+  if (w == NULL)
+    return false;
+  h = CreateFileW(w, FILE_READ_ATTRIBUTES, SHARE_ALL, NULL, OPEN_EXISTING,
+                  FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, NULL);
+  free(w);
+  if (h == INVALID_HANDLE_VALUE)
+    return false;
+  same = GetFileInformationByHandle(h, &a) && GetFileInformationByHandle(os_handle(fd), &b) &&
+         a.dwVolumeSerialNumber == b.dwVolumeSerialNumber && a.nFileIndexHigh == b.nFileIndexHigh &&
+         a.nFileIndexLow == b.nFileIndexLow;
+  CloseHandle(h);
+  return same;
+}
+
+static void at(OVERLAPPED *ov, uint64_t off, HANDLE ev) {
+  memset(ov, 0, sizeof *ov);
+  ov->Offset = (DWORD)off;
+  ov->OffsetHigh = (DWORD)(off >> 32);
+  ov->hEvent = ev;
+}
+
+/* One read or write of at most N bytes at OFF; *DONE is 0 at the end of the
+ * file.  Works on overlapped and synchronous handles alike. */
+static int io(HANDLE h, bool write, void *buf, DWORD n, uint64_t off, DWORD *done) {
+  OVERLAPPED ov;
+  HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+  BOOL ok;
+  DWORD e = 0;
+
+  if (ev == NULL)
+    return ctrun_win_error(GetLastError());
+  at(&ov, off, ev);
+  *done = 0;
+  ok = write ? WriteFile(h, buf, n, NULL, &ov) : ReadFile(h, buf, n, NULL, &ov);
+  if (!ok && GetLastError() != ERROR_IO_PENDING)
+    e = GetLastError();
+  else if (!GetOverlappedResult(h, &ov, done, TRUE))
+    e = GetLastError();
+  CloseHandle(ev);
+  if (e == ERROR_HANDLE_EOF) {
+    *done = 0;
+    e = 0;
+  }
+  return e ? ctrun_win_error(e) : 0;
+}
+
+/* One attempt that does not wait: 0, UV_EBUSY or an error. */
+static int try_lock(HANDLE h, DWORD flags) {
+  OVERLAPPED ov;
+  HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+  DWORD n, e = 0;
+
+  if (ev == NULL)
+    return ctrun_win_error(GetLastError());
+  at(&ov, LOCK_AT, ev);
+  if (!LockFileEx(h, flags | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+    e = GetLastError();
+    if (e == ERROR_IO_PENDING)
+      e = GetOverlappedResult(h, &ov, &n, TRUE) ? 0 : GetLastError();
+  }
+  CloseHandle(ev);
+  if (e == ERROR_LOCK_VIOLATION || e == ERROR_SHARING_VIOLATION)
+    return UV_EBUSY;
+  return e ? ctrun_win_error(e) : 0;
+}
+
+/* A request that waits for the lock, bounded by WAIT_MS.  Windows grants a
+ * pending request the moment the holder lets go; Wine leaves it pending
+ * for ever, so each slice of the wait also tries to take the lock
+ * outright. */
+static int wait_lock(HANDLE h, DWORD flags, uint64_t wait_ms) {
+  OVERLAPPED ov;
+  HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+  uint64_t deadline = uv_hrtime() / 1000000 + wait_ms;
+  DWORD n, e;
+  int r = UV_EBUSY;
+
+  if (ev == NULL)
+    return ctrun_win_error(GetLastError());
+  at(&ov, LOCK_AT, ev);
+  ov.Internal = STATUS_PENDING; /* until someone says otherwise */
+  if (LockFileEx(h, flags, 0, 1, 0, &ov)) {
+    CloseHandle(ev);
+    return 0;
+  }
+  e = GetLastError();
+  if (e != ERROR_IO_PENDING) {
+    CloseHandle(ev);
+    return e == ERROR_LOCK_VIOLATION ? UV_EBUSY : ctrun_win_error(e);
+  }
+  for (;;) {
+    uint64_t now = uv_hrtime() / 1000000;
+    DWORD slice = LOCK_SLICE_MS;
+    if (wait_ms != CTRUN_DURATION_INF && now >= deadline)
+      break;
+    if (wait_ms != CTRUN_DURATION_INF && deadline - now < slice)
+      slice = (DWORD)(deadline - now);
+    if (WaitForSingleObject(ev, slice) == WAIT_OBJECT_0) {
+      r = GetOverlappedResult(h, &ov, &n, FALSE) ? 0 : ctrun_win_error(GetLastError());
+      CloseHandle(ev);
+      return r;
+    }
+    if ((r = try_lock(h, flags)) != UV_EBUSY)
+      break;
+  }
+  /* Withdraw the pending request.  If it was granted meanwhile, it is
+   * ours (and a second shared grant is given back).  A request that was
+   * never queued (Wine) cannot be cancelled and is still marked pending. */
+  bool granted = false;
+  if (CancelIoEx(h, &ov))
+    granted = GetOverlappedResult(h, &ov, &n, TRUE) != 0;
+  else
+    granted = HasOverlappedIoCompleted(&ov) && ov.Internal == 0;
+  if (granted) {
+    if (r == 0)
+      UnlockFileEx(h, 0, 1, 0, &ov);
+    r = 0;
+  }
+  CloseHandle(ev);
+  return r;
+}
+
+int ctrun_fd_lock(int fd, enum ctrun_lock_mode mode, uint64_t wait_ms) {
+  HANDLE h = os_handle(fd);
+  DWORD flags = mode == CTRUN_LOCK_EXCLUSIVE ? LOCKFILE_EXCLUSIVE_LOCK : 0;
+  int r;
+
+  if (h == INVALID_HANDLE_VALUE)
+    return UV_EBADF;
+  r = try_lock(h, flags);
+  if (r != UV_EBUSY || wait_ms == 0)
+    return r;
+  return wait_lock(h, flags, wait_ms);
+}
+
+void ctrun_fd_unlock(int fd) {
+  OVERLAPPED ov;
+  at(&ov, LOCK_AT, NULL);
+  UnlockFileEx(os_handle(fd), 0, 1, 0, &ov);
+}
+
+int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
+  HANDLE h = os_handle(fd);
+  LARGE_INTEGER end;
+  size_t off = 0;
+
+  while (off < len) {
+    DWORD n, chunk = len - off > 1 << 20 ? 1 << 20 : (DWORD)(len - off);
+    int r = io(h, true, (char *)buf + off, chunk, off, &n);
+    if (r != 0)
+      return r;
+    if (n == 0)
+      return UV_EIO;
+    off += n;
+  }
+  end.QuadPart = (LONGLONG)len;
+  if (!SetFilePointerEx(h, end, NULL, FILE_BEGIN) || !SetEndOfFile(h))
+    return ctrun_win_error(GetLastError());
+  return 0;
+}
+
+int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
+  HANDLE h = os_handle(fd);
+  size_t cap = 1024, got = 0;
+  char *buf = malloc(cap + 1);
+
+  if (buf == NULL)
+    return UV_ENOMEM;
+  for (;;) {
+    DWORD n;
+    int r;
+    if (got == cap) {
+      char *bigger;
+      if (cap >= max) {
+        free(buf);
+        return UV_EFBIG;
+      }
+      cap *= 2;
+      bigger = realloc(buf, cap + 1);
+      if (bigger == NULL) {
+        free(buf);
+        return UV_ENOMEM;
+      }
+      buf = bigger;
+    }
+    r = io(h, false, buf + got, (DWORD)(cap - got), got, &n);
+    if (r != 0) {
+      free(buf);
+      return r;
+    }
+    if (n == 0)
+      break;
+    got += n;
+  }
+  buf[got] = '\0';
+  *out = buf;
+  *len = got;
+  return 0;
+}
+
+int ctrun_lockfile_open(const char *path, char *err, size_t errlen) {
+  wchar_t *w = wide_path(path);
+  int fd;
+
+  if (w == NULL) {
+    snprintf(err, errlen, "lock file '%s' is not a valid path", path);
+    return UV_EINVAL;
+  }
+  /* Never through a reparse point: a link planted in a shared directory
+   * must not make ctrun create or rewrite another file. */
+  fd = open_file(w, GENERIC_READ | GENERIC_WRITE, OPEN_ALWAYS, 0);
+  if (fd == UV_EACCES || fd == UV_EPERM)
+    fd = open_file(w, GENERIC_READ, OPEN_EXISTING, _O_RDONLY);
+  free(w);
+  if (fd == UV_ELOOP)
+    snprintf(err, errlen, "lock file '%s' is a symbolic link (refused)", path);
+  else if (fd == UV_EINVAL || fd == UV_EISDIR)
+    snprintf(err, errlen, "lock file '%s' is not a regular file", path);
+  else if (fd < 0)
+    snprintf(err, errlen, "cannot open lock file '%s': %s", path, ctrun_strerror(fd));
+  return fd;
+}

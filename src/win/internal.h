@@ -1,0 +1,43 @@
+/* What the Windows backend's files share: UTF-8 <-> UTF-16 at the API
+ * boundary, error translation, and how a command line is built. */
+#ifndef CTRUN_WIN_INTERNAL_H
+#define CTRUN_WIN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <windows.h>
+
+/* S (UTF-8) as a new UTF-16 string, or NULL when S is not valid UTF-8 or
+ * memory is short.  Free with free(). */
+wchar_t *ctrun_win_wide(const char *s);
+
+/* W (UTF-16) as a new UTF-8 string, or NULL.  Free with free(). */
+char *ctrun_win_utf8(const wchar_t *w);
+
+/* A Windows error code as a negative libuv error. */
+int ctrun_win_error(DWORD err);
+
+/* Find the program NAME as cmd.exe would: a name with a directory part is
+ * taken as it is, else the current directory (unless
+ * NoDefaultCurrentDirectoryInExePath is set) and then PATH are searched;
+ * a name without an extension is tried with each of PATHEXT's, and ".exe"
+ * is always among them.  Returns 0 with *PATH (free()) or UV_ENOENT. */
+int ctrun_win_search(const char *name, wchar_t **path);
+
+/* The application and command line that start ARGV: ARGV[0] is searched
+ * for; batch files run under %ComSpec%.  The command line quotes every
+ * argument so that CommandLineToArgvW in the child gives ARGV back.
+ * Returns 0, UV_ENOENT, or UV_EINVAL for an argument a batch file cannot
+ * receive intact. */
+int ctrun_win_command(char *const *argv, wchar_t **app, wchar_t **cmdline);
+
+/* ARGV quoted into one command line (the rules of CommandLineToArgvW). */
+wchar_t *ctrun_win_quote_argv(char *const *argv);
+
+/* Start a process with only the handles in INHERIT[0..N) inherited (N may
+ * be 0).  Like CreateProcessW otherwise; returns 0 or a Windows error. */
+DWORD ctrun_win_create_process(const wchar_t *app, wchar_t *cmdline, DWORD flags, void *env,
+                               HANDLE stdio[3], HANDLE *inherit, size_t n,
+                               PROCESS_INFORMATION *pi);
+
+#endif

@@ -1,0 +1,389 @@
+/* End-to-end tests of ctrun.exe and ctrunw.exe on Windows (here: under
+ * Wine).  The binaries come from the environment: CTRUN, CTRUNW and
+ * CTRUN_CHILD (ctrun-child-win.exe, whose scripts are described in
+ * child_win.c).  Each test has a scratch directory and a state directory
+ * of its own; every process a test starts writes its pid to a file, and
+ * the test checks afterwards that each one is gone. */
+#include <windows.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+#include <cmocka.h>
+
+static wchar_t ctrun[MAX_PATH], ctrunw[MAX_PATH], child[MAX_PATH];
+
+struct e2e {
+  wchar_t dir[MAX_PATH];
+  char out[65536], err[65536];
+  wchar_t paths[64][MAX_PATH]; /* what path_in gave out, for the test's life */
+  int npaths;
+};
+
+/* The path in environment variable NAME, made absolute: under Wine, meson
+ * passes Unix paths, which the current drive maps. */
+static void env_path(const wchar_t *name, wchar_t *buf) {
+  wchar_t raw[MAX_PATH];
+  DWORD n = GetEnvironmentVariableW(name, raw, MAX_PATH);
+  if (n == 0 || n >= MAX_PATH) {
+    fprintf(stderr, "e2e-win: set %ls to the built program\n", name);
+    exit(2);
+  }
+  GetFullPathNameW(raw, MAX_PATH, buf, NULL);
+}
+
+static wchar_t *path_in(struct e2e *t, const wchar_t *name) {
+  wchar_t *p = t->paths[t->npaths++ % 64];
+  _snwprintf(p, MAX_PATH, L"%ls\\%ls", t->dir, name);
+  return p;
+}
+
+/* Delete DIR and everything in it. */
+static void remove_tree(const wchar_t *dir) {
+  WIN32_FIND_DATAW fd;
+  wchar_t pattern[MAX_PATH], path[MAX_PATH];
+  HANDLE h;
+  _snwprintf(pattern, MAX_PATH, L"%ls\\*", dir);
+  h = FindFirstFileW(pattern, &fd);
+  if (h != INVALID_HANDLE_VALUE) {
+    do {
+      if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
+        continue;
+      _snwprintf(path, MAX_PATH, L"%ls\\%ls", dir, fd.cFileName);
+      if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+        remove_tree(path);
+      else
+        DeleteFileW(path);
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+  }
+  RemoveDirectoryW(dir);
+}
+
+static int setup(void **state) {
+  static int seq;
+  struct e2e *t = calloc(1, sizeof *t);
+  wchar_t tmp[MAX_PATH], st[MAX_PATH];
+  GetTempPathW(MAX_PATH, tmp);
+  /* Pids repeat from one Wine session to the next: the time too. */
+  do
+    _snwprintf(t->dir, MAX_PATH, L"%lsctrun-e2e-%lu-%llu-%d", tmp, GetCurrentProcessId(),
+               (unsigned long long)GetTickCount64(), ++seq);
+  while (!CreateDirectoryW(t->dir, NULL) && GetLastError() == ERROR_ALREADY_EXISTS);
+  _snwprintf(st, MAX_PATH, L"%ls\\state", t->dir);
+  SetEnvironmentVariableW(L"CTRUN_STATE_DIR", st);
+  *state = t;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct e2e *t = *state;
+  remove_tree(t->dir);
+  free(t);
+  return 0;
+}
+
+/* One argument quoted for CommandLineToArgvW, written here from its
+ * documented rules rather than taken from ctrun. */
+static void quote(wchar_t *line, size_t size, const wchar_t *a) {
+  size_t n = wcslen(line);
+  if (a[0] != L'\0' && wcspbrk(a, L" \t\n\v\"") == NULL) {
+    _snwprintf(line + n, size - n, L" %ls", a);
+    return;
+  }
+  line[n++] = L' ';
+  line[n++] = L'"';
+  for (const wchar_t *p = a;; p++) {
+    size_t bs = 0;
+    while (*p == L'\\') {
+      bs++;
+      p++;
+    }
+    /* Backslashes are literal, except before a quote (and before the
+     * closing quote): there each one is doubled. */
+    for (size_t i = 0; i < (*p == L'\0' ? bs * 2 : *p == L'"' ? bs * 2 + 1 : bs); i++)
+      line[n++] = L'\\';
+    if (*p == L'\0')
+      break;
+    line[n++] = *p;
+  }
+  line[n++] = L'"';
+  line[n] = L'\0';
+}
+
+static HANDLE open_out(const wchar_t *path) {
+  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
+  return CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, CREATE_ALWAYS,
+                     FILE_ATTRIBUTE_NORMAL, NULL);
+}
+
+/* Start EXE with ARGS (NULL-terminated); stdout and stderr go to files
+ * named after TAG in the scratch directory, never to a pipe that a
+ * leftover could hold open. */
+static HANDLE start(struct e2e *t, const wchar_t *exe, const wchar_t *tag,
+                    const wchar_t *const *args) {
+  static wchar_t line[32768];
+  wchar_t name[64];
+  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  BOOL ok;
+
+  _snwprintf(line, 32768, L"\"%ls\"", exe);
+  for (size_t i = 0; args[i] != NULL; i++)
+    quote(line, 32768, args[i]);
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = CreateFileW(L"NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
+                             OPEN_EXISTING, 0, NULL);
+  _snwprintf(name, 64, L"%ls.out", tag);
+  si.hStdOutput = open_out(path_in(t, name));
+  _snwprintf(name, 64, L"%ls.err", tag);
+  si.hStdError = open_out(path_in(t, name));
+  ok = CreateProcessW(exe, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+  CloseHandle(si.hStdInput);
+  CloseHandle(si.hStdOutput);
+  CloseHandle(si.hStdError);
+  assert_true(ok);
+  CloseHandle(pi.hThread);
+  return pi.hProcess;
+}
+
+static void read_file(const wchar_t *path, char *buf, size_t size, DWORD *len) {
+  HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         NULL, OPEN_EXISTING, 0, NULL);
+  DWORD n = 0;
+  buf[0] = '\0';
+  if (h != INVALID_HANDLE_VALUE) {
+    ReadFile(h, buf, (DWORD)size - 1, &n, NULL);
+    CloseHandle(h);
+  }
+  buf[n] = '\0';
+  if (len != NULL)
+    *len = n;
+}
+
+/* Wait up to SECS for P; its exit code, or -1 (and P killed) on timeout. */
+static int finish(HANDLE p, double secs) {
+  DWORD code = (DWORD)-1;
+  if (WaitForSingleObject(p, (DWORD)(secs * 1000)) != WAIT_OBJECT_0) {
+    TerminateProcess(p, 1);
+    WaitForSingleObject(p, 5000);
+    CloseHandle(p);
+    return -1;
+  }
+  GetExitCodeProcess(p, &code);
+  CloseHandle(p);
+  return (int)code;
+}
+
+/* Run EXE with ARGS to the end; its exit code, its output in T. */
+static int run_exe(struct e2e *t, const wchar_t *exe, const wchar_t *const *args) {
+  int code = finish(start(t, exe, L"run", args), 60);
+  read_file(path_in(t, L"run.out"), t->out, sizeof t->out, NULL);
+  read_file(path_in(t, L"run.err"), t->err, sizeof t->err, NULL);
+  return code;
+}
+#define RUN(t, ...) run_exe((t), ctrun, (const wchar_t *const[]){ __VA_ARGS__, NULL })
+#define START(t, tag, ...) start((t), ctrun, (tag), (const wchar_t *const[]){ __VA_ARGS__, NULL })
+
+/* How many of the pids listed in FILE still run. */
+static int alive(const wchar_t *file, int *listed) {
+  char text[4096], *s, *end;
+  int n = 0;
+  read_file(file, text, sizeof text, NULL);
+  *listed = 0;
+  for (s = text;; s = end) {
+    DWORD code = 0;
+    unsigned long pid = strtoul(s, &end, 10);
+    HANDLE h;
+    if (end == s)
+      break;
+    ++*listed;
+    h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
+    if (h == NULL)
+      continue;
+    if (GetExitCodeProcess(h, &code) && code == STILL_ACTIVE)
+      n++;
+    CloseHandle(h);
+  }
+  return n;
+}
+
+static void wait_for_text(const wchar_t *file, const char *text, double secs) {
+  char buf[4096];
+  for (double waited = 0; waited < secs; waited += 0.05) {
+    read_file(file, buf, sizeof buf, NULL);
+    if (strstr(buf, text) != NULL)
+      return;
+    Sleep(50);
+  }
+  fail_msg("'%s' never appeared in %ls", text, file);
+}
+
+static void exit_codes(void **state) {
+  struct e2e *t = *state;
+  assert_int_equal(RUN(t, L"--", child, L"exit", L"7"), 7);
+  assert_int_equal(RUN(t, L"--", child, L"out", L"hello", L"exit", L"0"), 0);
+  assert_non_null(strstr(t->out, "hello"));
+  assert_int_equal(run_exe(t, ctrunw, (const wchar_t *const[]){ L"--", child, L"exit", L"5", NULL }),
+                   5);
+}
+
+static void not_found_and_not_executable(void **state) {
+  struct e2e *t = *state;
+  HANDLE h;
+  DWORD n;
+  assert_int_equal(RUN(t, L"--", L"ctrun-no-such-program"), 127);
+  assert_non_null(strstr(t->err, "ctrun-no-such-program"));
+  /* Found, but not a program. */
+  h = CreateFileW(path_in(t, L"text.exe"), GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+  WriteFile(h, "not a program\r\n", 15, &n, NULL);
+  CloseHandle(h);
+  assert_int_equal(RUN(t, L"--", path_in(t, L"text.exe")), 126);
+  assert_int_equal(RUN(t, L"-t", L"1x", L"--", child), 125);
+}
+
+/* The whole tree dies on timeout, also grandchildren that tried to break
+ * away from the job or started detached, and one that ignores CTRL_BREAK. */
+static void timeout_kills_the_tree(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed;
+  DWORD t0 = GetTickCount();
+  assert_int_equal(RUN(t, L"-t", L"1s", L"-k", L"1s", L"--", child, L"ignore-break", L"pidfile", pids,
+                       L"spawn", L"breakaway", pids, L"spawn", L"detached", pids, L"spawn",
+                       L"plain", pids, L"out", L"ready", L"sleep", L"300"),
+                   124);
+  assert_true(GetTickCount() - t0 < 30000);
+  assert_non_null(strstr(t->out, "ready"));
+  assert_non_null(strstr(t->out, "breakaway refused"));
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 4);
+}
+
+/* The command exits; what it started is killed, and its code stays. */
+static void leftovers_are_killed(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed;
+  assert_int_equal(RUN(t, L"-k", L"500ms", L"--", child, L"spawn", L"plain", pids, L"spawn",
+                       L"detached", pids, L"exit", L"3"),
+                   3);
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 2);
+}
+
+/* A held lock: a second run fails with 75 (or skips with 0); ctrun stop
+ * ends the holder through its stop event, and the lock is free again. */
+static void lock_busy_and_stop(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *lock = path_in(t, L"the.lock"), *pids = path_in(t, L"pids");
+  int listed;
+  HANDLE holder = START(t, L"holder", L"-n", L"holder", L"-t", L"60s", L"-k", L"1s", L"-l", lock,
+                        L"--", child, L"pidfile", pids, L"sleep", L"300");
+  /* The holder's text is readable while it holds the lock. */
+  wait_for_text(lock, "name=holder", 20);
+  assert_int_equal(RUN(t, L"-l", lock, L"--", child, L"exit", L"0"), 75);
+  assert_non_null(strstr(t->err, "holder"));
+  assert_int_equal(RUN(t, L"-l", lock, L"--on-busy=skip", L"--", child, L"exit", L"9"), 0);
+  assert_int_equal(RUN(t, L"ps", L"--json"), 0);
+  assert_non_null(strstr(t->out, "\"name\":\"holder\""));
+  assert_int_equal(RUN(t, L"stop", L"holder"), 0);
+  assert_int_equal(finish(holder, 30), 124);
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 1);
+  assert_int_equal(RUN(t, L"-l", lock, L"--", child, L"exit", L"0"), 0);
+}
+
+/* -d: the run id at once, the run in ps, and stop ends it. */
+static void detach_then_stop(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  wchar_t id[16];
+  int listed;
+  assert_int_equal(RUN(t, L"-d", L"-t", L"60s", L"-k", L"1s", L"--", child, L"pidfile", pids,
+                       L"sleep", L"300"),
+                   0);
+  assert_int_equal(strspn(t->out, "0123456789abcdef"), 12);
+  _snwprintf(id, 16, L"%.12hs", t->out);
+  wait_for_text(pids, "\n", 20);
+  assert_int_equal(RUN(t, L"ps", L"--json"), 0);
+  assert_non_null(strstr(t->out, "\"state\":\"running\""));
+  assert_int_equal(RUN(t, L"stop", id), 0);
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(RUN(t, L"ps", L"--json"), 0);
+  assert_null(strstr(t->out, "\"id\""));
+}
+
+/* ctrun killed outright: the job dies with its last handle, and so does
+ * the tree; cleanup then forgets the stale run. */
+static void killed_ctrun_takes_the_tree_along(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed, n = 1;
+  HANDLE h = START(t, L"victim", L"-n", L"victim", L"--", child, L"pidfile", pids, L"spawn",
+                   L"detached", pids, L"sleep", L"300");
+  for (int i = 0; i < 400 && alive(pids, &listed) < 2; i++)
+    Sleep(50);
+  assert_int_equal(listed, 2);
+  assert_true(TerminateProcess(h, 1));
+  CloseHandle(h);
+  for (int i = 0; i < 200 && (n = alive(pids, &listed)) > 0; i++)
+    Sleep(50);
+  assert_int_equal(n, 0);
+  assert_int_equal(RUN(t, L"ps", L"--json"), 0);
+  assert_non_null(strstr(t->out, "\"state\":\"stale\""));
+  assert_int_equal(RUN(t, L"cleanup"), 0);
+  assert_int_equal(RUN(t, L"ps", L"--json"), 0);
+  assert_null(strstr(t->out, "\"id\""));
+}
+
+/* The command gets exactly the argv ctrun got: spaces, quotes and
+ * backslashes, empty arguments, non-ASCII text. */
+static void argv_round_trip(void **state) {
+  static const wchar_t *const args[] = {
+    L"plain", L"two words", L"", L"quote\"inside", L"\"quoted\"", L"back\\slash",
+    L"trailing\\", L"trailing two\\\\", L"\\\"", L"a\\\\\"b", L"tab\there", L"%PATH%",
+    L"caf\u00e9 \u65e5\u672c", L"-t", L"--",
+  };
+  struct e2e *t = *state;
+  const wchar_t *file = path_in(t, L"argv");
+  const wchar_t *cmd[64] = { L"--", child, L"argv", file, L"--" };
+  size_t n = 5, nargs = sizeof args / sizeof args[0];
+  char got[8192], want[8192];
+  DWORD len, wlen = 0;
+
+  for (size_t i = 0; i < nargs; i++)
+    cmd[n++] = args[i];
+  cmd[n] = NULL;
+  assert_int_equal(run_exe(t, ctrun, cmd), 0);
+  read_file(file, got, sizeof got, &len);
+  for (size_t i = 0; i < nargs; i++)
+    wlen += (DWORD)WideCharToMultiByte(CP_UTF8, 0, args[i], -1, want + wlen, (int)(sizeof want - wlen),
+                                       NULL, NULL);
+  assert_int_equal(len, wlen);
+  assert_memory_equal(got, want, wlen);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(exit_codes, setup, teardown),
+    cmocka_unit_test_setup_teardown(not_found_and_not_executable, setup, teardown),
+    cmocka_unit_test_setup_teardown(timeout_kills_the_tree, setup, teardown),
+    cmocka_unit_test_setup_teardown(leftovers_are_killed, setup, teardown),
+    cmocka_unit_test_setup_teardown(lock_busy_and_stop, setup, teardown),
+    cmocka_unit_test_setup_teardown(detach_then_stop, setup, teardown),
+    cmocka_unit_test_setup_teardown(killed_ctrun_takes_the_tree_along, setup, teardown),
+    cmocka_unit_test_setup_teardown(argv_round_trip, setup, teardown),
+  };
+  env_path(L"CTRUN", ctrun);
+  env_path(L"CTRUNW", ctrunw);
+  env_path(L"CTRUN_CHILD", child);
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
