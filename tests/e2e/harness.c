@@ -16,6 +16,10 @@
 
 static int serial;
 
+/* Statuses of children reaped while waiting for another one. */
+static struct { pid_t pid; int code; } reaped[256];
+static int nreaped;
+
 double e2e_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -56,6 +60,7 @@ char *e2e_read(const char *path) {
 static int reap_adopted(void) {
   while (waitpid(-1, NULL, WNOHANG) > 0)
     ;
+  nreaped = 0;
   return 0;
 }
 
@@ -200,10 +205,13 @@ static void exec_ctrun(struct e2e *t, const char *const *args, const char *out, 
   setenv("CTRUN_TEST_MARK", t->mark, 1);
   fd = open("/dev/null", O_RDONLY);
   dup2(fd, 0);
+  close(fd);
   fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dup2(fd, 1);
+  close(fd);
   fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dup2(fd, 2);
+  close(fd);
   execv(argv[0], (char *const *)argv);
   _exit(200);
 }
@@ -219,14 +227,31 @@ pid_t e2e_start(struct e2e *t, const char *const *args) {
   return pid;
 }
 
+
+/* Like an init: while waiting for PID, reap every child and orphan, so that
+ * none lingers as a zombie in a process group ctrun watches; the statuses
+ * of other children of ours are kept for their own e2e_wait. */
 int e2e_wait(pid_t pid, double secs) {
   double end = e2e_now() + secs;
   int st;
   for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
-    if (r < 0 || e2e_now() > end)
+    pid_t r;
+    for (int i = 0; i < nreaped; i++)
+      if (reaped[i].pid == pid) {
+        int code = reaped[i].code;
+        reaped[i] = reaped[--nreaped];
+        return code;
+      }
+    while ((r = waitpid(-1, &st, WNOHANG)) > 0) {
+      int code = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+      if (r == pid)
+        return code;
+      if (nreaped < 256) {
+        reaped[nreaped].pid = r;
+        reaped[nreaped++].code = code;
+      }
+    }
+    if ((r < 0 && kill(pid, 0) != 0) || e2e_now() > end)
       return -1;
     e2e_sleep(0.005);
   }

@@ -1,0 +1,101 @@
+/* End-to-end: processes that leave the process group (setsid, double fork)
+ * and the death of ctrun itself.  Needs the Linux extras (subreaper,
+ * parent-death signal, /proc); skipped (77) on the generic POSIX path,
+ * which documents that it cannot catch these. */
+#include "harness.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void setsid_escapee_is_killed_on_timeout(void **state) {
+  struct e2e_result r;
+  E2E_RUN(*state, &r, "-t", "0.3", "-k", "0.3", "--", "@child", "{", "setsid", "ignore-term",
+          "sleep", "300", "}", "sleep", "300");
+  assert_int_equal(r.code, 124);
+  assert_true(r.secs < 10);
+}
+
+static void double_fork_setsid_escapee_is_killed_as_leftover(void **state) {
+  struct e2e_result r;
+  E2E_RUN(*state, &r, "--", "@child", "{", "{", "setsid", "sleep", "300", "}", "}", "sleep", "0.1",
+          "exit", "0");
+  assert_int_equal(r.code, 0);
+  assert_true(r.secs < 10);
+}
+
+static void escapee_ignoring_term_needs_the_hard_kill(void **state) {
+  struct e2e_result r;
+  E2E_RUN(*state, &r, "-k", "0.3", "--", "@child", "{", "{", "setsid", "ignore-term", "sleep",
+          "300", "}", "}", "sleep", "0.1", "exit", "7");
+  assert_int_equal(r.code, 7);
+  assert_true(r.secs >= 0.35 && r.secs < 10);
+}
+
+static void sigkill_of_ctrun_kills_its_direct_child(void **state) {
+  struct e2e *t = *state;
+  pid_t pid = E2E_START(t, "--", "@child", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 1, 5));
+  kill(pid, SIGKILL);
+  assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
+  double end = e2e_now() + 5;
+  while (e2e_count_marked(t) > 0 && e2e_now() < end)
+    e2e_sleep(0.01);
+  assert_int_equal(e2e_count_marked(t), 0);
+}
+
+/* Fault injection: the supervisor dies with its tree (and a setsid
+ * escapee) still running; ps must call the run stale, cleanup --dry-run
+ * must change nothing, and cleanup must leave nothing of it. */
+static void cleanup_finds_what_a_killed_supervisor_left(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  pid_t pid = E2E_START(t, "-n", "crashy", "--", "@child", "{", "setsid", "ignore-term", "sleep",
+                        "300", "}", "{", "sleep", "300", "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 4, 5));
+  kill(pid, SIGKILL);
+  assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
+  e2e_sleep(0.2);
+  /* The direct child died with ctrun; its children and the escapee live. */
+  assert_int_equal(e2e_count_marked(t), 2);
+
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_int_equal(r.code, 0);
+  assert_non_null(strstr(r.out, "\"state\":\"stale\""));
+  assert_non_null(strstr(r.out, "\"procs\":2"));
+
+  E2E_RUN(t, &r, "cleanup", "--dry-run");
+  assert_int_equal(r.code, 0);
+  assert_non_null(strstr(r.out, "would clean"));
+  assert_int_equal(e2e_count_marked(t), 2);
+
+  E2E_RUN(t, &r, "check");
+  assert_int_equal(r.code, 1);
+  assert_non_null(strstr(r.out, "1 stale"));
+
+  E2E_RUN(t, &r, "cleanup");
+  assert_int_equal(r.code, 0);
+  assert_non_null(strstr(r.out, "cleaned stale run"));
+  assert_int_equal(e2e_count_marked(t), 0);
+
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_string_equal(r.out, "[]\n");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    E2E_TEST(setsid_escapee_is_killed_on_timeout),
+    E2E_TEST(double_fork_setsid_escapee_is_killed_as_leftover),
+    E2E_TEST(escapee_ignoring_term_needs_the_hard_kill),
+    E2E_TEST(sigkill_of_ctrun_kills_its_direct_child),
+    E2E_TEST(cleanup_finds_what_a_killed_supervisor_left),
+  };
+  if (!e2e_has_extras()) {
+    fprintf(stderr, "generic POSIX containment: escapees are out of reach by design\n");
+    return 77;
+  }
+  return e2e_main("e2e-escape", tests, sizeof tests / sizeof tests[0]);
+}

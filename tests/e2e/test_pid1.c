@@ -1,0 +1,125 @@
+/* End-to-end: ctrun as PID 1 of a PID namespace (as in a container) reaps
+ * every orphan and forwards signals.  Skipped (77) where user or PID
+ * namespaces are unavailable. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Start "unshare -pf --mount-proc ctrun ARGS..." with the test's marker. */
+static pid_t start_pid1(struct e2e *t, const char *const *args) {
+  const char *argv[64] = { "unshare", "-pf", "--mount-proc", getenv("CTRUN") };
+  int n = 4;
+  for (; *args && n < 63; args++)
+    argv[n++] = strcmp(*args, "@child") == 0 ? getenv("CTRUN_TESTCHILD") : *args;
+  argv[n] = NULL;
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("CTRUN_STATE_DIR", t->state, 1);
+    setenv("CTRUN_TEST_MARK", t->mark, 1);
+    int fd = open("/dev/null", O_RDWR);
+    dup2(fd, 0);
+    dup2(fd, 1);
+    execvp("unshare", (char *const *)argv);
+    _exit(200);
+  }
+  return pid;
+}
+
+/* The pid (in our namespace) of PARENT's child, or 0. */
+static pid_t child_of(pid_t parent) {
+  char path[300], buf[512];
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  pid_t found = 0;
+  while (d && (de = readdir(d)) != NULL && found == 0) {
+    int ppid;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *s = strrchr(buf, ')');
+    if (s && sscanf(s + 1, " %*c %d", &ppid) == 1 && ppid == parent)
+      found = (pid_t)atoi(de->d_name);
+  }
+  if (d)
+    closedir(d);
+  return found;
+}
+
+static int zombies_of(pid_t parent) {
+  char path[300], buf[512];
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  int n = 0;
+  while (d && (de = readdir(d)) != NULL) {
+    int ppid;
+    char st;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *s = strrchr(buf, ')');
+    if (s && sscanf(s + 1, " %c %d", &st, &ppid) == 2 && ppid == parent && st == 'Z')
+      n++;
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+static void pid1_reaps_every_orphan(void **state) {
+  struct e2e *t = *state;
+  /* Ten orphans that exit at once, while the command runs on. */
+  pid_t pid = start_pid1(t, (const char *const[]){
+    "--", "@child", "{", "{", "exit", "0", "}", "}", "{", "{", "exit", "0", "}", "}", "{", "{",
+    "exit", "0", "}", "}", "{", "{", "exit", "0", "}", "}", "{", "{", "exit", "0", "}", "}",
+    "sleep", "1.5", NULL });
+  pid_t ctrun = 0;
+  for (int i = 0; i < 200 && ctrun == 0; i++, e2e_sleep(0.01))
+    ctrun = child_of(pid);
+  assert_true(ctrun > 0);
+  e2e_sleep(0.8);
+  assert_int_equal(zombies_of(ctrun), 0);
+  assert_int_equal(e2e_wait(pid, 10), 0);
+}
+
+static void pid1_forwards_signals(void **state) {
+  struct e2e *t = *state;
+  pid_t pid = start_pid1(t, (const char *const[]){ "--", "@child", "sleep", "300", NULL });
+  pid_t ctrun = 0;
+  for (int i = 0; i < 200 && ctrun == 0; i++, e2e_sleep(0.01))
+    ctrun = child_of(pid);
+  assert_true(ctrun > 0);
+  assert_true(e2e_wait_marked(t, 2, 5));
+  kill(ctrun, SIGTERM);
+  assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    E2E_TEST(pid1_reaps_every_orphan),
+    E2E_TEST(pid1_forwards_signals),
+  };
+  if (system("unshare -pf --mount-proc true >/dev/null 2>&1") != 0) {
+    fprintf(stderr, "no PID namespaces here (unshare -pf failed): skipped\n");
+    return 77;
+  }
+  return e2e_main("e2e-pid1", tests, sizeof tests / sizeof tests[0]);
+}
