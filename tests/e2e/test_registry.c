@@ -1,0 +1,266 @@
+/* End-to-end: tracked runs, ctrun ps, stop, cleanup and check. */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The value of "key": in JSON text S, copied into BUF (strings unquoted). */
+static const char *field(const char *s, const char *key, char *buf, size_t size) {
+  char want[64];
+  const char *p;
+  size_t n = 0;
+  snprintf(want, sizeof want, "\"%s\":", key);
+  p = strstr(s, want);
+  if (p == NULL)
+    return NULL;
+  p += strlen(want);
+  if (*p == '"')
+    p++;
+  while (*p && *p != '"' && *p != ',' && *p != '}' && n + 1 < size)
+    buf[n++] = *p++;
+  buf[n] = '\0';
+  return buf;
+}
+
+static int count(const char *s, const char *what) {
+  int n = 0;
+  for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
+    n++;
+  return n;
+}
+
+static void ps_shows_a_running_run_with_every_field(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char v[256], want[32];
+  const char *lock = e2e_path(t, "a.lock");
+  pid_t pid = E2E_START(t, "-n", "web", "-t", "60", "-l", lock, "-o", e2e_path(t, "log"), "--",
+                        "@child", "{", "sleep", "300", "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 3, 5));
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_int_equal(r.code, 0);
+  static const char *const keys[] = { "id", "name", "state", "pid", "child_pid", "pgid",
+                                      "started", "deadline", "argv", "lock", "log", "procs" };
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    if (field(r.out, keys[i], v, sizeof v) == NULL)
+      fail_msg("ps --json lacks '%s': %s", keys[i], r.out);
+  assert_string_equal(field(r.out, "name", v, sizeof v), "web");
+  assert_string_equal(field(r.out, "state", v, sizeof v), "running");
+  snprintf(want, sizeof want, "%d", (int)pid);
+  assert_string_equal(field(r.out, "pid", v, sizeof v), want);
+  assert_string_equal(field(r.out, "lock", v, sizeof v), lock);
+  assert_non_null(strstr(field(r.out, "started", v, sizeof v), "T"));
+  assert_non_null(strstr(field(r.out, "deadline", v, sizeof v), "Z"));
+  if (e2e_has_extras())
+    assert_string_equal(field(r.out, "procs", v, sizeof v), "2");
+  assert_non_null(strstr(r.out, "\"argv\":[\""));
+
+  E2E_RUN(t, &r, "ps");
+  assert_int_equal(r.code, 0);
+  assert_non_null(strstr(r.out, "ID"));
+  assert_non_null(strstr(r.out, "web"));
+  assert_non_null(strstr(r.out, "running"));
+
+  kill(pid, SIGTERM);
+  assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_string_equal(r.out, "[]\n"); /* removed when it ends */
+}
+
+static void stop(struct e2e *t, bool by_id) {
+  struct e2e_result r;
+  char id[64];
+  pid_t pid;
+  if (e2e_has_extras())
+    pid = E2E_START(t, "-n", "victim", "-k", "0.3", "--", "@child", "ignore-term", "{", "setsid",
+                    "ignore-term", "sleep", "300", "}", "sleep", "300");
+  else
+    pid = E2E_START(t, "-n", "victim", "-k", "0.3", "--", "@child", "ignore-term", "{", "sleep",
+                    "300", "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 3, 5));
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_non_null(field(r.out, "id", id, sizeof id));
+  E2E_RUN(t, &r, "stop", by_id ? id : "victim");
+  assert_int_equal(r.code, 0);
+  assert_int_equal(e2e_wait(pid, 10), 124); /* as a timeout would */
+  assert_int_equal(e2e_count_marked(t), 0);
+}
+
+static void stop_by_name_leaves_nothing(void **state) { stop(*state, false); }
+static void stop_by_id_leaves_nothing(void **state) { stop(*state, true); }
+
+static void stop_of_an_unknown_run_is_1(void **state) {
+  struct e2e_result r;
+  E2E_RUN(*state, &r, "stop", "no-such-run");
+  assert_int_equal(r.code, 1);
+  assert_non_null(strstr(r.err, "no-such-run"));
+}
+
+static void fifty_concurrent_runs_are_listed_and_stopped(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  enum { N = 50 };
+  pid_t pids[N];
+  for (int i = 0; i < N; i++)
+    pids[i] = E2E_START(t, "-n", "many", "--", "@child", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 2 * N, 20));
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_int_equal(count(r.out, "\"name\":\"many\""), N);
+  E2E_RUN(t, &r, "stop", "-k", "1", "many");
+  assert_int_equal(r.code, 0);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(e2e_wait(pids[i], 20), 124);
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+}
+
+static void corrupt_entries_crash_nothing(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char path[600];
+  E2E_RUN(t, &r, "ps"); /* creates the state directory */
+  snprintf(path, sizeof path, "%s/0123456789ab.run", t->state);
+  write_file(path, "\x01\x02garbage\xff");
+  snprintf(path, sizeof path, "%s/abcdefabcdef.run", t->state);
+  write_file(path, "ctrun-run 1\nid=abcdefabcdef\npid=1\nname=torn"); /* torn */
+  snprintf(path, sizeof path, "%s/aaaaaaaaaaaa.run", t->state);
+  write_file(path, "ctrun-run 1\nid=bbbbbbbbbbbb\npid=1\nend\n"); /* names another run */
+  E2E_RUN(t, &r, "ps");
+  assert_int_equal(r.code, 0);
+  assert_non_null(strstr(r.err, "skipping"));
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "[]\n");
+  E2E_RUN(t, &r, "stop", "torn");
+  assert_int_equal(r.code, 1);
+  E2E_RUN(t, &r, "cleanup");
+  assert_int_equal(r.code, 0);
+  E2E_RUN(t, &r, "check");
+  assert_int_equal(r.code, 0);
+  /* A run still works beside them. */
+  E2E_RUN(t, &r, "--", "@child", "exit", "0");
+  assert_int_equal(r.code, 0);
+}
+
+static void bad_state_directories_are_refused(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char target[600];
+  /* A symbolic link. */
+  snprintf(target, sizeof target, "%s/real", t->dir);
+  mkdir(target, 0700);
+  assert_int_equal(symlink(target, t->state), 0);
+  E2E_RUN(t, &r, "--", "@child", "out", "ran");
+  assert_int_equal(r.code, 125);
+  assert_non_null(strstr(r.err, "symbolic link"));
+  assert_string_equal(r.out, "");
+  E2E_RUN(t, &r, "ps");
+  assert_int_equal(r.code, 125);
+  unlink(t->state);
+  /* Writable by others. */
+  mkdir(t->state, 0700);
+  chmod(t->state, 0777);
+  E2E_RUN(t, &r, "--", "@child", "out", "ran");
+  assert_int_equal(r.code, 125);
+  assert_non_null(strstr(r.err, "writable by group or others"));
+  E2E_RUN(t, &r, "check");
+  assert_int_equal(r.code, 3); /* UNKNOWN */
+  chmod(t->state, 0700);
+  /* Owned by another user (needs root to arrange). */
+  if (geteuid() == 0) {
+    assert_int_equal(chown(t->state, 65534, 65534), 0);
+    E2E_RUN(t, &r, "--", "@child", "out", "ran");
+    assert_int_equal(r.code, 125);
+    assert_non_null(strstr(r.err, "owned by uid 65534"));
+    assert_int_equal(chown(t->state, 0, 0), 0);
+  }
+}
+
+static void check_reports_ok_warning_critical(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  E2E_RUN(t, &r, "check");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "CTRUN OK - 0 runs, 0 processes, 0 stale | runs=0 procs=0 stale=0\n");
+  if (!e2e_has_extras())
+    return; /* no process counts on the generic path */
+  pid_t pid = E2E_START(t, "--", "@child", "{", "sleep", "300", "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 3, 5));
+  E2E_RUN(t, &r, "check", "--warn", "3", "--crit", "5");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "CTRUN OK - 1 runs, 2 processes, 0 stale | runs=1 procs=2;3;5 stale=0\n");
+  E2E_RUN(t, &r, "check", "--warn", "2", "--crit", "5");
+  assert_int_equal(r.code, 1);
+  assert_string_equal(r.out,
+                      "CTRUN WARNING - 1 runs, 2 processes, 0 stale | runs=1 procs=2;2;5 stale=0\n");
+  E2E_RUN(t, &r, "check", "--warn", "1", "--crit", "2");
+  assert_int_equal(r.code, 2);
+  assert_string_equal(r.out,
+                      "CTRUN CRITICAL - 1 runs, 2 processes, 0 stale | runs=1 procs=2;1;2 stale=0\n");
+  E2E_RUN(t, &r, "check", "--json");
+  assert_non_null(strstr(r.out, "\"status\":\"OK\""));
+  kill(pid, SIGTERM);
+  e2e_wait(pid, 10);
+}
+
+/* An entry whose recorded processes now belong to strangers (pid reuse)
+ * must never make stop or cleanup signal them. */
+static void pid_reuse_never_kills_a_stranger(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char path[600], text[1024];
+  pid_t stranger = fork();
+  if (stranger == 0) {
+    setpgid(0, 0);
+    execlp("sleep", "sleep", "300", (char *)NULL);
+    _exit(1);
+  }
+  E2E_RUN(t, &r, "ps"); /* creates the state directory */
+  /* A stale entry (nobody holds its lock) naming the stranger as its
+   * supervisor, command and group, with start times that do not match. */
+  snprintf(text, sizeof text,
+           "ctrun-run 1\nid=0a0a0a0a0a0a\nname=forged\npid=%d\npid_start=1\nchild_pid=%d\n"
+           "child_start=2\npgid=%d\nboot_id=\nstarted=1\ndeadline=0\nsignal=9\nkill_after=0\n"
+           "arg=sleep\nend\n",
+           (int)stranger, (int)stranger, (int)stranger);
+  snprintf(path, sizeof path, "%s/0a0a0a0a0a0a.run", t->state);
+  write_file(path, text);
+  chmod(path, 0600);
+  E2E_RUN(t, &r, "stop", "forged");
+  assert_int_equal(r.code, 0);
+  e2e_sleep(0.1);
+  assert_int_equal(kill(stranger, 0), 0);
+  write_file(path, text);
+  E2E_RUN(t, &r, "cleanup");
+  assert_int_equal(r.code, 0);
+  e2e_sleep(0.1);
+  assert_int_equal(kill(stranger, 0), 0); /* still alive */
+  assert_int_equal(waitpid(stranger, NULL, WNOHANG), 0);
+  kill(stranger, SIGKILL);
+  waitpid(stranger, NULL, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    E2E_TEST(ps_shows_a_running_run_with_every_field),
+    E2E_TEST(stop_by_name_leaves_nothing),
+    E2E_TEST(stop_by_id_leaves_nothing),
+    E2E_TEST(stop_of_an_unknown_run_is_1),
+    E2E_TEST(fifty_concurrent_runs_are_listed_and_stopped),
+    E2E_TEST(corrupt_entries_crash_nothing),
+    E2E_TEST(bad_state_directories_are_refused),
+    E2E_TEST(check_reports_ok_warning_critical),
+    E2E_TEST(pid_reuse_never_kills_a_stranger),
+  };
+  return e2e_main("e2e-registry", tests, sizeof tests / sizeof tests[0]);
+}
