@@ -25,7 +25,8 @@ struct e2e_result {
 };
 
 /* cmocka setup and teardown: the teardown fails the test if any process
- * carrying the test's marker is still alive, or any zombie is left. */
+ * carrying the test's marker is still alive, or (with the Linux extras) if
+ * any process of a tree outlived its ctrun and came to the runner. */
 int e2e_setup(void **state);
 int e2e_teardown(void **state);
 
@@ -40,6 +41,13 @@ pid_t e2e_start(struct e2e *t, const char *const *args);
 #define E2E_START(t, ...) e2e_start((t), (const char *const[]){ __VA_ARGS__, NULL })
 /* Wait up to SECS for PID; returns its exit status (128+N on signal N) or -1. */
 int e2e_wait(pid_t pid, double secs);
+
+/* A process the test forked itself (not ctrun, not an orphan). */
+void e2e_own(pid_t pid);
+
+/* For tests that kill ctrun on purpose: what its tree leaves to the
+ * runner is expected there. */
+void e2e_forgive_orphans(void);
 
 /* Processes alive (not zombies) whose environment carries the test's mark. */
 int e2e_count_marked(struct e2e *t);

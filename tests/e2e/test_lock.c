@@ -190,6 +190,7 @@ static void replace_refuses_an_untracked_holder(void **state) {
     execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
     _exit(1);
   }
+  e2e_own(pid);
   assert_true(e2e_wait_marked(t, 1, 5));
   e2e_sleep(0.2);
   E2E_RUN(t, &r, "-l", lock, "--on-busy=replace", "--", "@child", "out", "ran");

@@ -29,6 +29,7 @@ static pid_t start_pid1(struct e2e *t, const char *const *args) {
     execvp("unshare", (char *const *)argv);
     _exit(200);
   }
+  e2e_own(pid);
   return pid;
 }
 

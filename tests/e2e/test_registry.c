@@ -225,6 +225,7 @@ static void pid_reuse_never_kills_a_stranger(void **state) {
     execlp("sleep", "sleep", "300", (char *)NULL);
     _exit(1);
   }
+  e2e_own(stranger);
   E2E_RUN(t, &r, "ps"); /* creates the state directory */
   /* A stale entry (nobody holds its lock) naming the stranger as its
    * supervisor, command and group, with start times that do not match. */
