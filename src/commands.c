@@ -255,6 +255,8 @@ int ctrun_cmd_cleanup(const struct ctrun_cleanup_opts *o) {
     return CTRUN_EXIT_FAILURE;
   }
   clean(&w, o->dry_run, o->json);
+  if (!o->dry_run)
+    ctrun_registry_sweep(w.dir);
   view_close(&w);
   fflush(stdout);
   return 0;

@@ -533,6 +533,42 @@ void ctrun_registry_drop(struct ctrun_dir *dir, const char *id, int fd) {
   close(fd);
 }
 
+/* Whether NAME is "<id><suffix>" for a well-formed run id; the id goes to ID. */
+static bool named(const char *name, const char *suffix, char id[CTRUN_ID_LEN + 1]) {
+  if (strlen(name) != CTRUN_ID_LEN + strlen(suffix) || strcmp(name + CTRUN_ID_LEN, suffix) != 0)
+    return false;
+  memcpy(id, name, CTRUN_ID_LEN);
+  id[CTRUN_ID_LEN] = '\0';
+  return id_valid(id);
+}
+
+static int sweep_one(const char *name, void *arg) {
+  struct ctrun_dir *dir = arg;
+  char id[CTRUN_ID_LEN + 1], entry[CTRUN_ID_LEN + 8];
+  int fd;
+
+  if (named(name, ".tmp", id)) {
+    /* Its writer holds the lock until the rename: free means it died. */
+    fd = ctrun_dir_openat(dir, name, O_RDONLY);
+    if (fd >= 0 && ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, 0) == 0 &&
+        ctrun_dir_same_file(dir, name, fd))
+      ctrun_dir_unlink(dir, name);
+    if (fd >= 0)
+      close(fd);
+  } else if (named(name, ".stop", id) || named(name, ".stoptmp", id)) {
+    /* A stop request outlives its run only if the run ended first. */
+    entry_file(entry, sizeof entry, id, ".run");
+    fd = ctrun_dir_openat(dir, entry, O_RDONLY);
+    if (fd == UV_ENOENT)
+      ctrun_dir_unlink(dir, name);
+    if (fd >= 0)
+      close(fd);
+  }
+  return 0;
+}
+
+void ctrun_registry_sweep(struct ctrun_dir *dir) { ctrun_dir_each(dir, sweep_one, dir); }
+
 int ctrun_stop_request_write(struct ctrun_dir *dir, const char *id, int sig, uint64_t kill_after_ms) {
   char tmp[CTRUN_ID_LEN + 12], name[CTRUN_ID_LEN + 8], text[64];
   int n = snprintf(text, sizeof text, "signal=%d\nkill_after=%llu\n", sig,

@@ -76,6 +76,10 @@ int ctrun_registry_claim(struct ctrun_dir *dir, const char *id);
 /* Remove a claimed entry and close FD. */
 void ctrun_registry_drop(struct ctrun_dir *dir, const char *id, int fd);
 
+/* Remove what crashed writers left: temporary entries nobody holds, stop
+ * requests of runs that are gone. */
+void ctrun_registry_sweep(struct ctrun_dir *dir);
+
 /* Stop requests for a live run (read by its supervisor on SIGUSR1). */
 int ctrun_stop_request_write(struct ctrun_dir *dir, const char *id, int sig, uint64_t kill_after_ms);
 int ctrun_stop_request_read(struct ctrun_dir *dir, const char *id, int *sig, uint64_t *kill_after_ms);
