@@ -305,9 +305,14 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
     snprintf(perf, sizeof perf, ";%s;%s", wbuf, cbuf);
   }
   if (o->json) {
+    char wbuf[24] = "null", cbuf[24] = "null";
+    if (o->warn >= 0)
+      snprintf(wbuf, sizeof wbuf, "%ld", o->warn);
+    if (o->crit >= 0)
+      snprintf(cbuf, sizeof cbuf, "%ld", o->crit);
     printf("{\"status\":\"%s\",\"code\":%d,\"runs\":%zu,\"procs\":%ld,\"stale\":%ld,"
-           "\"overdue\":%ld,\"warn\":%ld,\"crit\":%ld,\"cleaned\":%d}\n",
-           names[status], status, w.n, procs, stale, overdue, o->warn, o->crit,
+           "\"overdue\":%ld,\"warn\":%s,\"crit\":%s,\"cleaned\":%d}\n",
+           names[status], status, w.n, procs, stale, overdue, wbuf, cbuf,
            cleaned < 0 ? 0 : cleaned);
   } else {
     printf("CTRUN %s - %zu runs, %ld processes, %ld stale%s%s | runs=%zu procs=%ld%s stale=%ld",

@@ -207,8 +207,10 @@ static void check_reports_ok_warning_critical(void **state) {
   assert_int_equal(r.code, 2);
   assert_string_equal(r.out,
                       "CTRUN CRITICAL - 1 runs, 2 processes, 0 stale | runs=1 procs=2;1;2 stale=0\n");
-  E2E_RUN(t, &r, "check", "--json");
+  E2E_RUN(t, &r, "check", "--json", "--crit", "9");
   assert_non_null(strstr(r.out, "\"status\":\"OK\""));
+  assert_non_null(strstr(r.out, "\"procs\":2,"));
+  assert_non_null(strstr(r.out, "\"warn\":null,\"crit\":9"));
   kill(pid, SIGTERM);
   e2e_wait(pid, 10);
 }
