@@ -46,7 +46,7 @@ struct run {
   uv_loop_t loop;
   struct ctrun_tree *tree;
   uv_timer_t deadline, grace, poll;
-  uv_signal_t sigs[sizeof forwarded / sizeof forwarded[0] + 1];
+  uv_signal_t sigs[sizeof forwarded / sizeof forwarded[0]];
   int nsigs;
   struct ctrun_dir *dir;
   struct ctrun_record rec;
@@ -195,7 +195,7 @@ static void on_signal(uv_signal_t *h, int sig) {
  * ctrun started (a shell's "cmd &" ignores INT and QUIT) stays ignored, for
  * ctrun and the command alike. */
 static int watch_signals(struct run *r) {
-  int sigs[sizeof forwarded / sizeof forwarded[0] + 1], n = 0, e;
+  int sigs[sizeof forwarded / sizeof forwarded[0]], n = 0, e;
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
 #ifndef _WIN32
     struct sigaction sa;
@@ -265,7 +265,7 @@ static int replace_holder(struct run *r, const char *holder_id, char *err, size_
 
 /* Take the lock of -l, or say why not.  Returns 0 when taken, else the exit
  * code to leave with. */
-static int take_lock(struct run *r, struct ctrun_detach *d) {
+static int take_lock(struct run *r) {
   struct ctrun_run_opts *o = r->o;
   char err[512] = "", holder[256], holder_id[64];
   uint64_t t0 = uv_hrtime();
@@ -285,7 +285,6 @@ static int take_lock(struct run *r, struct ctrun_detach *d) {
   ctrun_lock_holder(o->lock_path, holder, sizeof holder, NULL, 0);
   if (o->on_busy == CTRUN_BUSY_SKIP) {
     ctrun_debug("lock '%s' is held by %s; skipping %s", o->lock_path, holder, o->name);
-    (void)d;
     return -1; /* skipped: exit 0, nothing run */
   }
   ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
@@ -455,7 +454,7 @@ int ctrun_run(struct ctrun_run_opts *o) {
     goto out;
   }
   if (o->lock_path != NULL) {
-    code = take_lock(r, &detach);
+    code = take_lock(r);
     if (code != 0) {
       skipped = true;
       if (code < 0)

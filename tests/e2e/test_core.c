@@ -195,6 +195,21 @@ static void forwarded_signal_is_followed_by_the_hard_kill(void **state) {
   assert_true(e2e_now() - t0 >= 0.25);
 }
 
+/* What ctrun catches is default again in the command; what ctrun's parent
+ * ignored (a shell's "cmd &" ignores INT and QUIT) stays ignored. */
+static void signal_dispositions_reach_the_command(void **state) {
+  struct e2e_result r;
+  char term[8], intr[8];
+  snprintf(term, sizeof term, "%d", SIGTERM);
+  snprintf(intr, sizeof intr, "%d", SIGINT);
+  E2E_RUN(*state, &r, "--", "@child", "sigstate", term, "sigstate", intr);
+  assert_string_equal(r.out, "default\ndefault\n");
+  signal(SIGINT, SIG_IGN); /* inherited by the ctrun started next */
+  E2E_RUN(*state, &r, "--", "@child", "sigstate", term, "sigstate", intr);
+  signal(SIGINT, SIG_DFL);
+  assert_string_equal(r.out, "default\nignored\n");
+}
+
 static void environment_names_the_run(void **state) {
   struct e2e_result r;
   E2E_RUN(*state, &r, "-n", "my-run", "--", "@child", "env", "CTRUN_NAME", "env", "CTRUN_RUN_ID");
@@ -221,6 +236,7 @@ int main(void) {
     E2E_TEST(leftover_holding_the_pipe_does_not_hang_the_reader),
     E2E_TEST(signals_are_forwarded_to_the_tree),
     E2E_TEST(forwarded_signal_is_followed_by_the_hard_kill),
+    E2E_TEST(signal_dispositions_reach_the_command),
     E2E_TEST(environment_names_the_run),
   };
   return e2e_main("e2e-core", tests, sizeof tests / sizeof tests[0]);

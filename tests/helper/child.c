@@ -4,6 +4,7 @@
  *   sleep SECS      out TEXT        err TEXT        exit N
  *   die SIG         ignore-term     setsid          wait
  *   env NAME        fds             pidfile FILE    crit DIR
+ *   sigstate SIG    prints "ignored", "default" or "handled"
  *   { ... }         fork: the child runs the block, then exits 0;
  *                   the parent goes on after the block.
  *
@@ -110,6 +111,11 @@ static int run(int argc, char **argv, int i) {
     } else if (strcmp(cmd, "env") == 0) {
       const char *v = getenv(arg);
       say(1, v ? v : "(unset)");
+      i++;
+    } else if (strcmp(cmd, "sigstate") == 0) {
+      struct sigaction sa;
+      sigaction(atoi(arg), NULL, &sa);
+      say(1, sa.sa_handler == SIG_IGN ? "ignored" : sa.sa_handler == SIG_DFL ? "default" : "handled");
       i++;
     } else if (strcmp(cmd, "fds") == 0) {
       char buf[4096] = "";
