@@ -164,6 +164,16 @@ int e2e_count_marked(struct e2e *t) {
   return n;
 }
 
+bool e2e_wait_file(const char *path, double secs) {
+  double end = e2e_now() + secs;
+  while (e2e_now() < end) {
+    if (access(path, F_OK) == 0)
+      return true;
+    e2e_sleep(0.005);
+  }
+  return false;
+}
+
 bool e2e_wait_marked(struct e2e *t, int n, double secs) {
   double end = e2e_now() + secs;
   while (e2e_now() < end) {

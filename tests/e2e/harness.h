@@ -51,7 +51,10 @@ void e2e_forgive_orphans(void);
 
 /* Processes alive (not zombies) whose environment carries the test's mark. */
 int e2e_count_marked(struct e2e *t);
-/* Wait up to SECS for at least N marked processes to exist. */
+/* Wait up to SECS for PATH to exist (a child's "pidfile" step). */
+bool e2e_wait_file(const char *path, double secs);
+/* Wait up to SECS for at least N marked processes to exist.  ctrun itself
+ * carries the mark too. */
 bool e2e_wait_marked(struct e2e *t, int n, double secs);
 
 /* A path inside the test's scratch directory. */

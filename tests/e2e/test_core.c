@@ -171,7 +171,7 @@ static void forwarded_signal(struct e2e *t, int sig, const char *const *extra, i
   args[n++] = "300";
   args[n] = NULL;
   pid_t pid = e2e_start(t, args);
-  assert_true(e2e_wait_marked(t, 1, 5));
+  assert_true(e2e_wait_marked(t, 2, 5)); /* ctrun and its command */
   kill(pid, sig);
   assert_int_equal(e2e_wait(pid, 10), want);
 }
@@ -186,9 +186,10 @@ static void signals_are_forwarded_to_the_tree(void **state) {
 static void forwarded_signal_is_followed_by_the_hard_kill(void **state) {
   struct e2e *t = *state;
   double t0;
-  pid_t pid = E2E_START(t, "-k", "0.3", "--", "@child", "ignore-term", "sleep", "300");
-  assert_true(e2e_wait_marked(t, 1, 5));
-  e2e_sleep(0.05); /* let the child ignore TERM first */
+  const char *ready = e2e_path(t, "ready");
+  pid_t pid = E2E_START(t, "-k", "0.3", "--", "@child", "ignore-term", "pidfile", ready, "sleep",
+                        "300");
+  assert_true(e2e_wait_file(ready, 5)); /* TERM is ignored from here on */
   t0 = e2e_now();
   kill(pid, SIGTERM);
   assert_int_equal(e2e_wait(pid, 10), 128 + SIGKILL);

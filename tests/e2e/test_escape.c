@@ -38,7 +38,7 @@ static void escapee_ignoring_term_needs_the_hard_kill(void **state) {
 static void sigkill_of_ctrun_kills_its_direct_child(void **state) {
   struct e2e *t = *state;
   pid_t pid = E2E_START(t, "--", "@child", "sleep", "300");
-  assert_true(e2e_wait_marked(t, 1, 5));
+  assert_true(e2e_wait_marked(t, 2, 5)); /* ctrun and its command */
   kill(pid, SIGKILL);
   assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
   double end = e2e_now() + 5;

@@ -17,7 +17,7 @@ static bool exists(const char *path) {
 /* A run holding the lock until it is stopped. */
 static pid_t hold(struct e2e *t, const char *lock, const char *name) {
   pid_t pid = E2E_START(t, "-n", name, "-l", lock, "--", "@child", "sleep", "300");
-  assert_true(e2e_wait_marked(t, 1, 5));
+  assert_true(e2e_wait_marked(t, 2, 5)); /* ctrun holds the lock once its command runs */
   return pid;
 }
 
@@ -64,7 +64,7 @@ static void wait_then_run_and_the_timeout_starts_after_the_lock(void **state) {
   struct e2e_result r;
   const char *lock = e2e_path(t, "job.lock"), *ran = e2e_path(t, "ran");
   pid_t holder = E2E_START(t, "-l", lock, "--", "@child", "sleep", "0.6");
-  assert_true(e2e_wait_marked(t, 1, 5));
+  assert_true(e2e_wait_marked(t, 2, 5));
   /* -t 0.5 would expire during the wait if it counted from the start. */
   E2E_RUN(t, &r, "-l", lock, "-w", "10", "-t", "0.5", "--", "@child", "sleep", "0.2", "pidfile", ran);
   assert_int_equal(r.code, 0);
@@ -169,7 +169,7 @@ static void replace_stops_the_holder_then_runs(void **state) {
   const char *lock = e2e_path(t, "job.lock");
   pid_t holder = E2E_START(t, "-n", "old", "-k", "0.3", "-l", lock, "--", "@child", "ignore-term",
                            "sleep", "300");
-  assert_true(e2e_wait_marked(t, 1, 5));
+  assert_true(e2e_wait_marked(t, 2, 5));
   E2E_RUN(t, &r, "-l", lock, "--on-busy=replace", "--", "@child", "out", "replaced");
   assert_int_equal(r.code, 0);
   assert_string_equal(r.out, "replaced\n");
@@ -185,14 +185,14 @@ static void replace_refuses_an_untracked_holder(void **state) {
    * registry knows. */
   pid_t pid = fork();
   if (pid == 0) {
-    snprintf(cmd, sizeof cmd, "exec 9>'%s'; flock 9; exec sleep 300", lock);
+    snprintf(cmd, sizeof cmd, "exec 9>'%s'; flock 9; : >'%s'; exec sleep 300", lock,
+             e2e_path(t, "ready"));
     setenv("CTRUN_TEST_MARK", t->mark, 1);
     execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
     _exit(1);
   }
   e2e_own(pid);
-  assert_true(e2e_wait_marked(t, 1, 5));
-  e2e_sleep(0.2);
+  assert_true(e2e_wait_file(e2e_path(t, "ready"), 5)); /* it holds the lock */
   E2E_RUN(t, &r, "-l", lock, "--on-busy=replace", "--", "@child", "out", "ran");
   assert_int_equal(r.code, 75);
   assert_non_null(strstr(r.err, "not a tracked run"));

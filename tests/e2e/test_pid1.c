@@ -108,7 +108,7 @@ static void pid1_forwards_signals(void **state) {
   for (int i = 0; i < 200 && ctrun == 0; i++, e2e_sleep(0.01))
     ctrun = child_of(pid);
   assert_true(ctrun > 0);
-  assert_true(e2e_wait_marked(t, 2, 5));
+  assert_true(e2e_wait_marked(t, 3, 5)); /* unshare, ctrun, command */
   kill(ctrun, SIGTERM);
   assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
 }

@@ -1,0 +1,819 @@
+/* ctrun-bench: measures ctrun against the tools it replaces, in the same
+ * run, so that the ratios hold on any machine however loaded it is.
+ *
+ *   ctrun-bench overhead|memory|instructions|kill|registry|contention
+ *
+ * Paths come from the environment, set by tests/bench/meson.build:
+ * CTRUN, CTRUN_TESTCHILD, BENCH_TRUE, BENCH_SLEEP, BENCH_TIMEOUT,
+ * BENCH_FLOCK and (optional) BENCH_VALGRIND.  CTRUN_BENCH_ROUNDS scales the
+ * repeat counts down (or up) for a quick look.  Each benchmark prints a
+ * table of medians; samples of the variants being compared are taken
+ * interleaved, round by round, so that drift of a shared machine hits them
+ * alike.  Exit 0 also when a target is missed (the table says so): a noisy
+ * machine must not fail the build.  Exit 1 means ctrun misbehaved, 77 that a
+ * peer tool is missing. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctrun/proc.h"
+#include "ctrun/registry.h"
+
+#define SKIP 77
+
+extern char **environ;
+
+static int devnull = -1;
+static char root[4096]; /* this run's scratch directory */
+static const char *CTRUN, *TESTCHILD, *TRUE_, *SLEEP, *TIMEOUT, *FLOCK, *VALGRIND;
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "ctrun-bench: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(1);
+}
+
+static const char *env_path(const char *name, bool required) {
+  const char *v = getenv(name);
+  if (v != NULL && v[0] != '\0' && access(v, X_OK) == 0)
+    return v;
+  if (required)
+    die("%s is not set to an executable (run me through meson test --benchmark)", name);
+  return NULL;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void nap_ms(double ms) {
+  struct timespec ts = { (time_t)(ms / 1e3), (long)(fmod(ms, 1e3) * 1e6) };
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+/* Repeat counts scale with CTRUN_BENCH_ROUNDS (a percentage, default 100). */
+static int rounds(int n) {
+  const char *v = getenv("CTRUN_BENCH_ROUNDS");
+  int pct = v != NULL ? atoi(v) : 100;
+  int r = pct > 0 ? n * pct / 100 : n;
+  return r < 3 ? 3 : r;
+}
+
+/* Start ARGV with stdin from /dev/null and stdout, stderr on OUT, ERR (-1:
+ * /dev/null).  posix_spawn, so that the driver's own cost is the same small
+ * vfork for every variant. */
+static pid_t start(char *const argv[], int out, int err) {
+  posix_spawn_file_actions_t fa;
+  pid_t pid;
+  int r;
+
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+  posix_spawn_file_actions_adddup2(&fa, out >= 0 ? out : devnull, 1);
+  posix_spawn_file_actions_adddup2(&fa, err >= 0 ? err : devnull, 2);
+  r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (r != 0)
+    die("cannot run %s: %s", argv[0], strerror(r));
+  return pid;
+}
+
+/* Wait for PID; its exit code, 128+N for a signal. */
+static int finish(pid_t pid, struct rusage *ru) {
+  struct rusage dummy;
+  int st;
+  while (wait4(pid, &st, 0, ru ? ru : &dummy) < 0)
+    if (errno != EINTR)
+      die("wait4: %s", strerror(errno));
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Run ARGV to its end; wall time in ms. */
+static double timed(char *const argv[], int want, struct rusage *ru) {
+  double t0 = now_ms();
+  int code = finish(start(argv, -1, -1), ru);
+  double t = now_ms() - t0;
+  if (code != want)
+    die("%s ... exited %d, expected %d", argv[0], code, want);
+  return t;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The P-th percentile of V[0..N) (sorts V). */
+static double pct(double *v, int n, double p) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  double pos = p / 100.0 * (n - 1);
+  int i = (int)pos;
+  return i + 1 < n ? v[i] + (pos - i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+static double median(double *v, int n) { return pct(v, n, 50); }
+
+static void header(const char *title) {
+  double load[1] = { -1 };
+  getloadavg(load, 1);
+  printf("== %s ==\n(%ld cores, load average %.2f at start)\n", title,
+         sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+}
+
+static const char *verdict(bool ok) { return ok ? "met" : "MISSED"; }
+
+/* A fresh state directory under the scratch root, and CTRUN_STATE_DIR
+ * pointing at it for every ctrun started from now on. */
+static void use_state_dir(char *buf, size_t size, const char *tag) {
+  snprintf(buf, size, "%s/%s", root, tag);
+  if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+    die("mkdir %s: %s", buf, strerror(errno));
+  setenv("CTRUN_STATE_DIR", buf, 1);
+}
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *f) {
+  (void)st;
+  (void)type;
+  (void)f;
+  remove(path);
+  return 0;
+}
+
+static void remove_root(void) {
+  if (root[0] != '\0')
+    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Runs started in the background, stopped on any way out, so that a
+ * failed benchmark leaves nothing running. */
+static pid_t bg[256];
+static int nbg;
+
+static pid_t start_bg(char *const argv[]) {
+  pid_t pid = start(argv, -1, -1);
+  if (nbg < (int)(sizeof bg / sizeof *bg))
+    bg[nbg++] = pid;
+  return pid;
+}
+
+static void stop_bg(void) {
+  for (int i = 0; i < nbg; i++)
+    kill(bg[i], SIGTERM);
+  for (int i = 0; i < nbg; i++)
+    while (waitpid(bg[i], NULL, 0) < 0 && errno == EINTR)
+      ;
+  nbg = 0;
+}
+
+static int count_runs(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  int n = 0;
+  if (d == NULL)
+    return 0;
+  while ((de = readdir(d)) != NULL) {
+    size_t len = strlen(de->d_name);
+    if (len > 4 && strcmp(de->d_name + len - 4, ".run") == 0)
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* ---- 1. per-run overhead ------------------------------------------------ */
+
+static int bench_overhead(void) {
+  char state[4200], lock[4200];
+  if (TIMEOUT == NULL || FLOCK == NULL) {
+    printf("overhead: skipped: timeout(1) or flock(1) not found\n");
+    return SKIP;
+  }
+  use_state_dir(state, sizeof state, "state");
+  snprintf(lock, sizeof lock, "%s/L", root);
+
+  char *v_bare[] = { (char *)TRUE_, NULL };
+  char *v_t[] = { (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
+  char *v_ft[] = { (char *)FLOCK, lock, (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
+  char *v_c[] = { (char *)CTRUN, "-t", "5", "-l", lock, "--", (char *)TRUE_, NULL };
+  char **variants[] = { v_bare, v_t, v_ft, v_c };
+  const char *names[] = { "true (bare)", "timeout 5 true", "flock L timeout 5 true",
+                          "ctrun -t 5 -l L -- true" };
+  enum { NV = 4, WARMUP = 20 };
+  int n = rounds(300);
+  double *t[NV], *ratio = calloc((size_t)n, sizeof *ratio);
+
+  for (int k = 0; k < NV; k++)
+    t[k] = calloc((size_t)n, sizeof **t);
+  /* Rotate the order each round, so that no variant always follows another
+   * (page cache, CPU frequency and scheduler state carry over). */
+  for (int i = -WARMUP; i < n; i++) {
+    for (int j = 0; j < NV; j++) {
+      int k = (i + WARMUP + j) % NV;
+      double ms = timed(variants[k], 0, NULL);
+      if (i >= 0)
+        t[k][i] = ms;
+    }
+    if (i >= 0 && t[2][i] > t[0][i])
+      ratio[i] = (t[3][i] - t[0][i]) / (t[2][i] - t[0][i]);
+  }
+  if (count_runs(state) != 0)
+    die("overhead: ctrun left %d entries behind in its state directory", count_runs(state));
+
+  header("per-run overhead: wall time of one run, ms");
+  printf("%d interleaved runs of each\n", n);
+  printf("  %-26s %8s %8s %8s %12s\n", "variant", "median", "p10", "p90", "minus bare");
+  double med[NV];
+  for (int k = 0; k < NV; k++) {
+    double p10 = pct(t[k], n, 10), p90 = pct(t[k], n, 90);
+    med[k] = median(t[k], n);
+    printf("  %-26s %8.3f %8.3f %8.3f %12.3f\n", names[k], med[k], p10, p90, med[k] - med[0]);
+  }
+  double r = (med[3] - med[0]) / (med[2] - med[0]);
+  double r_t = (med[3] - med[0]) / (med[1] - med[0]);
+  printf("  (ctrun - bare) / (flock+timeout - bare) = %.2f  (median of per-round ratios %.2f)\n", r,
+         median(ratio, n));
+  printf("  (ctrun - bare) / (timeout - bare)       = %.2f\n", r_t);
+  printf("  target <= 1.0: %s; stretch <= 0.7: %s\n", verdict(r <= 1.0), verdict(r <= 0.7));
+  return 0;
+}
+
+/* ---- 2. peak memory ------------------------------------------------------ */
+
+static int bench_memory(void) {
+  char state[4200], lock[4200];
+  if (TIMEOUT == NULL || FLOCK == NULL) {
+    printf("memory: skipped: timeout(1) or flock(1) not found\n");
+    return SKIP;
+  }
+  use_state_dir(state, sizeof state, "state");
+  snprintf(lock, sizeof lock, "%s/L", root);
+
+  char *v_bare[] = { (char *)TRUE_, NULL };
+  char *v_t[] = { (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
+  char *v_f[] = { (char *)FLOCK, lock, (char *)TRUE_, NULL };
+  char *v_ft[] = { (char *)FLOCK, lock, (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
+  char *v_c0[] = { (char *)CTRUN, "--", (char *)TRUE_, NULL };
+  char *v_c[] = { (char *)CTRUN, "-t", "5", "-l", lock, "--", (char *)TRUE_, NULL };
+  char **variants[] = { v_bare, v_t, v_f, v_ft, v_c0, v_c };
+  const char *names[] = { "true (bare)", "timeout 5 true", "flock L true", "flock L timeout 5 true",
+                          "ctrun -- true", "ctrun -t 5 -l L -- true" };
+  enum { NV = 6 };
+  int n = rounds(30);
+  double *kb[NV], med[NV];
+
+  for (int k = 0; k < NV; k++)
+    kb[k] = calloc((size_t)n, sizeof **kb);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < NV; j++) {
+      int k = (i + j) % NV;
+      struct rusage ru;
+      timed(variants[k], 0, &ru);
+      kb[k][i] = (double)ru.ru_maxrss;
+    }
+
+  header("peak memory: max RSS from wait4(), KiB");
+  printf("%d interleaved runs of each; wait4 reports the larger of the process's own\n"
+         "peak and that of the children it reaped, so the command (true) counts too\n", n);
+  printf("  %-26s %8s %8s %8s\n", "variant", "median", "min", "max");
+  for (int k = 0; k < NV; k++) {
+    double lo = pct(kb[k], n, 0), hi = pct(kb[k], n, 100);
+    med[k] = median(kb[k], n);
+    printf("  %-26s %8.0f %8.0f %8.0f\n", names[k], med[k], lo, hi);
+  }
+  double r = med[5] / med[1];
+  printf("  ctrun / timeout = %.2f; ctrun / flock = %.2f; ctrun / (flock+timeout) = %.2f\n", r,
+         med[5] / med[2], med[5] / med[3]);
+  printf("  target ctrun <= 1.5 x timeout: %s\n", verdict(r <= 1.5));
+  return 0;
+}
+
+/* ---- 3. instructions ----------------------------------------------------- */
+
+/* The "summary:" (or "totals:") count of one callgrind output file. */
+static double callgrind_total(const char *path) {
+  FILE *f = fopen(path, "r");
+  char line[512];
+  double total = -1;
+  if (f == NULL)
+    return -1;
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, "summary:", 8) == 0)
+      total = atof(line + 8);
+    else if (total < 0 && strncmp(line, "totals:", 7) == 0)
+      total = atof(line + 7);
+  }
+  fclose(f);
+  return total;
+}
+
+/* Run ARGV under callgrind.  MAIN gets the instructions of the process
+ * itself; FORKED those of the children it forked, until they exec (the
+ * command proper is not traced). */
+static void callgrind(char *const argv[], const char *dir, double *main, double *forked) {
+  char out[4300], path[4608];
+  char *v[32];
+  int k = 0;
+  pid_t pid;
+  DIR *d;
+  struct dirent *de;
+
+  snprintf(out, sizeof out, "--callgrind-out-file=%s/cg.%%p", dir);
+  v[k++] = (char *)VALGRIND;
+  v[k++] = "--tool=callgrind";
+  v[k++] = "-q";
+  v[k++] = out;
+  for (int i = 0; argv[i] != NULL && k < 31; i++)
+    v[k++] = argv[i];
+  v[k] = NULL;
+  pid = start(v, -1, -1);
+  if (finish(pid, NULL) != 0)
+    die("%s ... failed under valgrind", argv[0]);
+  *main = *forked = 0;
+  if ((d = opendir(dir)) == NULL)
+    die("opendir %s: %s", dir, strerror(errno));
+  while ((de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, "cg.", 3) != 0)
+      continue;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    double n = callgrind_total(path);
+    if (atol(de->d_name + 3) == (long)pid)
+      *main = n;
+    else if (n > 0)
+      *forked += n;
+    unlink(path);
+  }
+  closedir(d);
+  if (*main <= 0)
+    die("no callgrind output for %s", argv[0]);
+}
+
+static int bench_instructions(void) {
+  char state[4200], lock[4200], dir[4200];
+  if (VALGRIND == NULL) {
+    printf("instructions: skipped: valgrind not found (install valgrind for this table)\n");
+    return SKIP;
+  }
+  if (TIMEOUT == NULL || FLOCK == NULL) {
+    printf("instructions: skipped: timeout(1) or flock(1) not found\n");
+    return SKIP;
+  }
+  use_state_dir(state, sizeof state, "state");
+  snprintf(lock, sizeof lock, "%s/L", root);
+  snprintf(dir, sizeof dir, "%s/cg", root);
+  mkdir(dir, 0700);
+
+  char *v_bare[] = { (char *)TRUE_, NULL };
+  char *v_t[] = { (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
+  char *v_f[] = { (char *)FLOCK, lock, (char *)TRUE_, NULL };
+  char *v_ft[] = { (char *)FLOCK, lock, (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
+  char *v_cv[] = { (char *)CTRUN, "--version", NULL };
+  char *v_c0[] = { (char *)CTRUN, "--", (char *)TRUE_, NULL };
+  char *v_c[] = { (char *)CTRUN, "-t", "5", "-l", lock, "--", (char *)TRUE_, NULL };
+  char **variants[] = { v_bare, v_t, v_f, v_ft, v_cv, v_c0, v_c };
+  const char *names[] = { "true (bare)",         "timeout 5 true",          "flock L true",
+                          "flock L timeout 5 true", "ctrun --version (start-up)", "ctrun -- true",
+                          "ctrun -t 5 -l L -- true" };
+  enum { NV = 7 };
+  int n = rounds(3);
+  double *m[NV], *c[NV], med[NV], medc[NV];
+
+  for (int k = 0; k < NV; k++) {
+    m[k] = calloc((size_t)n, sizeof **m);
+    c[k] = calloc((size_t)n, sizeof **c);
+  }
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < NV; k++)
+      callgrind(variants[k], dir, &m[k][i], &c[k][i]);
+
+  header("instructions executed (valgrind --tool=callgrind), thousands");
+  printf("median of %d runs; \"process\" is the wrapper itself (with the dynamic loader),\n"
+         "\"forked\" its children until they exec the next program; for flock+timeout\n"
+         "only flock is traced\n", n);
+  printf("  %-28s %10s %10s %10s\n", "variant", "process", "forked", "x timeout");
+  for (int k = 0; k < NV; k++) {
+    med[k] = median(m[k], n);
+    medc[k] = median(c[k], n);
+  }
+  for (int k = 0; k < NV; k++)
+    printf("  %-28s %10.1f %10.1f %10.2f\n", names[k], med[k] / 1e3, medc[k] / 1e3,
+           med[k] / med[1]);
+  printf("  ctrun -t 5 -l L -- true / timeout 5 true = %.2f (process), %.2f (process + forked)\n",
+         med[6] / med[1], (med[6] + medc[6]) / (med[1] + medc[1]));
+  return 0;
+}
+
+/* ---- 4. kill latency ----------------------------------------------------- */
+
+/* Run ARGV (a ctrun with -t TIMEOUT_MS) and time, on the driver's clock,
+ * the arrival of its "timed out" notice (printed at the deadline) and its
+ * exit.  The tree inherits the stderr pipe, so its EOF comes when the last
+ * process is gone. */
+static void kill_once(char **argv, double timeout_ms, double *after_deadline, double *wall_over) {
+  int p[2], code;
+  char buf[8192];
+  size_t have = 0;
+  double t0, t_notice = -1, t_exit;
+  pid_t pid;
+
+  if (pipe2(p, O_CLOEXEC) != 0)
+    die("pipe: %s", strerror(errno));
+  t0 = now_ms();
+  pid = start(argv, -1, p[1]);
+  close(p[1]);
+  for (;;) {
+    ssize_t n = read(p[0], buf + have, sizeof buf - 1 - have);
+    double t = now_ms();
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    have += (size_t)n;
+    buf[have] = '\0';
+    if (t_notice < 0 && strstr(buf, "timed out") != NULL)
+      t_notice = t;
+    if (have > sizeof buf / 2)
+      have = 0; /* only the first lines matter */
+  }
+  close(p[0]);
+  code = finish(pid, NULL);
+  t_exit = now_ms();
+  if (code != 124)
+    die("kill: ctrun exited %d, expected 124", code);
+  if (t_notice < 0)
+    die("kill: ctrun printed no \"timed out\" notice");
+  *after_deadline = t_exit - t_notice;
+  *wall_over = t_exit - t0 - timeout_ms;
+}
+
+static int bench_kill(void) {
+  char state[4200];
+  enum { PROCS = 100, ESCAPEES = 20 };
+  char *obedient[8 + 4 * PROCS], *hard[8 + 6 * PROCS];
+  int a = 0, b = 0;
+
+  use_state_dir(state, sizeof state, "state");
+  /* 99 forked sleepers and the main process: 100 processes that die of
+   * TERM.  The sleeps are short enough to end by themselves should ctrun
+   * ever fail to kill them. */
+  const char *head_o[] = { CTRUN, "-t", "1", "-k", "5", "--", TESTCHILD };
+  for (size_t i = 0; i < sizeof head_o / sizeof *head_o; i++)
+    obedient[a++] = (char *)head_o[i];
+  for (int i = 0; i < PROCS - 1; i++) {
+    obedient[a++] = "{";
+    obedient[a++] = "sleep";
+    obedient[a++] = "20";
+    obedient[a++] = "}";
+  }
+  obedient[a++] = "sleep";
+  obedient[a++] = "20";
+  obedient[a] = NULL;
+  /* The same 100, but 20 of them left their group with setsid() and ignore
+   * TERM: only the hard kill after -k ends them. */
+  const char *head_h[] = { CTRUN, "-t", "1", "-k", "0.5", "--", TESTCHILD };
+  for (size_t i = 0; i < sizeof head_h / sizeof *head_h; i++)
+    hard[b++] = (char *)head_h[i];
+  for (int i = 0; i < PROCS - 1; i++) {
+    hard[b++] = "{";
+    if (i < ESCAPEES) {
+      hard[b++] = "setsid";
+      hard[b++] = "ignore-term";
+    }
+    hard[b++] = "sleep";
+    hard[b++] = "20";
+    hard[b++] = "}";
+  }
+  hard[b++] = "sleep";
+  hard[b++] = "20";
+  hard[b] = NULL;
+
+  int n = rounds(7);
+  double *o_lat = calloc((size_t)n, sizeof(double)), *o_wall = calloc((size_t)n, sizeof(double));
+  double *h_lat = calloc((size_t)n, sizeof(double)), *h_wall = calloc((size_t)n, sizeof(double));
+  for (int i = 0; i < n; i++) {
+    kill_once(obedient, 1000, &o_lat[i], &o_wall[i]);
+    kill_once(hard, 1000, &h_lat[i], &h_wall[i]);
+    h_lat[i] -= 500; /* the grace of -k 0.5 is policy, not latency */
+    h_wall[i] -= 500;
+  }
+  if (count_runs(state) != 0)
+    die("kill: ctrun left entries behind in its state directory");
+
+  header("kill latency: from the deadline (ctrun's \"timed out\" notice) to ctrun's exit, ms");
+  printf("%d runs of each, a tree of %d processes, -t 1\n", n, PROCS);
+  printf("  %-44s %8s %8s %8s %14s\n", "tree", "median", "min", "max", "wall - t - k");
+  double om = median(o_lat, n), omin = pct(o_lat, n, 0), omax = pct(o_lat, n, 100);
+  double hm = median(h_lat, n), hmin = pct(h_lat, n, 0), hmax = pct(h_lat, n, 100);
+  printf("  %-44s %8.1f %8.1f %8.1f %14.1f\n", "100 obeying TERM", om, omin, omax,
+         median(o_wall, n));
+  printf("  %-44s %8.1f %8.1f %8.1f %14.1f\n", "80 obeying + 20 setsid ignoring TERM, -k 0.5", hm,
+         hmin, hmax, median(h_wall, n));
+  printf("  (hard-kill row: minus the 500 ms grace; wall - t - k includes ctrun's start-up\n"
+         "  and the building of the tree)\n");
+  printf("  target obedient tree <= 50 ms: %s\n", verdict(om <= 50));
+  return 0;
+}
+
+/* ---- 5. scale of tracking ----------------------------------------------- */
+
+/* Time ARGV (ctrun ps or cleanup), R times; the median.  LINES, if not
+ * NULL, gets the line count of the first run's output. */
+static double time_cmd(char **argv, int r, int *lines) {
+  double *t = calloc((size_t)r, sizeof *t), m;
+  for (int i = 0; i < r; i++) {
+    if (i == 0 && lines != NULL) {
+      char path[4300], buf[4096];
+      snprintf(path, sizeof path, "%s/out", root);
+      int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      double t0 = now_ms();
+      int code = finish(start(argv, fd, -1), NULL);
+      t[i] = now_ms() - t0;
+      if (code != 0)
+        die("%s %s exited %d", argv[0], argv[1], code);
+      *lines = 0;
+      lseek(fd, 0, SEEK_SET);
+      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+        for (ssize_t j = 0; j < n; j++)
+          *lines += buf[j] == '\n';
+      close(fd);
+    } else {
+      t[i] = timed(argv, 0, NULL);
+    }
+  }
+  m = median(t, r);
+  free(t);
+  return m;
+}
+
+/* Write N stale entries into DIR, formatted by ctrun's own
+ * ctrun_entry_format, for a supervisor that crashed in this boot (so that
+ * ps and cleanup take the full path: process table, tags, group check). */
+static void forge(const char *dir, int n, long dead_pid) {
+  char boot[40], path[4300];
+  char *argv[] = { (char *)SLEEP, "120", NULL };
+  struct timespec now;
+
+  clock_gettime(CLOCK_REALTIME, &now);
+  ctrun_proc_boot_id(boot, sizeof boot);
+  for (int i = 0; i < n; i++) {
+    struct ctrun_entry e;
+    size_t len;
+    memset(&e, 0, sizeof e);
+    ctrun_new_run_id(e.id);
+    snprintf(e.name, sizeof e.name, "sleep");
+    e.pid = e.child_pid = e.pgid = dead_pid;
+    e.pid_start = e.child_start = 4242;
+    snprintf(e.boot_id, sizeof e.boot_id, "%s", boot);
+    e.started_ms = (int64_t)now.tv_sec * 1000 - 60000 + i;
+    e.deadline_ms = e.started_ms + 120000;
+    e.signal = SIGTERM;
+    e.kill_after_ms = 5000;
+    e.argv = argv;
+    e.argc = 2;
+    char *text = ctrun_entry_format(&e, &len);
+    snprintf(path, sizeof path, "%s/%s.run", dir, e.id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || text == NULL || write(fd, text, len) != (ssize_t)len)
+      die("cannot forge %s: %s", path, strerror(errno));
+    close(fd);
+    free(text);
+  }
+}
+
+struct scale_row {
+  const char *kind;
+  int n;
+  double ps, cleanup;
+};
+
+static void print_growth(const struct scale_row *x, const struct scale_row *y) {
+  double ex_ps = log(y->ps / x->ps) / log((double)y->n / x->n);
+  double ex_cl = log(y->cleanup / x->cleanup) / log((double)y->n / x->n);
+  printf("  %-14s %4d -> %-4d  ps x%.2f (exponent %.2f)   cleanup x%.2f (exponent %.2f)\n",
+         x->kind, x->n, y->n, y->ps / x->ps, ex_ps, y->cleanup / x->cleanup, ex_cl);
+}
+
+static int bench_registry(void) {
+  char state[4200], tag[32];
+  struct scale_row rows[8];
+  int nrows = 0, lines;
+  const int real_n[] = { 10, 100 }, forged_n[] = { 10, 100, 1000 };
+  char *ps[] = { (char *)CTRUN, "ps", NULL };
+  char *cleanup[] = { (char *)CTRUN, "cleanup", NULL };
+  int reps = rounds(11);
+
+  /* Real runs: N supervisors with a sleeper each, all alive: ps reads N
+   * locked entries and counts N trees; cleanup finds nothing stale. */
+  for (size_t s = 0; s < sizeof real_n / sizeof *real_n; s++) {
+    int n = real_n[s];
+    char *run[] = { (char *)CTRUN, "-t", "120", "--", (char *)SLEEP, "120", NULL };
+    snprintf(tag, sizeof tag, "real%d", n);
+    use_state_dir(state, sizeof state, tag);
+    for (int i = 0; i < n; i++)
+      start_bg(run);
+    double t0 = now_ms();
+    while (count_runs(state) < n && now_ms() - t0 < 60000)
+      nap_ms(20);
+    if (count_runs(state) < n)
+      die("registry: only %d of %d runs started", count_runs(state), n);
+    nap_ms(200); /* let the last supervisors finish their start-up */
+    rows[nrows].kind = "real (live)";
+    rows[nrows].n = n;
+    rows[nrows].ps = time_cmd(ps, reps, &lines);
+    if (lines != n + 1)
+      die("registry: ps listed %d lines for %d runs", lines, n);
+    rows[nrows].cleanup = time_cmd(cleanup, reps, NULL);
+    nrows++;
+    /* TERM reaches each tree through its ctrun, as a user's would. */
+    stop_bg();
+    if (count_runs(state) != 0)
+      die("registry: %d runs left entries behind", count_runs(state));
+  }
+
+  /* Forged stale entries: the supervisor of each is gone.  ps reads them;
+   * cleanup claims, checks for remains and removes every one, so each of
+   * its samples needs a fresh set. */
+  pid_t dead = start((char *[]){ (char *)TRUE_, NULL }, -1, -1);
+  finish(dead, NULL);
+  for (size_t s = 0; s < sizeof forged_n / sizeof *forged_n; s++) {
+    int n = forged_n[s], creps = n >= 1000 ? rounds(3) : rounds(5);
+    double *ct = calloc((size_t)creps, sizeof *ct);
+    snprintf(tag, sizeof tag, "forged%d", n);
+    use_state_dir(state, sizeof state, tag);
+    forge(state, n, (long)dead);
+    rows[nrows].kind = "forged (stale)";
+    rows[nrows].n = n;
+    rows[nrows].ps = time_cmd(ps, reps, &lines);
+    if (lines != n + 1)
+      die("registry: ps listed %d lines for %d forged runs", lines, n);
+    for (int i = 0; i < creps; i++) {
+      if (i > 0)
+        forge(state, n, (long)dead);
+      ct[i] = time_cmd(cleanup, 1, NULL);
+      if (count_runs(state) != 0)
+        die("registry: cleanup left %d of %d stale entries", count_runs(state), n);
+    }
+    rows[nrows].cleanup = median(ct, creps);
+    free(ct);
+    nrows++;
+  }
+
+  header("scale of tracking: ctrun ps and ctrun cleanup, ms");
+  printf("real runs: N x 'ctrun -t 120 -- sleep 120', alive (cleanup finds nothing to do);\n"
+         "forged: N stale entries in ctrun's own format, supervisor dead in this boot\n"
+         "(cleanup claims, checks and removes each); median of %d ps runs\n", reps);
+  printf("  %-16s %6s %10s %10s %12s %12s\n", "entries", "N", "ps", "ps/run", "cleanup",
+         "cleanup/run");
+  for (int i = 0; i < nrows; i++)
+    printf("  %-16s %6d %10.2f %10.3f %12.2f %12.3f\n", rows[i].kind, rows[i].n, rows[i].ps,
+           rows[i].ps / rows[i].n, rows[i].cleanup, rows[i].cleanup / rows[i].n);
+  printf("growth (exponent 1 = linear):\n");
+  print_growth(&rows[0], &rows[1]);
+  print_growth(&rows[2], &rows[3]);
+  print_growth(&rows[3], &rows[4]);
+  double ps1000 = rows[4].ps;
+  double ex = log(rows[4].ps / rows[3].ps) / log(10.0);
+  printf("  target ps over 1000 runs <= 100 ms: %s; growth linear or better: %s\n",
+         verdict(ps1000 <= 100), verdict(ex <= 1.1));
+  return 0;
+}
+
+/* ---- 6. lock contention -------------------------------------------------- */
+
+/* Start N copies of ARGV at once and wait for all; total wall time. */
+static double burst(char **argv, int n, int want) {
+  pid_t *pids = calloc((size_t)n, sizeof *pids);
+  double t0 = now_ms();
+  int bad = 0;
+  for (int i = 0; i < n; i++)
+    pids[i] = start(argv, -1, -1);
+  for (int i = 0; i < n; i++)
+    bad += finish(pids[i], NULL) != want;
+  double t = now_ms() - t0;
+  free(pids);
+  if (bad)
+    die("contention: %d of %d %s ... did not exit %d", bad, n, argv[0], want);
+  return t;
+}
+
+static int bench_contention(void) {
+  char state[4200], lock[4200];
+  enum { N = 100 };
+  if (FLOCK == NULL) {
+    printf("contention: skipped: flock(1) not found\n");
+    return SKIP;
+  }
+  use_state_dir(state, sizeof state, "state");
+  snprintf(lock, sizeof lock, "%s/L", root);
+
+  /* The holder is a tracked run, as in the cron use that --on-busy=skip is
+   * for. */
+  char *holder[] = { (char *)CTRUN, "-t", "120", "-l", lock, "--", (char *)SLEEP, "120", NULL };
+  start_bg(holder);
+  double t0 = now_ms();
+  for (;;) {
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    bool held = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (fd >= 0)
+      close(fd); /* also lets go of the lock if we got it */
+    if (held)
+      break;
+    if (now_ms() - t0 > 30000)
+      die("contention: the holder never took the lock");
+    nap_ms(10);
+  }
+
+  char *v_c[] = { (char *)CTRUN, "-l", lock, "--on-busy=skip", "--", (char *)TRUE_, NULL };
+  char *v_f[] = { (char *)FLOCK, "-n", lock, (char *)TRUE_, NULL };
+  char *v_b[] = { (char *)TRUE_, NULL };
+  char **variants[] = { v_b, v_f, v_c };
+  const int want[] = { 0, 1, 0 };
+  const char *names[] = { "true (bare)", "flock -n L true", "ctrun -l L --on-busy=skip -- true" };
+  enum { NV = 3 };
+  int n = rounds(7);
+  double *t[NV], med[NV];
+  for (int k = 0; k < NV; k++)
+    t[k] = calloc((size_t)n, sizeof **t);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < NV; j++) {
+      int k = (i + j) % NV;
+      t[k][i] = burst(variants[k], N, want[k]);
+    }
+  stop_bg();
+
+  header("lock contention: 100 concurrent runs against a held lock, total ms");
+  printf("%d interleaved bursts of each; the lock is held by a tracked ctrun run\n", n);
+  printf("  %-34s %8s %8s %8s %10s\n", "variant (x100 at once)", "median", "min", "max", "per run");
+  for (int k = 0; k < NV; k++) {
+    double lo = pct(t[k], n, 0), hi = pct(t[k], n, 100);
+    med[k] = median(t[k], n);
+    printf("  %-34s %8.1f %8.1f %8.1f %10.2f\n", names[k], med[k], lo, hi, med[k] / N);
+  }
+  printf("  ctrun / flock -n = %.2f; (ctrun - bare) / (flock -n - bare) = %.2f\n", med[2] / med[1],
+         (med[2] - med[0]) / (med[1] - med[0]));
+  if (count_runs(state) != 0)
+    die("contention: entries left behind in the state directory");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct {
+    const char *name;
+    int (*fn)(void);
+  } benches[] = {
+    { "overhead", bench_overhead }, { "memory", bench_memory },     { "instructions", bench_instructions },
+    { "kill", bench_kill },         { "registry", bench_registry }, { "contention", bench_contention },
+  };
+  const char *tmp = getenv("TMPDIR");
+  int code = -1;
+
+  if (argc != 2) {
+    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention\n");
+    return 2;
+  }
+  CTRUN = env_path("CTRUN", true);
+  TESTCHILD = env_path("CTRUN_TESTCHILD", true);
+  TRUE_ = env_path("BENCH_TRUE", true);
+  SLEEP = env_path("BENCH_SLEEP", true);
+  TIMEOUT = env_path("BENCH_TIMEOUT", false);
+  FLOCK = env_path("BENCH_FLOCK", false);
+  VALGRIND = env_path("BENCH_VALGRIND", false);
+  devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  snprintf(root, sizeof root, "%s/ctrun-bench.XXXXXX", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
+  if (devnull < 0 || mkdtemp(root) == NULL)
+    die("cannot set up: %s", strerror(errno));
+  /* Handlers run last-registered first: stop the runs, then remove their
+   * directory. */
+  atexit(remove_root);
+  atexit(stop_bg);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  for (size_t i = 0; i < sizeof benches / sizeof *benches; i++)
+    if (strcmp(argv[1], benches[i].name) == 0)
+      code = benches[i].fn();
+  if (code < 0) {
+    fprintf(stderr, "ctrun-bench: unknown benchmark '%s'\n", argv[1]);
+    return 2;
+  }
+  return code;
+}
