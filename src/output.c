@@ -14,10 +14,18 @@
 
 #ifdef _WIN32
 #include <io.h>
-#define O_CLOEXEC O_NOINHERIT
+#define O_CLOEXEC (O_NOINHERIT | O_BINARY) /* and no CRLF translation */
 #else
 #include <unistd.h>
 #endif
+
+/* Say which file operation failed and why (the C library's errno, which
+ * is not a libuv code on every platform); returns a negative error. */
+static int file_error(char *err, size_t errlen, const char *what, const char *path) {
+  int e = errno;
+  snprintf(err, errlen, "%s '%s': %s", what, path, strerror(e));
+  return e > 0 ? -e : UV_EIO;
+}
 
 void ctrun_format_command(char *const *argv, char *buf, size_t size) {
   size_t n = 0;
@@ -65,8 +73,7 @@ static int open_report(struct ctrun_output *out, const char *path, const char *i
   snprintf(out->report_tmp, len, "%s.%s.tmp", path, id);
   out->report_fd = open(out->report_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out->report_fd < 0) {
-    int e = -errno;
-    snprintf(err, errlen, "cannot write report file '%s': %s", path, ctrun_strerror(e));
+    int e = file_error(err, errlen, "cannot write report file", path);
     free(out->report_tmp);
     out->report_tmp = NULL;
     return e;
@@ -79,11 +86,8 @@ int ctrun_output_open(struct ctrun_output *out, const struct ctrun_run_opts *o, 
   int e;
   if (o->log_path != NULL) {
     out->log_fd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (out->log_fd < 0) {
-      e = -errno;
-      snprintf(err, errlen, "cannot open log file '%s': %s", o->log_path, ctrun_strerror(e));
-      return e;
-    }
+    if (out->log_fd < 0)
+      return file_error(err, errlen, "cannot open log file", o->log_path);
     out->child_fd = out->log_fd;
   } else if (o->detach) {
     out->child_fd = 1; /* the detached supervisor's stdout is /dev/null */
@@ -91,8 +95,7 @@ int ctrun_output_open(struct ctrun_output *out, const struct ctrun_run_opts *o, 
   if (o->quiet_success) {
     FILE *f = tmpfile();
     if (f == NULL || (out->capture_fd = dup(fileno(f))) < 0) {
-      e = -errno;
-      snprintf(err, errlen, "cannot create a file to hold the output: %s", ctrun_strerror(e));
+      e = file_error(err, errlen, "cannot create a file to hold the output in", "tmpfile");
       if (f)
         fclose(f);
       return e;
