@@ -80,10 +80,6 @@ int ctrun_proctab_count(struct ctrun_proctab *tab, const struct ctrun_entry *e);
  * signalled, or a negative libuv error. */
 int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e, int sig);
 
-/* Signal the supervising ctrun of run E, if it is still the process that
- * was recorded (pid and start time). */
-int ctrun_proc_signal_supervisor(const struct ctrun_entry *e, int sig);
-
 /* Ask the supervising ctrun of run E, if it is still the process that was
  * recorded, to read its stop request (ctrun_stop_request_write). */
 int ctrun_proc_request_stop(const struct ctrun_entry *e);

@@ -161,16 +161,12 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
   return a.done;
 }
 
-int ctrun_proc_signal_supervisor(const struct ctrun_entry *e, int sig) {
+int ctrun_proc_request_stop(const struct ctrun_entry *e) {
   /* Without start times (no process table), the entry lock that the caller
    * found held is what proves the supervisor is this pid. */
   if (e->pid_start == 0)
-    return kill((pid_t)e->pid, sig) == 0 ? 0 : -errno;
-  return ctrun_os_signal_verified((pid_t)e->pid, e->pid_start, sig);
-}
-
-int ctrun_proc_request_stop(const struct ctrun_entry *e) {
-  return ctrun_proc_signal_supervisor(e, SIGUSR1);
+    return kill((pid_t)e->pid, SIGUSR1) == 0 ? 0 : -errno;
+  return ctrun_os_signal_verified((pid_t)e->pid, e->pid_start, SIGUSR1);
 }
 
 /* Unix hands main its argv as the bytes they are. */

@@ -541,23 +541,6 @@ int ctrun_proc_request_stop(const struct ctrun_entry *e) {
   return ok ? 0 : ctrun_win_error(GetLastError());
 }
 
-/* Windows has no signals to send a process: the hard kill is the one
- * thing that can be done to it, and every other SIG is a stop request. */
-int ctrun_proc_signal_supervisor(const struct ctrun_entry *e, int sig) {
-  HANDLE h;
-  BOOL ok;
-  if (sig != SIGKILL)
-    return ctrun_proc_request_stop(e);
-  if (!same_process(e->pid, e->pid_start))
-    return UV_ESRCH;
-  h = OpenProcess(PROCESS_TERMINATE, FALSE, (DWORD)e->pid);
-  if (h == NULL)
-    return ctrun_win_error(GetLastError());
-  ok = TerminateProcess(h, KILLED_CODE);
-  CloseHandle(h);
-  return ok ? 0 : ctrun_win_error(GetLastError());
-}
-
 void ctrun_proc_init(int *argc, char ***argv) {
   int n = 0;
   wchar_t **w = CommandLineToArgvW(GetCommandLineW(), &n);
