@@ -222,7 +222,14 @@ static int clean(struct view *w, bool dry_run, bool json) {
       fd = ctrun_registry_claim(w->dir, e->id);
       if (fd < 0)
         continue; /* alive after all, or cleaned by another */
-      procs = kill_remains(e, e->signal ? e->signal : SIGTERM, e->kill_after_ms);
+      /* The view's process table was read after this run was found stale,
+       * when its supervisor could start nothing more.  If it held no remains
+       * of the run, none can appear later (a remain is only born of a
+       * remain), so there is nothing to stop, and no reason to read the
+       * whole process table again: per stale run, that read made cleanup
+       * cost O(runs x processes). */
+      if (procs != 0)
+        procs = kill_remains(e, e->signal ? e->signal : SIGTERM, e->kill_after_ms);
       ctrun_registry_drop(w->dir, e->id, fd);
     }
     if (json) {

@@ -4,7 +4,7 @@
  *   ctrun-bench overhead|memory|instructions|kill|registry|contention
  *
  * Paths come from the environment, set by tests/bench/meson.build:
- * CTRUN, CTRUN_TESTCHILD, BENCH_TRUE, BENCH_SLEEP, BENCH_TIMEOUT,
+ * CTRUN, CTRUN_TESTCHILD, CTRUN_BENCH_RSS, BENCH_TRUE, BENCH_SLEEP, BENCH_TIMEOUT,
  * BENCH_FLOCK and (optional) BENCH_VALGRIND.  CTRUN_BENCH_ROUNDS scales the
  * repeat counts down (or up) for a quick look.  Each benchmark prints a
  * table of medians; samples of the variants being compared are taken
@@ -24,9 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +42,7 @@ extern char **environ;
 
 static int devnull = -1;
 static char root[4096]; /* this run's scratch directory */
-static const char *CTRUN, *TESTCHILD, *TRUE_, *SLEEP, *TIMEOUT, *FLOCK, *VALGRIND;
+static const char *CTRUN, *TESTCHILD, *RSS, *TRUE_, *SLEEP, *TIMEOUT, *FLOCK, *VALGRIND;
 
 static void die(const char *fmt, ...) {
   va_list ap;
@@ -204,62 +206,141 @@ static int count_runs(const char *dir) {
 
 /* ---- 1. per-run overhead ------------------------------------------------ */
 
+/* A scratch directory on tmpfs, where ctrun's state lives by default
+ * ($XDG_RUNTIME_DIR/ctrun), for comparison with TMPDIR, which is often on
+ * disk as ~/.local/state is.  Empty when there is none. */
+static char tmpfs_root[4096];
+
+static void remove_tmpfs_root(void) {
+  if (tmpfs_root[0] != '\0')
+    nftw(tmpfs_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool make_tmpfs_root(void) {
+  const char *bases[] = { getenv("XDG_RUNTIME_DIR"), "/dev/shm" };
+  for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
+    struct statfs sf;
+    if (bases[i] == NULL || bases[i][0] != '/' || statfs(bases[i], &sf) != 0 ||
+        sf.f_type != TMPFS_MAGIC)
+      continue;
+    snprintf(tmpfs_root, sizeof tmpfs_root, "%s/ctrun-bench.XXXXXX", bases[i]);
+    if (mkdtemp(tmpfs_root) != NULL) {
+      atexit(remove_tmpfs_root);
+      return true;
+    }
+  }
+  tmpfs_root[0] = '\0';
+  return false;
+}
+
+static const char *fs_name(const char *path) {
+  struct statfs sf;
+  if (statfs(path, &sf) != 0)
+    return "?";
+  switch (sf.f_type) {
+  case TMPFS_MAGIC: return "tmpfs";
+  case EXT4_SUPER_MAGIC: return "ext4";
+  case XFS_SUPER_MAGIC: return "xfs";
+  case BTRFS_SUPER_MAGIC: return "btrfs";
+  case OVERLAYFS_SUPER_MAGIC: return "overlayfs";
+  default: return "other";
+  }
+}
+
 static int bench_overhead(void) {
-  char state[4200], lock[4200];
+  char state[4200], fast[4200], lock[4200];
   if (TIMEOUT == NULL || FLOCK == NULL) {
     printf("overhead: skipped: timeout(1) or flock(1) not found\n");
     return SKIP;
   }
   use_state_dir(state, sizeof state, "state");
   snprintf(lock, sizeof lock, "%s/L", root);
+  bool have_tmpfs = make_tmpfs_root() && snprintf(fast, sizeof fast, "%s/state", tmpfs_root) > 0 &&
+                    mkdir(fast, 0700) == 0;
 
   char *v_bare[] = { (char *)TRUE_, NULL };
   char *v_t[] = { (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
   char *v_ft[] = { (char *)FLOCK, lock, (char *)TIMEOUT, "5", (char *)TRUE_, NULL };
   char *v_c[] = { (char *)CTRUN, "-t", "5", "-l", lock, "--", (char *)TRUE_, NULL };
-  char **variants[] = { v_bare, v_t, v_ft, v_c };
+  char **variants[] = { v_bare, v_t, v_ft, v_c, v_c };
+  /* The same ctrun command twice: its state directory in TMPDIR, then on
+   * tmpfs.  The lock file stays in TMPDIR for ctrun and flock alike. */
+  const char *states[] = { state, state, state, state, fast };
   const char *names[] = { "true (bare)", "timeout 5 true", "flock L timeout 5 true",
-                          "ctrun -t 5 -l L -- true" };
-  enum { NV = 4, WARMUP = 20 };
-  int n = rounds(300);
-  double *t[NV], *ratio = calloc((size_t)n, sizeof *ratio);
+                          "ctrun -t 5 -l L -- true", "  the same, state on tmpfs" };
+  enum { NV_MAX = 5, WARMUP = 20 };
+  int nv = have_tmpfs ? 5 : 4, n = rounds(300);
+  double *t[NV_MAX], *ratio[2], med[NV_MAX];
 
-  for (int k = 0; k < NV; k++)
+  for (int k = 0; k < NV_MAX; k++)
     t[k] = calloc((size_t)n, sizeof **t);
+  ratio[0] = calloc((size_t)n, sizeof **ratio);
+  ratio[1] = calloc((size_t)n, sizeof **ratio);
   /* Rotate the order each round, so that no variant always follows another
    * (page cache, CPU frequency and scheduler state carry over). */
   for (int i = -WARMUP; i < n; i++) {
-    for (int j = 0; j < NV; j++) {
-      int k = (i + WARMUP + j) % NV;
+    for (int j = 0; j < nv; j++) {
+      int k = (i + WARMUP + j) % nv;
+      setenv("CTRUN_STATE_DIR", states[k], 1);
       double ms = timed(variants[k], 0, NULL);
       if (i >= 0)
         t[k][i] = ms;
     }
-    if (i >= 0 && t[2][i] > t[0][i])
-      ratio[i] = (t[3][i] - t[0][i]) / (t[2][i] - t[0][i]);
+    for (int c = 0; i >= 0 && c < nv - 3; c++)
+      if (t[2][i] > t[0][i])
+        ratio[c][i] = (t[3 + c][i] - t[0][i]) / (t[2][i] - t[0][i]);
   }
-  if (count_runs(state) != 0)
-    die("overhead: ctrun left %d entries behind in its state directory", count_runs(state));
+  if (count_runs(state) != 0 || (have_tmpfs && count_runs(fast) != 0))
+    die("overhead: ctrun left entries behind in its state directory");
 
   header("per-run overhead: wall time of one run, ms");
-  printf("%d interleaved runs of each\n", n);
-  printf("  %-26s %8s %8s %8s %12s\n", "variant", "median", "p10", "p90", "minus bare");
-  double med[NV];
-  for (int k = 0; k < NV; k++) {
+  printf("%d interleaved runs of each; lock file L and ctrun's state directory in\n"
+         "TMPDIR (%s)%s\n", n, fs_name(state),
+         have_tmpfs ? ", and once more with the state directory on tmpfs" : "");
+  printf("  %-28s %8s %8s %8s %12s\n", "variant", "median", "p10", "p90", "minus bare");
+  for (int k = 0; k < nv; k++) {
     double p10 = pct(t[k], n, 10), p90 = pct(t[k], n, 90);
     med[k] = median(t[k], n);
-    printf("  %-26s %8.3f %8.3f %8.3f %12.3f\n", names[k], med[k], p10, p90, med[k] - med[0]);
+    printf("  %-28s %8.3f %8.3f %8.3f %12.3f\n", names[k], med[k], p10, p90, med[k] - med[0]);
   }
-  double r = (med[3] - med[0]) / (med[2] - med[0]);
-  double r_t = (med[3] - med[0]) / (med[1] - med[0]);
-  printf("  (ctrun - bare) / (flock+timeout - bare) = %.2f  (median of per-round ratios %.2f)\n", r,
-         median(ratio, n));
-  printf("  (ctrun - bare) / (timeout - bare)       = %.2f\n", r_t);
-  printf("  target <= 1.0: %s; stretch <= 0.7: %s\n", verdict(r <= 1.0), verdict(r <= 0.7));
+  for (int c = 0; c < nv - 3; c++) {
+    double r = (med[3 + c] - med[0]) / (med[2] - med[0]);
+    double r_t = (med[3 + c] - med[0]) / (med[1] - med[0]);
+    printf("  state on %-6s (ctrun - bare) / (flock+timeout - bare) = %.2f (median of per-round "
+           "ratios %.2f)\n", c == 0 ? fs_name(state) : "tmpfs", r, median(ratio[c], n));
+    printf("  %-15s (ctrun - bare) / (timeout - bare)       = %.2f\n", "", r_t);
+    printf("  %-15s target <= 1.0: %s; stretch <= 0.7: %s\n", "", verdict(r <= 1.0),
+           verdict(r <= 0.7));
+  }
   return 0;
 }
 
 /* ---- 2. peak memory ------------------------------------------------------ */
+
+/* Peak RSS of ARGV in KiB, through the small static ctrun-bench-rss (see
+ * rss.c for why not straight from here). */
+static double maxrss_kb(char *const argv[]) {
+  char *v[32], buf[64];
+  int p[2], k = 0, code;
+  ssize_t n, got = 0;
+
+  v[k++] = (char *)RSS;
+  for (int i = 0; argv[i] != NULL && k < 31; i++)
+    v[k++] = argv[i];
+  v[k] = NULL;
+  if (pipe2(p, O_CLOEXEC) != 0)
+    die("pipe: %s", strerror(errno));
+  pid_t pid = start(v, p[1], -1);
+  close(p[1]);
+  while ((n = read(p[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0 ||
+         (n < 0 && errno == EINTR))
+    got += n > 0 ? n : 0;
+  close(p[0]);
+  buf[got] = '\0';
+  if ((code = finish(pid, NULL)) != 0)
+    die("%s ... exited %d under ctrun-bench-rss", argv[0], code);
+  return atof(buf);
+}
 
 static int bench_memory(void) {
   char state[4200], lock[4200];
@@ -288,14 +369,13 @@ static int bench_memory(void) {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < NV; j++) {
       int k = (i + j) % NV;
-      struct rusage ru;
-      timed(variants[k], 0, &ru);
-      kb[k][i] = (double)ru.ru_maxrss;
+      kb[k][i] = maxrss_kb(variants[k]);
     }
 
   header("peak memory: max RSS from wait4(), KiB");
   printf("%d interleaved runs of each; wait4 reports the larger of the process's own\n"
-         "peak and that of the children it reaped, so the command (true) counts too\n", n);
+         "peak and that of the children it reaped, so the command (true) counts too\n"
+         "(started by a static helper, whose RSS is below every row)\n", n);
   printf("  %-26s %8s %8s %8s\n", "variant", "median", "min", "max");
   for (int k = 0; k < NV; k++) {
     double lo = pct(kb[k], n, 0), hi = pct(kb[k], n, 100);
@@ -328,10 +408,11 @@ static double callgrind_total(const char *path) {
   return total;
 }
 
-/* Run ARGV under callgrind.  MAIN gets the instructions of the process
- * itself; FORKED those of the children it forked, until they exec (the
- * command proper is not traced). */
-static void callgrind(char *const argv[], const char *dir, double *main, double *forked) {
+/* Instructions of the process ARGV under callgrind.  Its children are not
+ * traced: callgrind writes nothing for a forked child that goes on to exec,
+ * so what the wrapper's child does before exec is not counted, for ctrun and
+ * the peers alike. */
+static double callgrind(char *const argv[], const char *dir) {
   char out[4300], path[4608];
   char *v[32];
   int k = 0;
@@ -350,7 +431,7 @@ static void callgrind(char *const argv[], const char *dir, double *main, double 
   pid = start(v, -1, -1);
   if (finish(pid, NULL) != 0)
     die("%s ... failed under valgrind", argv[0]);
-  *main = *forked = 0;
+  double main = 0;
   if ((d = opendir(dir)) == NULL)
     die("opendir %s: %s", dir, strerror(errno));
   while ((de = readdir(d)) != NULL) {
@@ -359,14 +440,13 @@ static void callgrind(char *const argv[], const char *dir, double *main, double 
     snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
     double n = callgrind_total(path);
     if (atol(de->d_name + 3) == (long)pid)
-      *main = n;
-    else if (n > 0)
-      *forked += n;
+      main = n;
     unlink(path);
   }
   closedir(d);
-  if (*main <= 0)
+  if (main <= 0)
     die("no callgrind output for %s", argv[0]);
+  return main;
 }
 
 static int bench_instructions(void) {
@@ -397,30 +477,25 @@ static int bench_instructions(void) {
                           "ctrun -t 5 -l L -- true" };
   enum { NV = 7 };
   int n = rounds(3);
-  double *m[NV], *c[NV], med[NV], medc[NV];
+  double *m[NV], med[NV];
 
-  for (int k = 0; k < NV; k++) {
+  for (int k = 0; k < NV; k++)
     m[k] = calloc((size_t)n, sizeof **m);
-    c[k] = calloc((size_t)n, sizeof **c);
-  }
   for (int i = 0; i < n; i++)
     for (int k = 0; k < NV; k++)
-      callgrind(variants[k], dir, &m[k][i], &c[k][i]);
+      m[k][i] = callgrind(variants[k], dir);
 
-  header("instructions executed (valgrind --tool=callgrind), thousands");
-  printf("median of %d runs; \"process\" is the wrapper itself (with the dynamic loader),\n"
-         "\"forked\" its children until they exec the next program; for flock+timeout\n"
-         "only flock is traced\n", n);
-  printf("  %-28s %10s %10s %10s\n", "variant", "process", "forked", "x timeout");
-  for (int k = 0; k < NV; k++) {
-    med[k] = median(m[k], n);
-    medc[k] = median(c[k], n);
-  }
+  header("instructions executed (valgrind --tool=callgrind)");
+  printf("median of %d runs; the wrapper process only, from its first instruction\n"
+         "(the dynamic loader's) to exit; for flock+timeout only flock is traced\n", n);
+  printf("  %-28s %12s %10s %12s\n", "variant", "instructions", "x timeout", "minus true");
   for (int k = 0; k < NV; k++)
-    printf("  %-28s %10.1f %10.1f %10.2f\n", names[k], med[k] / 1e3, medc[k] / 1e3,
-           med[k] / med[1]);
-  printf("  ctrun -t 5 -l L -- true / timeout 5 true = %.2f (process), %.2f (process + forked)\n",
-         med[6] / med[1], (med[6] + medc[6]) / (med[1] + medc[1]));
+    med[k] = median(m[k], n);
+  for (int k = 0; k < NV; k++)
+    printf("  %-28s %11.0fk %10.2f %11.0fk\n", names[k], med[k] / 1e3, med[k] / med[1],
+           (med[k] - med[0]) / 1e3);
+  printf("  ctrun -t 5 -l L -- true / timeout 5 true = %.2f; beyond start-up (--version): %.0fk\n",
+         med[6] / med[1], (med[6] - med[4]) / 1e3);
   return 0;
 }
 
@@ -522,15 +597,15 @@ static int bench_kill(void) {
 
   header("kill latency: from the deadline (ctrun's \"timed out\" notice) to ctrun's exit, ms");
   printf("%d runs of each, a tree of %d processes, -t 1\n", n, PROCS);
-  printf("  %-44s %8s %8s %8s %14s\n", "tree", "median", "min", "max", "wall - t - k");
+  printf("  %-44s %8s %8s %8s %14s\n", "tree", "median", "min", "max", "wall - t (- k)");
   double om = median(o_lat, n), omin = pct(o_lat, n, 0), omax = pct(o_lat, n, 100);
   double hm = median(h_lat, n), hmin = pct(h_lat, n, 0), hmax = pct(h_lat, n, 100);
   printf("  %-44s %8.1f %8.1f %8.1f %14.1f\n", "100 obeying TERM", om, omin, omax,
          median(o_wall, n));
   printf("  %-44s %8.1f %8.1f %8.1f %14.1f\n", "80 obeying + 20 setsid ignoring TERM, -k 0.5", hm,
          hmin, hmax, median(h_wall, n));
-  printf("  (hard-kill row: minus the 500 ms grace; wall - t - k includes ctrun's start-up\n"
-         "  and the building of the tree)\n");
+  printf("  (hard-kill row: minus the 500 ms grace; the wall column, from the driver's\n"
+         "  spawn of ctrun, also holds ctrun's start-up and the timer's slack)\n");
   printf("  target obedient tree <= 50 ms: %s\n", verdict(om <= 50));
   return 0;
 }
@@ -794,6 +869,7 @@ int main(int argc, char **argv) {
   }
   CTRUN = env_path("CTRUN", true);
   TESTCHILD = env_path("CTRUN_TESTCHILD", true);
+  RSS = env_path("CTRUN_BENCH_RSS", true);
   TRUE_ = env_path("BENCH_TRUE", true);
   SLEEP = env_path("BENCH_SLEEP", true);
   TIMEOUT = env_path("BENCH_TIMEOUT", false);
