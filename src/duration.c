@@ -28,8 +28,11 @@ static uint64_t unit_ms(const char **s) {
 
 int ctrun_duration_parse(const char *s, uint64_t *ms) {
   /* Every part is bounded well below 2^64 ms before multiplying, so that
-   * checking the sum against the ten-year limit is enough. */
+   * checking the sum against the ten-year limit is enough: WHOLE * unit is
+   * checked against the limit by division, and a fraction keeps at most 9
+   * digits, since 10^9 times a day in ms (8.64e7) still fits in 64 bits. */
   const uint64_t digits_cap = 1000000000000ULL; /* 10^12 */
+  const uint64_t frac_cap = 1000000000ULL;      /* 10^9 */
   uint64_t total = 0;
 
   if (s == NULL || *s == '\0')
@@ -41,7 +44,7 @@ int ctrun_duration_parse(const char *s, uint64_t *ms) {
   while (*s != '\0') {
     uint64_t whole = 0, frac = 0, scale = 1, unit;
     int nwhole = 0, nfrac = 0;
-    int big = 0;
+    int big = 0, dropped = 0;
 
     for (; is_digit(*s); s++, nwhole++) {
       if (whole < digits_cap)
@@ -51,9 +54,11 @@ int ctrun_duration_parse(const char *s, uint64_t *ms) {
     }
     if (*s == '.') {
       for (s++; is_digit(*s); s++, nfrac++) {
-        if (scale < digits_cap) {
+        if (scale < frac_cap) {
           frac = frac * 10 + (uint64_t)(*s - '0');
           scale *= 10;
+        } else if (*s != '0') {
+          dropped = 1; /* a digit too fine to keep, but not nothing */
         }
       }
       if (nfrac == 0)
@@ -64,12 +69,13 @@ int ctrun_duration_parse(const char *s, uint64_t *ms) {
     unit = unit_ms(&s);
     if (unit == 0)
       return -EINVAL;
-    if (big || whole > CTRUN_DURATION_MAX_MS)
+    if (big || whole > CTRUN_DURATION_MAX_MS / unit)
       return -ERANGE;
     total += whole * unit;
-    /* Round a fraction of a millisecond up, so that "0.0001" is not 0 (none). */
-    if (frac != 0)
-      total += (frac * unit + scale - 1) / scale;
+    /* Round a fraction of a millisecond up, so that "0.0001" is not 0 (none),
+     * nor is a fraction whose only non-zero digits were dropped. */
+    if (frac != 0 || dropped)
+      total += (frac * unit + (uint64_t)dropped + scale - 1) / scale;
     if (total > CTRUN_DURATION_MAX_MS)
       return -ERANGE;
   }

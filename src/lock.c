@@ -4,6 +4,8 @@
  * since deleting a lock file lets two holders in. */
 #include "ctrun/lock.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "ctrun/duration.h"
 #include "ctrun/fs.h"
 #include "ctrun/msg.h"
+#include "ctrun/options.h"
 #include "ctrun/run.h"
 
 #ifdef _WIN32
@@ -50,6 +53,28 @@ void ctrun_lock_set_holder(struct ctrun_lock *l, long pid, const char *run_id, c
     ctrun_fd_rewrite(l->fd, text, (size_t)n);
 }
 
+/* A decimal number of digits only, in [0, MAX]; -1 otherwise. */
+static long long holder_num(const char *v, long long max) {
+  char *e;
+  long long n;
+  if (v[0] < '0' || v[0] > '9')
+    return -1;
+  errno = 0;
+  n = strtoll(v, &e, 10);
+  return *e != '\0' || errno != 0 || n > max ? -1 : n;
+}
+
+static bool holder_id_valid(const char *v) {
+  for (const char *c = v; *c; c++)
+    if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+      return false;
+  return true;
+}
+
+/* Anyone who can write the lock file writes this text: only a real pid, a
+ * run id, a valid run name and a time since the epoch are taken from it, so
+ * that nothing else reaches the busy message (or the terminal) and the age
+ * computed from the start time cannot overflow. */
 int ctrun_lock_holder_parse(const char *text, size_t len, struct ctrun_lock_holder *h) {
   const char *s = text, *end = text + len;
   int seen = 0;
@@ -69,17 +94,19 @@ int ctrun_lock_holder_parse(const char *text, size_t len, struct ctrun_lock_hold
     memcpy(val, eq + 1, vlen);
     val[vlen] = '\0';
     if (klen == 3 && memcmp(s, "pid", 3) == 0) {
-      char *e;
-      h->pid = strtol(val, &e, 10);
-      if (*e != '\0' || h->pid <= 0)
+      long long pid = holder_num(val, 0x7fffffff);
+      if (pid <= 0)
         return UV_EINVAL;
+      h->pid = (long)pid;
       seen |= 1;
-    } else if (klen == 2 && memcmp(s, "id", 2) == 0 && vlen < sizeof h->id) {
+    } else if (klen == 2 && memcmp(s, "id", 2) == 0 && vlen < sizeof h->id &&
+               holder_id_valid(val)) {
       memcpy(h->id, val, vlen + 1);
-    } else if (klen == 4 && memcmp(s, "name", 4) == 0 && vlen < sizeof h->name) {
+    } else if (klen == 4 && memcmp(s, "name", 4) == 0 && ctrun_name_valid(val)) {
       memcpy(h->name, val, vlen + 1);
     } else if (klen == 7 && memcmp(s, "started", 7) == 0) {
-      h->started_ms = strtoll(val, NULL, 10);
+      long long started = holder_num(val, INT64_MAX);
+      h->started_ms = started > 0 ? started : 0;
     }
     s = nl + 1;
   }

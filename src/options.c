@@ -36,6 +36,11 @@ static int fail(struct parser *p, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(p->err->msg, sizeof p->err->msg, fmt, ap);
   va_end(ap);
+  /* The message quotes what the user typed; a newline or an escape
+   * sequence in it must not forge lines on the terminal or in a log. */
+  for (char *c = p->err->msg; *c != '\0'; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f)
+      *c = '?';
   return -1;
 }
 

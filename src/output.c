@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "ctrun/exit.h"
@@ -64,6 +65,13 @@ static int open_report(struct ctrun_output *out, const char *path, const char *i
   if (strcmp(path, "-") == 0) {
     out->report = stderr;
     return 0;
+  }
+  /* A directory there would only fail the rename at the very end, after
+   * the command ran, so refuse it now like any other unwritable path. */
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    errno = EISDIR;
+    return file_error(err, errlen, "cannot write report file", path);
   }
   /* Written beside its final name and renamed into place at the end: a
    * reader never sees half a report. */

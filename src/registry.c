@@ -24,7 +24,10 @@
 #include <unistd.h>
 #endif
 
-#define ENTRY_MAX (1024 * 1024) /* larger is corrupt */
+/* Larger is corrupt.  An entry holds the command's argv, which Linux caps
+ * at 6 MiB (with every byte possibly escaped to four), so that a run with a
+ * long command line can still be listed, stopped and cleaned up. */
+#define ENTRY_MAX (32 * 1024 * 1024)
 #define MAGIC "ctrun-run 1\n"
 
 static const char *env_nonempty(const char *name) {
@@ -139,12 +142,15 @@ static void put_escaped(struct buf *b, const char *key, const char *v) {
 char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len) {
   struct buf b = { 0 };
   put(&b, MAGIC, strlen(MAGIC));
-  putf(&b, "id=%s\nname=%s\n", e->id, e->name);
+  /* The name and the boot id are escaped like every other string: a
+   * newline or a backslash in them must read back as the same text. */
+  putf(&b, "id=%s\n", e->id);
+  put_escaped(&b, "name", e->name);
   putf(&b, "pid=%ld\npid_start=%llu\n", e->pid, (unsigned long long)e->pid_start);
   putf(&b, "child_pid=%ld\nchild_start=%llu\npgid=%ld\n", e->child_pid,
        (unsigned long long)e->child_start, e->pgid);
-  putf(&b, "boot_id=%s\nstarted=%lld\ndeadline=%lld\n", e->boot_id, (long long)e->started_ms,
-       (long long)e->deadline_ms);
+  put_escaped(&b, "boot_id", e->boot_id);
+  putf(&b, "started=%lld\ndeadline=%lld\n", (long long)e->started_ms, (long long)e->deadline_ms);
   putf(&b, "signal=%d\nkill_after=%llu\n", e->signal, (unsigned long long)e->kill_after_ms);
   if (e->lock)
     put_escaped(&b, "lock", e->lock);
@@ -175,6 +181,12 @@ static char *unescape(const char *s, size_t n) {
   if (out == NULL)
     return NULL;
   for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\0') {
+      /* Never written (a NUL is not escapable): a corrupt entry, which
+       * would otherwise be cut short here without a word. */
+      free(out);
+      return NULL;
+    }
     if (s[i] != '\\') {
       *o++ = s[i];
       continue;

@@ -14,6 +14,10 @@ static void valid_durations(void **state) {
     { "10s", 10000 },   { "1ms", 1 },          { "0.0001", 1 },          { "3h2m1s", 10921000 },
     { ".5s", 500 },     { "1.25s", 1250 },     { "3650d", 315360000000ULL },
     { "inf", CTRUN_DURATION_INF },
+    /* Fuzzing: a fraction times a day overflowed 64 bits, and digits past
+     * the kept precision were dropped even when they were all there was. */
+    { "0.999999999999d", 86400000 }, { "1.555935595552d05", 134437836 },
+    { "0.0000000000001", 1 },
   };
   (void)state;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -41,6 +45,8 @@ static void overflow_is_a_range_error(void **state) {
   static const char *const big[] = {
     "3651d", "99999999999999999999999", "315360000.001", "87601h", "3650d1ms",
     "18446744073709551616ms", "1000000000000000000000000000000d",
+    /* Fuzzing: whole days times ms per day wrapped around to 9.5 hours. */
+    "213503982335d",
   };
   (void)state;
   for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {

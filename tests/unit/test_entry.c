@@ -107,6 +107,29 @@ static void corrupt_entries_are_rejected(void **state) {
   ctrun_entry_free(&back);
 }
 
+/* Fuzzing: a name or boot id holding a newline or a backslash was written
+ * unescaped, so the entry did not read back; a raw NUL cut a value short. */
+static void every_string_round_trips(void **state) {
+  char *argv[] = { "x", NULL };
+  struct ctrun_entry e, back;
+  size_t len;
+  (void)state;
+  sample(&e, argv);
+  e.argc = 1;
+  strcpy(e.name, "a\\b\nc");
+  strcpy(e.boot_id, "b0d7\nlock=\\x");
+  char *text = ctrun_entry_format(&e, &len);
+  assert_non_null(text);
+  assert_int_equal(ctrun_entry_parse(text, len, &back), 0);
+  assert_string_equal(back.name, e.name);
+  assert_string_equal(back.boot_id, e.boot_id);
+  assert_string_equal(back.lock, e.lock);
+  ctrun_entry_free(&back);
+  free(text);
+  const char nul[] = "ctrun-run 1\nid=0123456789ab\npid=1\narg=a\0b\nend\n";
+  assert_int_equal(ctrun_entry_parse(nul, sizeof nul - 1, &back), UV_EINVAL);
+}
+
 static void run_ids_are_fresh_hex(void **state) {
   char a[CTRUN_ID_LEN + 1], b[CTRUN_ID_LEN + 1];
   (void)state;
@@ -122,6 +145,7 @@ int main(void) {
     cmocka_unit_test(round_trip),
     cmocka_unit_test(torn_entries_are_rejected),
     cmocka_unit_test(corrupt_entries_are_rejected),
+    cmocka_unit_test(every_string_round_trips),
     cmocka_unit_test(run_ids_are_fresh_hex),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,10 +34,31 @@ static void rejects_garbage(void **state) {
   assert_string_equal(h.name, "");
 }
 
+/* Fuzzing: the lock file is anyone's to write.  Control bytes in the name
+ * reached the busy message, a huge pid was clamped to LONG_MAX, and a
+ * negative start time overflowed the age computed from it. */
+static void distrusts_the_text(void **state) {
+  struct ctrun_lock_holder h;
+  const char ctl[] = "pid=42\nid=0123456789ab\nname=nigh\x1b[2Jt\nstarted=-9223372036854775808\n";
+  (void)state;
+  assert_int_equal(ctrun_lock_holder_parse(ctl, strlen(ctl), &h), 0);
+  assert_int_equal(h.pid, 42);
+  assert_string_equal(h.name, "");
+  assert_int_equal(h.started_ms, 0);
+  const char odd_id[] = "pid=42\nid=../../x\n";
+  assert_int_equal(ctrun_lock_holder_parse(odd_id, strlen(odd_id), &h), 0);
+  assert_string_equal(h.id, "");
+  static const char *const bad[] = { "pid=99999999999999999999\n", "pid=4294967296\n", "pid= 5\n",
+                                     "pid=+5\n" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(ctrun_lock_holder_parse(bad[i], strlen(bad[i]), &h), UV_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(parses_the_holder),
     cmocka_unit_test(rejects_garbage),
+    cmocka_unit_test(distrusts_the_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,6 +95,21 @@ static void errors_name_the_option_and_value(void **state) {
   }
 }
 
+/* Fuzzing: a value with a newline or an escape made a multi-line error
+ * message; control bytes are shown as '?'. */
+static void errors_are_one_line(void **state) {
+  struct ctrun_run_opts o;
+  struct ctrun_parse_error e;
+  (void)state;
+  assert_int_equal(PARSE(&o, &e, "-t", "5\nctrun: forged", "cmd"), CTRUN_PARSE_ERROR);
+  assert_null(strchr(e.msg, '\n'));
+  assert_non_null(strstr(e.msg, "'5?ctrun: forged'"));
+  assert_int_equal(PARSE(&o, &e, "-\x0f", "cmd"), CTRUN_PARSE_ERROR);
+  assert_string_equal(e.msg, "unknown option '-?'");
+  assert_int_equal(PARSE(&o, &e, "--\x1b[2J", "cmd"), CTRUN_PARSE_ERROR);
+  assert_null(strchr(e.msg, '\x1b'));
+}
+
 static void missing_values_and_commands(void **state) {
   struct ctrun_run_opts o;
   struct ctrun_parse_error e;
@@ -173,6 +188,7 @@ int main(void) {
     cmocka_unit_test(every_option),
     cmocka_unit_test(stops_at_first_operand),
     cmocka_unit_test(errors_name_the_option_and_value),
+    cmocka_unit_test(errors_are_one_line),
     cmocka_unit_test(missing_values_and_commands),
     cmocka_unit_test(names),
     cmocka_unit_test(subcommands),
