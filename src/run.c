@@ -293,12 +293,16 @@ static int take_lock(struct run *r) {
 
 static int replace_holder(struct run *r, const char *holder_id, char *err, size_t errlen) {
   struct ctrun_entry *v = NULL;
-  size_t n = 0, idx;
+  size_t n = 0, idx = 0;
   int e = UV_EBUSY;
   uint64_t wait;
 
-  if (holder_id[0] == '\0' || ctrun_registry_list(r->dir, &v, &n) != 0 ||
-      ctrun_registry_match(v, n, holder_id, &idx, 1) != 1) {
+  /* By id only: the holder text is anyone's who can write the lock file,
+   * and must not be able to name some other run of ours to be stopped. */
+  if (holder_id[0] != '\0' && ctrun_registry_list(r->dir, &v, &n) == 0)
+    for (idx = 0; idx < n && strcmp(v[idx].id, holder_id) != 0; idx++)
+      ;
+  if (v == NULL || idx >= n) {
     snprintf(err, errlen, "cannot replace it: the holder is not a tracked run");
     ctrun_registry_free(v, n);
     return UV_EBUSY;
