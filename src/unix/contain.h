@@ -46,4 +46,8 @@ void ctrun_os_boot_id(char *buf, size_t size);
 int ctrun_unix_signal_descendants(int sig);
 int ctrun_unix_count_descendants(void);
 
+/* Check PID's start time, then signal it: for hosts without a handle for an
+ * existing process, the two are two system calls apart. */
+int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig);
+
 #endif

@@ -266,18 +266,7 @@ int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
  * only from pdfork(2)), so the check and the kill are two system calls: the
  * process would have to exit and its pid go to a new process in between. */
 int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {
-  uint64_t now;
-  int r;
-
-  /* kill() would read 0 and -1 as "my group" and "everyone". */
-  if (pid <= 0)
-    return UV_EINVAL;
-  r = ctrun_os_proc_start(pid, &now);
-  if (r != 0)
-    return r;
-  if (now != start)
-    return UV_ESRCH;
-  return kill(pid, sig) == 0 ? 0 : -errno;
+  return ctrun_unix_signal_if_same(pid, start, sig);
 }
 
 /* kern.boot_id (recent FreeBSD) is random per boot.  Without it the id is

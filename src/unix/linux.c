@@ -130,9 +130,9 @@ int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
 }
 
 int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {
+#ifdef SYS_pidfd_open
   uint64_t now;
   int r;
-#ifdef SYS_pidfd_open
   /* Hold the process by a handle, then check it: the handle cannot come to
    * mean another process, so the signal reaches the one checked. */
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -148,12 +148,7 @@ int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {
   if (errno == ESRCH)
     return UV_ESRCH;
 #endif
-  r = ctrun_os_proc_start(pid, &now);
-  if (r != 0)
-    return r;
-  if (now != start)
-    return UV_ESRCH;
-  return kill(pid, sig) == 0 ? 0 : -errno;
+  return ctrun_unix_signal_if_same(pid, start, sig);
 }
 
 void ctrun_os_boot_id(char *buf, size_t size) {

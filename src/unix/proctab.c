@@ -161,6 +161,20 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
   return a.done;
 }
 
+int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig) {
+  uint64_t now;
+  int r;
+  /* kill() would read 0 and -1 as "my group" and "everyone". */
+  if (pid <= 0)
+    return UV_EINVAL;
+  r = ctrun_os_proc_start(pid, &now);
+  if (r != 0)
+    return r;
+  if (now != start)
+    return UV_ESRCH;
+  return kill(pid, sig) == 0 ? 0 : -errno;
+}
+
 int ctrun_proc_request_stop(const struct ctrun_entry *e) {
   /* Without start times (no process table), the entry lock that the caller
    * found held is what proves the supervisor is this pid. */
