@@ -1,6 +1,7 @@
 /* One run, in the order a reader expects: parse (done by main) -> take the
- * lock -> record the run -> spawn into a container -> loop (deadline,
- * signals, exit) -> kill and reap what is left -> release -> report. */
+ * lock -> spawn into a container, held -> record the run -> let it start ->
+ * loop (deadline, signals, exit) -> kill and reap what is left -> release
+ * -> report. */
 #include "ctrun/run.h"
 
 #include <errno.h>
@@ -345,7 +346,8 @@ static void fill_entry(struct run *r) {
   e->argc = r->o->argc;
 }
 
-/* Spawn and supervise until the whole tree is gone.  Returns the exit code. */
+/* Spawn, record and supervise until the whole tree is gone.  Returns the
+ * exit code. */
 static int supervise(struct run *r, struct ctrun_detach *d) {
   struct ctrun_run_opts *o = r->o;
   struct ctrun_spawn s;
@@ -381,8 +383,27 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   s.run_id = r->id;
   s.stdio[0] = -1;
   s.stdio[1] = s.stdio[2] = r->out.child_fd;
+  /* The command is held before its first instruction while the run is
+   * recorded, with its pid, so the entry is written once and no process of
+   * the command ever runs unrecorded. */
   e = ctrun_tree_spawn(r->tree, &s);
   free_env(env);
+  if (e == 0) {
+    r->entry.child_pid = ctrun_tree_pid(r->tree);
+    r->entry.pgid = ctrun_tree_pgid(r->tree);
+    ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
+    if (o->timeout_ms != 0)
+      r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
+    e = ctrun_record_write(&r->rec, r->dir, &r->entry);
+    if (e != 0) {
+      ctrun_error("cannot record the run in '%s': %s", ctrun_dir_path(r->dir), ctrun_strerror(e));
+      r->stopping = true;
+      hard_kill(r); /* the held command never runs */
+      uv_run(&r->loop, UV_RUN_DEFAULT);
+      return CTRUN_EXIT_FAILURE;
+    }
+    e = ctrun_tree_start(r->tree);
+  }
   if (e != 0) {
     ctrun_error("cannot run '%s': %s", o->argv[0], ctrun_strerror(e));
     r->done = true;
@@ -390,15 +411,6 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
     uv_run(&r->loop, UV_RUN_DEFAULT);
     return e == UV_ENOENT ? CTRUN_EXIT_NOT_FOUND : CTRUN_EXIT_CANNOT_EXEC;
   }
-  r->entry.child_pid = ctrun_tree_pid(r->tree);
-  r->entry.pgid = ctrun_tree_pgid(r->tree);
-  ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
-  if (o->timeout_ms != 0)
-    r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
-  /* Best effort: the entry written before the spawn already carries the tag
-   * that lets cleanup find this tree. */
-  if (ctrun_record_write(&r->rec, r->dir, &r->entry) != 0)
-    ctrun_debug("cannot update the run entry");
   ctrun_detach_ready(d, 0, true, r->out.log_fd);
   ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
 
@@ -469,12 +481,6 @@ int ctrun_run(struct ctrun_run_opts *o) {
     ctrun_lock_set_holder(&r->lock, (long)uv_os_getpid(), r->id, o->name, r->started_ms);
   }
   fill_entry(r);
-  e = ctrun_record_write(&r->rec, r->dir, &r->entry);
-  if (e != 0) {
-    ctrun_error("cannot record the run in '%s': %s", ctrun_dir_path(r->dir), ctrun_strerror(e));
-    code = CTRUN_EXIT_FAILURE;
-    goto out;
-  }
   ctrun_output_start(&r->out, o, r->id, r->started_ms);
   code = supervise(r, &detach);
   r->ended_ms = ctrun_now_ms();

@@ -26,9 +26,16 @@ struct ctrun_spawn {
  * the tree where the platform allows. */
 int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_tree **out);
 
-/* Start the command inside the container.  Returns 0, or a negative libuv
- * error: UV_ENOENT (not found), UV_EACCES and others (cannot execute). */
+/* Create the command's process inside the container, held before its
+ * first instruction, so that the run can be recorded with the command's pid
+ * before anything of it runs; if ctrun dies meanwhile, the held process
+ * dies without running.  Returns 0, or a negative libuv error: UV_ENOENT
+ * (not found), UV_EACCES and others (cannot execute); where the platform
+ * learns these only at exec, ctrun_tree_start returns them. */
 int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s);
+
+/* Let the held command run.  Returns 0, or why it cannot be executed. */
+int ctrun_tree_start(struct ctrun_tree *t);
 
 long ctrun_tree_pid(const struct ctrun_tree *t);  /* the command's pid */
 long ctrun_tree_pgid(const struct ctrun_tree *t); /* its process group; 0 where none */
@@ -103,8 +110,9 @@ struct ctrun_detach {
  * ctrun_detach_ready. */
 int ctrun_detach_start(struct ctrun_detach *d);
 
-/* Supervisor: report CODE (an exit code) and whether the command started,
- * then point stderr at ERR_FD (-1: /dev/null). */
+/* Supervisor: report CODE (an exit code) and whether the command started.
+ * If it started, point stderr at ERR_FD (-1: /dev/null); if not, the caller
+ * waits until this process has exited. */
 void ctrun_detach_ready(struct ctrun_detach *d, int code, bool started, int err_fd);
 
 /* Caller: wait for the report.  Returns 0, or UV_EPIPE if the supervisor

@@ -75,6 +75,10 @@ void ctrun_detach_ready(struct ctrun_detach *d, int code, bool started, int err_
     return;
   while (write(d->ready_fd, &rep, sizeof rep) < 0 && errno == EINTR)
     ;
+  /* A supervisor that failed keeps the pipe until it exits, so that the
+   * caller, who waits for EOF then, returns only once it is gone. */
+  if (!started)
+    return;
   close(d->ready_fd);
   d->ready_fd = -1;
   /* From now on the caller is gone: ctrun's own messages go to the log. */
@@ -96,6 +100,13 @@ int ctrun_detach_wait(struct ctrun_detach *d, int *code, bool *started) {
   do
     n = read(d->ready_fd, &rep, sizeof rep);
   while (n < 0 && errno == EINTR);
+  if (n == (ssize_t)sizeof rep && !rep.started) {
+    char rest;
+    ssize_t m;
+    do
+      m = read(d->ready_fd, &rest, 1);
+    while (m > 0 || (m < 0 && errno == EINTR));
+  }
   close(d->ready_fd);
   d->ready_fd = -1;
   if (n != (ssize_t)sizeof rep)

@@ -22,6 +22,8 @@ struct ctrun_tree {
   void *data;
   int open_handles;
   pid_t pid;
+  int go_fd;         /* write end: one byte lets the held command exec */
+  int err_fd;        /* read end: the exec error, or EOF once it ran */
   bool reaper;       /* every orphan of the tree comes to us */
   bool exited;       /* the command has been reaped */
   bool has_children; /* the last reap found children still running */
@@ -68,6 +70,7 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
     return UV_ENOMEM;
   t->cb = cb;
   t->data = data;
+  t->go_fd = t->err_fd = -1;
   t->reaper = ctrun_os_reaper_acquire() == 0;
   r = uv_signal_init(loop, &t->sigchld);
   if (r == 0)
@@ -100,9 +103,13 @@ int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_c
 }
 
 /* The forked child: own process group, die with ctrun, default signal
- * handling, then exec.  Only async-signal-safe calls until exec. */
-static void child(const struct ctrun_spawn *s, pid_t parent, const sigset_t *mask, int errfd) {
+ * handling, then wait for ctrun's word and exec.  Only async-signal-safe
+ * calls until exec. */
+static void child(const struct ctrun_spawn *s, pid_t parent, const sigset_t *mask, int gofd,
+                  int errfd) {
   int err;
+  ssize_t n;
+  char go;
 
   if (setpgid(0, 0) != 0 || ctrun_os_child_die_with_parent(parent) != 0)
     goto fail;
@@ -129,6 +136,13 @@ static void child(const struct ctrun_spawn *s, pid_t parent, const sigset_t *mas
     }
   }
   sigprocmask(SIG_SETMASK, mask, NULL);
+  /* Held until ctrun has recorded the run.  EOF means ctrun died first:
+   * then nothing of the command ever runs, on any host. */
+  do
+    n = read(gofd, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    _exit(127);
   environ = s->env;
   execvp(s->argv[0], s->argv);
 fail:
@@ -138,20 +152,31 @@ fail:
   _exit(127);
 }
 
+/* A pipe whose both ends are close-on-exec. */
+static int cloexec_pipe(int fds[2]) {
+  if (pipe(fds) != 0)
+    return -errno;
+  if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+    int err = -errno;
+    close(fds[0]);
+    close(fds[1]);
+    return err;
+  }
+  return 0;
+}
+
 int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
   sigset_t all, old;
-  int pipefd[2], err = 0;
-  ssize_t n;
+  int go[2], errp[2], err;
   pid_t parent = getpid(), pid;
 
-  /* Exec failure comes back through a close-on-exec pipe: EOF means the
-   * command is running. */
-  if (pipe(pipefd) != 0)
-    return -errno;
-  if (fcntl(pipefd[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(pipefd[1], F_SETFD, FD_CLOEXEC) != 0) {
-    err = -errno;
-    close(pipefd[0]);
-    close(pipefd[1]);
+  /* The command waits on GO before exec; an exec failure comes back
+   * through ERRP, whose EOF means the command is running. */
+  if ((err = cloexec_pipe(go)) != 0)
+    return err;
+  if ((err = cloexec_pipe(errp)) != 0) {
+    close(go[0]);
+    close(go[1]);
     return err;
   }
   /* Block signals across fork, so that no handler of ctrun's runs in the
@@ -159,25 +184,66 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
   pid = fork();
-  if (pid == 0)
-    child(s, parent, &old, pipefd[1]);
+  if (pid == 0) {
+    close(go[1]);
+    close(errp[0]);
+    child(s, parent, &old, go[0], errp[1]);
+  }
   err = errno;
   sigprocmask(SIG_SETMASK, &old, NULL);
-  close(pipefd[1]);
+  close(go[0]);
+  close(errp[1]);
   if (pid < 0) {
-    close(pipefd[0]);
+    close(go[1]);
+    close(errp[0]);
     return -err;
   }
   t->pid = pid;
+  t->go_fd = go[1];
+  t->err_fd = errp[0];
   /* Also from this side, so that the group exists before we signal it. */
   setpgid(pid, pid);
+  return 0;
+}
+
+/* Write one byte to FD, where the reader may be gone: a SIGPIPE then must
+ * not kill ctrun, and is discarded (a pending signal that is ignored). */
+static void send_go(int fd) {
+  sigset_t pipe_set, old;
+  ssize_t n;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &pipe_set, &old);
   do
-    n = read(pipefd[0], &err, sizeof err);
+    n = write(fd, "", 1);
   while (n < 0 && errno == EINTR);
-  close(pipefd[0]);
+  if (n < 0 && errno == EPIPE) {
+    struct sigaction ign, prev;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &prev);
+    sigaction(SIGPIPE, &prev, NULL);
+  }
+  sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+int ctrun_tree_start(struct ctrun_tree *t) {
+  int err = 0;
+  ssize_t n;
+
+  if (t->go_fd < 0)
+    return UV_EINVAL;
+  send_go(t->go_fd);
+  close(t->go_fd);
+  t->go_fd = -1;
+  do
+    n = read(t->err_fd, &err, sizeof err);
+  while (n < 0 && errno == EINTR);
+  close(t->err_fd);
+  t->err_fd = -1;
   if (n == (ssize_t)sizeof err) {
     int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    while (waitpid(t->pid, &st, 0) < 0 && errno == EINTR)
       ;
     t->pid = 0;
     return -err;
@@ -233,6 +299,10 @@ static void free_tree(uv_handle_t *h) {
 void ctrun_tree_free(struct ctrun_tree *t) {
   if (t == NULL)
     return;
+  if (t->go_fd >= 0)
+    close(t->go_fd); /* a held command that was never started exits */
+  if (t->err_fd >= 0)
+    close(t->err_fd);
   if (t->stop_cb != NULL)
     uv_close((uv_handle_t *)&t->sigusr1, free_tree);
   uv_close((uv_handle_t *)&t->sigchld, free_tree);

@@ -132,6 +132,10 @@ void ctrun_detach_ready(struct ctrun_detach *d, int code, bool started, int err_
   if (d->ready_fd < 0)
     return;
   _write(d->ready_fd, &rep, sizeof rep);
+  /* A supervisor that failed keeps the pipe until it exits, so that the
+   * caller, who waits for EOF then, returns only once it is gone. */
+  if (!started)
+    return;
   _close(d->ready_fd);
   d->ready_fd = -1;
   /* From now on the caller is gone: ctrun's own messages go to the log. */
@@ -150,6 +154,11 @@ int ctrun_detach_wait(struct ctrun_detach *d, int *code, bool *started) {
   int n = 0, got;
   while (n < (int)sizeof rep && (got = _read(d->ready_fd, (char *)&rep + n, sizeof rep - n)) > 0)
     n += got;
+  if (n == (int)sizeof rep && !rep.started) {
+    char rest;
+    while (_read(d->ready_fd, &rest, 1) > 0)
+      ;
+  }
   _close(d->ready_fd);
   d->ready_fd = -1;
   if (n != (int)sizeof rep)

@@ -32,6 +32,7 @@ struct ctrun_tree {
   ctrun_tree_cb cb, stop_cb;
   void *data;
   HANDLE port, thread, job, process, stop_event;
+  HANDLE held; /* the command's first thread, suspended until started */
   DWORD pid;
   volatile LONG stop_requested;
   bool exited, closing;
@@ -347,8 +348,7 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
   }
   t->process = pi.hProcess;
   t->pid = pi.dwProcessId;
-  ResumeThread(pi.hThread);
-  CloseHandle(pi.hThread);
+  t->held = pi.hThread; /* resumed by ctrun_tree_start */
   PostQueuedCompletionStatus(t->port, 0, KEY_STARTED, NULL);
 out:
   for (int i = 0; i < 3; i++)
@@ -358,6 +358,16 @@ out:
   free(cmdline);
   free(env);
   return r;
+}
+
+int ctrun_tree_start(struct ctrun_tree *t) {
+  DWORD r;
+  if (t->held == NULL)
+    return UV_EINVAL;
+  r = ResumeThread(t->held);
+  CloseHandle(t->held);
+  t->held = NULL;
+  return r == (DWORD)-1 ? ctrun_win_error(GetLastError()) : 0;
 }
 
 long ctrun_tree_pid(const struct ctrun_tree *t) { return (long)t->pid; }
@@ -429,6 +439,8 @@ void ctrun_tree_free(struct ctrun_tree *t) {
     WaitForSingleObject(t->thread, INFINITE);
     CloseHandle(t->thread);
   }
+  if (t->held != NULL)
+    CloseHandle(t->held);
   /* Kill-on-close: whatever might remain dies with the handle. */
   if (t->job != NULL)
     CloseHandle(t->job);
