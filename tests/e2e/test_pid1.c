@@ -33,37 +33,14 @@ static pid_t start_pid1(struct e2e *t, const char *const *args) {
   return pid;
 }
 
-/* The pid (in our namespace) of PARENT's child, or 0. */
-static pid_t child_of(pid_t parent) {
+/* Scan PARENT's children (in our namespace): returns one of them (0 if
+ * none) and counts the zombies among them in *ZOMBIES. */
+static pid_t children_of(pid_t parent, int *zombies) {
   char path[300], buf[512];
   DIR *d = opendir("/proc");
   struct dirent *de;
   pid_t found = 0;
-  while (d && (de = readdir(d)) != NULL && found == 0) {
-    int ppid;
-    if (de->d_name[0] < '0' || de->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f)
-      continue;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    char *s = strrchr(buf, ')');
-    if (s && sscanf(s + 1, " %*c %d", &ppid) == 1 && ppid == parent)
-      found = (pid_t)atoi(de->d_name);
-  }
-  if (d)
-    closedir(d);
-  return found;
-}
-
-static int zombies_of(pid_t parent) {
-  char path[300], buf[512];
-  DIR *d = opendir("/proc");
-  struct dirent *de;
-  int n = 0;
+  *zombies = 0;
   while (d && (de = readdir(d)) != NULL) {
     int ppid;
     char st;
@@ -77,12 +54,23 @@ static int zombies_of(pid_t parent) {
     fclose(f);
     buf[len] = '\0';
     char *s = strrchr(buf, ')');
-    if (s && sscanf(s + 1, " %c %d", &st, &ppid) == 2 && ppid == parent && st == 'Z')
-      n++;
+    if (s == NULL || sscanf(s + 1, " %c %d", &st, &ppid) != 2 || ppid != parent)
+      continue;
+    found = (pid_t)atoi(de->d_name);
+    *zombies += st == 'Z';
   }
   if (d)
     closedir(d);
-  return n;
+  return found;
+}
+
+/* The ctrun that unshare PID started (its only child). */
+static pid_t ctrun_of(pid_t pid) {
+  int zombies;
+  pid_t ctrun = 0;
+  for (int i = 0; i < 200 && ctrun == 0; i++, e2e_sleep(0.01))
+    ctrun = children_of(pid, &zombies);
+  return ctrun;
 }
 
 static void pid1_reaps_every_orphan(void **state) {
@@ -92,21 +80,19 @@ static void pid1_reaps_every_orphan(void **state) {
     "--", "@child", "{", "{", "exit", "0", "}", "}", "{", "{", "exit", "0", "}", "}", "{", "{",
     "exit", "0", "}", "}", "{", "{", "exit", "0", "}", "}", "{", "{", "exit", "0", "}", "}",
     "sleep", "1.5", NULL });
-  pid_t ctrun = 0;
-  for (int i = 0; i < 200 && ctrun == 0; i++, e2e_sleep(0.01))
-    ctrun = child_of(pid);
+  pid_t ctrun = ctrun_of(pid);
+  int zombies;
   assert_true(ctrun > 0);
   e2e_sleep(0.8);
-  assert_int_equal(zombies_of(ctrun), 0);
+  children_of(ctrun, &zombies);
+  assert_int_equal(zombies, 0);
   assert_int_equal(e2e_wait(pid, 10), 0);
 }
 
 static void pid1_forwards_signals(void **state) {
   struct e2e *t = *state;
   pid_t pid = start_pid1(t, (const char *const[]){ "--", "@child", "sleep", "300", NULL });
-  pid_t ctrun = 0;
-  for (int i = 0; i < 200 && ctrun == 0; i++, e2e_sleep(0.01))
-    ctrun = child_of(pid);
+  pid_t ctrun = ctrun_of(pid);
   assert_true(ctrun > 0);
   assert_true(e2e_wait_marked(t, 3, 5)); /* unshare, ctrun, command */
   kill(ctrun, SIGTERM);
