@@ -33,7 +33,7 @@ struct ctrun_run_opts {
 struct ctrun_ps_opts { bool json; };
 struct ctrun_stop_opts {
   int signal;             /* 0: the run's own soft signal */
-  uint64_t kill_after_ms; /* UINT64_MAX - 1 would be odd; see has_kill_after */
+  uint64_t kill_after_ms; /* when has_kill_after; else the run's own */
   bool has_kill_after;
   char **runs;
   int nruns;
