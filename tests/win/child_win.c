@@ -12,6 +12,9 @@
  *   argv FILE -- ARG... write each ARG as UTF-8, NUL-terminated, to FILE
  *                       (as CommandLineToArgvW gives them) and exit 0
  *
+ * Every instance also appends its pid to the file named by CTRUN_TEST_PIDS,
+ * so that a test's teardown can check that none of them is left.
+ *
  * No shell is needed, so the scripts mean the same under Wine. */
 #include <windows.h>
 #include <shellapi.h>
@@ -79,6 +82,10 @@ static int write_argv(const wchar_t *file, int argc, wchar_t **argv) {
 int main(void) {
   int argc;
   wchar_t **argv = CommandLineToArgvW(GetCommandLineW(), &argc);
+  wchar_t all[MAX_PATH];
+
+  if (GetEnvironmentVariableW(L"CTRUN_TEST_PIDS", all, MAX_PATH) - 1u < MAX_PATH - 1u)
+    append_pid(all, GetCurrentProcessId());
 
   for (int i = 1; i < argc; i++) {
     const wchar_t *a = argv[i];

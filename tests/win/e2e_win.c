@@ -76,15 +76,27 @@ static int setup(void **state) {
   while (!CreateDirectoryW(t->dir, NULL) && GetLastError() == ERROR_ALREADY_EXISTS);
   _snwprintf(st, MAX_PATH, L"%ls\\state", t->dir);
   SetEnvironmentVariableW(L"CTRUN_STATE_DIR", st);
+  /* Every test child started from now on lists itself here. */
+  _snwprintf(st, MAX_PATH, L"%ls\\all-pids", t->dir);
+  SetEnvironmentVariableW(L"CTRUN_TEST_PIDS", st);
   *state = t;
   return 0;
 }
 
+static int alive(const wchar_t *file, int *listed);
+
+/* Fails the test if any test child it started is still running. */
 static int teardown(void **state) {
   struct e2e *t = *state;
+  wchar_t all[MAX_PATH];
+  int listed, left;
+  _snwprintf(all, MAX_PATH, L"%ls\\all-pids", t->dir);
+  left = alive(all, &listed);
+  if (left > 0)
+    fprintf(stderr, "LEFT BEHIND: %d of %d test processes still running\n", left, listed);
   remove_tree(t->dir);
   free(t);
-  return 0;
+  return left > 0 ? -1 : 0;
 }
 
 /* One argument quoted for CommandLineToArgvW, written here from its
