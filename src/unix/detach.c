@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -18,15 +19,21 @@ struct report {
 };
 
 /* Every descriptor above 2 but KEEP: the command must not inherit the
- * caller's pipes, or the caller's reader would wait for it. */
+ * caller's pipes, or the caller's reader would wait for it.  close_range
+ * where the kernel has it; else every number up to the descriptor limit. */
 static void close_others(int keep) {
   struct rlimit rl;
-  int max = 1024;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 65536)
-    max = (int)rl.rlim_cur;
-  for (int fd = 3; fd < max; fd++)
+  long max = 65536;
+#ifdef SYS_close_range
+  if ((keep == 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) &&
+      syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+    return;
+#endif
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576)
+    max = (long)rl.rlim_cur;
+  for (long fd = 3; fd < max; fd++)
     if (fd != keep)
-      close(fd);
+      close((int)fd);
 }
 
 int ctrun_detach_start(struct ctrun_detach *d) {

@@ -2,6 +2,7 @@
 #include "harness.h"
 #include "json_check.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,35 @@ static void detach_returns_at_once_and_the_run_is_tracked(void **state) {
   assert_non_null(strstr(r.out, "bgjob"));
   assert_true(registry_empties(t, 10));
   assert_true(exists(done)); /* it ran to its end */
+}
+
+/* A detached command inherits no descriptor of its caller's, however high
+ * (a hook's pipe would keep the hook's reader waiting). */
+static void detached_command_inherits_no_descriptor(void **state) {
+  struct e2e *t = *state;
+  const char *log = e2e_path(t, "fds.log");
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open("/dev/null", O_RDONLY);
+    dup2(fd, 1500); /* above the old loop's limit of 1024 */
+    dup2(fd, 7);
+    close(fd);
+    setenv("CTRUN_STATE_DIR", t->state, 1);
+    setenv("CTRUN_TEST_MARK", t->mark, 1);
+    fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    close(fd);
+    execl(getenv("CTRUN"), "ctrun", "-d", "-o", log, "--", getenv("CTRUN_TESTCHILD"), "fds",
+          (char *)NULL);
+    _exit(200);
+  }
+  e2e_own(pid);
+  assert_int_equal(e2e_wait(pid, 10), 0);
+  assert_true(registry_empties(t, 10));
+  char *text = e2e_read(log);
+  if (strstr(text, "\nnone\n") == NULL)
+    fail_msg("the detached command inherited descriptors: %s", text);
+  free(text);
 }
 
 static void detached_timeout_kills_the_whole_tree(void **state) {
@@ -192,6 +222,7 @@ static void report_is_valid_json_with_every_field(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(detach_returns_at_once_and_the_run_is_tracked),
+    E2E_TEST(detached_command_inherits_no_descriptor),
     E2E_TEST(detached_timeout_kills_the_whole_tree),
     E2E_TEST(sixty_hook_style_runs_leave_nothing),
     E2E_TEST(detached_lock_holder_blocks_others_until_it_ends),

@@ -119,7 +119,10 @@ static int run(int argc, char **argv, int i) {
       i++;
     } else if (strcmp(cmd, "fds") == 0) {
       char buf[4096] = "";
-      for (int fd = 3; fd < 1024; fd++)
+      long max = sysconf(_SC_OPEN_MAX);
+      if (max < 0 || max > 65536)
+        max = 65536;
+      for (int fd = 3; fd < max; fd++)
         if (fcntl(fd, F_GETFD) != -1)
           snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%d ", fd);
       say(1, buf[0] ? buf : "none");
