@@ -87,6 +87,47 @@ static void cleanup_finds_what_a_killed_supervisor_left(void **state) {
   e2e_forgive_orphans(); /* what cleanup killed was the runner's to reap */
 }
 
+/* A supervisor killed with its tree running: a stale run with remains. */
+static void crash_a_run(struct e2e *t, const char *name) {
+  pid_t pid = E2E_START(t, "-n", name, "--", "@child", "{", "setsid", "sleep", "300", "}", "{",
+                        "sleep", "300", "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 4, 5));
+  kill(pid, SIGKILL);
+  assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
+  e2e_sleep(0.2);
+  assert_int_equal(e2e_count_marked(t), 2);
+}
+
+static void stop_of_a_stale_run_cleans_it(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  crash_a_run(t, "crashed");
+  E2E_RUN(t, &r, "stop", "crashed");
+  assert_int_equal(r.code, 0);
+  assert_int_equal(e2e_count_marked(t), 0);
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_string_equal(r.out, "[]\n");
+  e2e_forgive_orphans();
+}
+
+static void check_cleans_up_when_critical(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  crash_a_run(t, "crashed");
+  /* Not critical: --cleanup does nothing. */
+  E2E_RUN(t, &r, "check", "--crit", "3", "--cleanup");
+  assert_int_equal(r.code, 1); /* WARNING: a stale run */
+  assert_int_equal(e2e_count_marked(t), 2);
+  E2E_RUN(t, &r, "check", "--warn", "1", "--crit", "2", "--cleanup");
+  assert_int_equal(r.code, 2);
+  assert_non_null(strstr(r.out, "CTRUN CRITICAL - 1 runs, 2 processes, 1 stale"));
+  assert_non_null(strstr(r.out, "stale runs cleaned up"));
+  assert_int_equal(e2e_count_marked(t), 0);
+  E2E_RUN(t, &r, "check");
+  assert_int_equal(r.code, 0);
+  e2e_forgive_orphans();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(setsid_escapee_is_killed_on_timeout),
@@ -94,6 +135,8 @@ int main(void) {
     E2E_TEST(escapee_ignoring_term_needs_the_hard_kill),
     E2E_TEST(sigkill_of_ctrun_kills_its_direct_child),
     E2E_TEST(cleanup_finds_what_a_killed_supervisor_left),
+    E2E_TEST(stop_of_a_stale_run_cleans_it),
+    E2E_TEST(check_cleans_up_when_critical),
   };
   if (!e2e_has_extras()) {
     fprintf(stderr, "generic POSIX containment: escapees are out of reach by design\n");
