@@ -9,6 +9,7 @@
  * the core are CRT descriptors (_open_osfhandle) it only closes. */
 #include "ctrun/fs.h"
 
+#include <aclapi.h>
 #include <fcntl.h>
 #include <io.h>
 #include <stdio.h>
@@ -69,8 +70,40 @@ static wchar_t *wide_path(const char *path) {
   return w;
 }
 
+/* Whether H is owned by this process's user, or by the owner it gives new
+ * objects (the Administrators group, when elevated): the Windows form of
+ * "a state directory owned by another user is refused". */
+static int owned_by_us(HANDLE h, bool *ours) {
+  union {
+    TOKEN_USER user;
+    TOKEN_OWNER owner;
+    char buf[512];
+  } info;
+  PSID owner = NULL;
+  PSECURITY_DESCRIPTOR sd = NULL;
+  HANDLE token;
+  DWORD n, r;
+
+  *ours = false;
+  r = GetSecurityInfo(h, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL, NULL, NULL, &sd);
+  if (r != ERROR_SUCCESS)
+    return ctrun_win_error(r);
+  if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
+    if (GetTokenInformation(token, TokenUser, &info, sizeof info, &n) &&
+        EqualSid(owner, info.user.User.Sid))
+      *ours = true;
+    else if (GetTokenInformation(token, TokenOwner, &info, sizeof info, &n) &&
+             EqualSid(owner, info.owner.Owner))
+      *ours = true;
+    CloseHandle(token);
+  }
+  LocalFree(sd);
+  return 0;
+}
+
 int ctrun_dir_open(const char *path, bool create, struct ctrun_dir **out, char *err,
                    size_t errlen) {
+  bool ours;
   BY_HANDLE_FILE_INFORMATION info;
   struct ctrun_dir *d;
   wchar_t *w = wide_path(path);
@@ -89,7 +122,8 @@ int ctrun_dir_open(const char *path, bool create, struct ctrun_dir **out, char *
     return r;
   }
   /* The link itself, not its target, is what is opened and checked. */
-  h = CreateFileW(w, FILE_READ_ATTRIBUTES | FILE_LIST_DIRECTORY, FILE_SHARE_READ | FILE_SHARE_WRITE,
+  h = CreateFileW(w, FILE_READ_ATTRIBUTES | FILE_LIST_DIRECTORY | READ_CONTROL,
+                  FILE_SHARE_READ | FILE_SHARE_WRITE,
                   NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT,
                   NULL);
   if (h == INVALID_HANDLE_VALUE) {
@@ -107,6 +141,17 @@ int ctrun_dir_open(const char *path, bool create, struct ctrun_dir **out, char *
     CloseHandle(h);
     free(w);
     return link ? UV_ELOOP : UV_ENOTDIR;
+  }
+  r = owned_by_us(h, &ours);
+  if (r != 0 || !ours) {
+    if (r != 0)
+      snprintf(err, errlen, "cannot read the owner of state directory '%s': %s", path,
+               ctrun_strerror(r));
+    else
+      snprintf(err, errlen, "state directory '%s' is owned by another user (refused)", path);
+    CloseHandle(h);
+    free(w);
+    return r != 0 ? r : UV_EPERM;
   }
   d = malloc(sizeof *d + strlen(path) + 1);
   if (d == NULL) {

@@ -5,6 +5,7 @@
  * of its own; every process a test starts writes its pid to a file, and
  * the test checks afterwards that each one is gone. */
 #include <windows.h>
+#include <aclapi.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -291,6 +292,43 @@ static void leftovers_are_killed(void **state) {
   assert_int_equal(listed, 2);
 }
 
+/* A state directory owned by someone else (here LocalSystem) is refused,
+ * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
+ * Wine does not keep a file's owner. */
+static void foreign_state_directory_is_refused(void **state) {
+  struct e2e *t = *state;
+  wchar_t dir[MAX_PATH];
+  PSID system = NULL;
+  SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
+  DWORD r;
+
+  _snwprintf(dir, MAX_PATH, L"%ls\\foreign", t->dir);
+  assert_true(CreateDirectoryW(dir, NULL));
+  assert_true(AllocateAndInitializeSid(&nt, 1, SECURITY_LOCAL_SYSTEM_RID, 0, 0, 0, 0, 0, 0, 0,
+                                       &system));
+  r = SetNamedSecurityInfoW(dir, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, system, NULL, NULL,
+                            NULL);
+  if (r == ERROR_SUCCESS) {
+    /* Read it back: some file systems (and Wine on some) do not keep it. */
+    PSID owner = NULL;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    r = GetNamedSecurityInfoW(dir, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL, NULL,
+                              NULL, &sd);
+    if (r == ERROR_SUCCESS && !EqualSid(owner, system))
+      r = ERROR_NOT_SUPPORTED;
+    LocalFree(sd);
+  }
+  FreeSid(system);
+  if (r != ERROR_SUCCESS) {
+    fprintf(stderr, "cannot give a directory away here (error %lu): skipped\n", r);
+    skip();
+  }
+  SetEnvironmentVariableW(L"CTRUN_STATE_DIR", dir);
+  assert_int_equal(RUN(t, L"--", child, L"out", L"ran"), 125);
+  assert_non_null(strstr(t->err, "owned by another user"));
+  assert_null(strstr(t->out, "ran"));
+}
+
 /* A held lock: a second run fails with 75 (or skips with 0); ctrun stop
  * ends the holder through its stop event, and the lock is free again. */
 static void lock_busy_and_stop(void **state) {
@@ -386,6 +424,7 @@ static void argv_round_trip(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(exit_codes, setup, teardown),
+    cmocka_unit_test_setup_teardown(foreign_state_directory_is_refused, setup, teardown),
     cmocka_unit_test_setup_teardown(not_found_and_not_executable, setup, teardown),
     cmocka_unit_test_setup_teardown(timeout_kills_the_tree, setup, teardown),
     cmocka_unit_test_setup_teardown(leftovers_are_killed, setup, teardown),
