@@ -46,6 +46,11 @@ void ctrun_os_boot_id(char *buf, size_t size);
 int ctrun_unix_signal_descendants(int sig);
 int ctrun_unix_count_descendants(void);
 
+/* Where ctrun is no reaper, the tree is found by its run tag: signal (SIG
+ * > 0) or count (SIG == 0) the live processes carrying CTRUN_RUN_ID=ID.
+ * Returns how many, or UV_ENOSYS where there is no process table. */
+int ctrun_unix_tagged(const char *id, int sig);
+
 /* Check PID's start time, then signal it: for hosts without a handle for an
  * existing process, the two are two system calls apart. */
 int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig);

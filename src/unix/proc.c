@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "contain.h"
+#include "ctrun/registry.h"
 
 extern char **environ;
 
@@ -25,6 +27,7 @@ struct ctrun_tree {
   int go_fd;         /* write end: one byte lets the held command exec */
   int err_fd;        /* read end: the exec error, or EOF once it ran */
   bool reaper;       /* every orphan of the tree comes to us */
+  char run_id[CTRUN_ID_LEN + 1]; /* without a reaper, the tree's tag */
   bool exited;       /* the command has been reaped */
   bool has_children; /* the last reap found children still running */
   int status, termsig;
@@ -199,6 +202,7 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     return -err;
   }
   t->pid = pid;
+  snprintf(t->run_id, sizeof t->run_id, "%s", s->run_id);
   t->go_fd = go[1];
   t->err_fd = errp[0];
   /* Also from this side, so that the group exists before we signal it. */
@@ -268,15 +272,18 @@ bool ctrun_tree_empty(struct ctrun_tree *t) {
     return false;
   if (t->reaper)
     return true;
-  /* No reaper: what is left of the tree is what is left of the group. */
-  return t->pid == 0 || (kill(-t->pid, 0) != 0 && errno == ESRCH);
+  /* No reaper: what is left is the group, and (where the host has a
+   * process table) whatever left the group but carries the run's tag. */
+  if (t->pid > 0 && (kill(-t->pid, 0) == 0 || errno != ESRCH))
+    return false;
+  return ctrun_unix_tagged(t->run_id, 0) <= 0;
 }
 
 int ctrun_tree_count(struct ctrun_tree *t) {
   int n;
   if (ctrun_tree_empty(t))
     return 0;
-  n = ctrun_unix_count_descendants();
+  n = t->reaper ? ctrun_unix_count_descendants() : ctrun_unix_tagged(t->run_id, 0);
   return n < 0 ? -1 : n;
 }
 
@@ -287,6 +294,8 @@ void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
     kill(-t->pid, sig);
   if (t->reaper)
     ctrun_unix_signal_descendants(sig);
+  else
+    ctrun_unix_tagged(t->run_id, sig);
 }
 
 /* Free the tree once the last of its handles has closed. */

@@ -161,6 +161,27 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
   return a.done;
 }
 
+int ctrun_unix_tagged(const char *id, int sig) {
+  struct ctrun_pinfo *v;
+  size_t n;
+  int found = 0, r = ctrun_os_proc_list(&v, &n);
+  pid_t self = getpid();
+  char tag[CTRUN_ID_LEN + 1];
+
+  if (r != 0)
+    return r;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].zombie || v[i].pid == self || v[i].pid <= 1 ||
+        ctrun_os_proc_tag(v[i].pid, tag, sizeof tag) != 0 || strcmp(tag, id) != 0)
+      continue;
+    found++;
+    if (sig > 0)
+      ctrun_unix_signal_if_same(v[i].pid, v[i].start, sig);
+  }
+  free(v);
+  return found;
+}
+
 int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig) {
   uint64_t now;
   int r;

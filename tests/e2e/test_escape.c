@@ -4,7 +4,15 @@
  * which documents that it cannot catch these. */
 #include "harness.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +95,63 @@ static void cleanup_finds_what_a_killed_supervisor_left(void **state) {
   e2e_forgive_orphans(); /* what cleanup killed was the runner's to reap */
 }
 
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* Make prctl(PR_SET_CHILD_SUBREAPER) fail with EPERM in this process and
+ * what it execs, as some sandboxes do.  0, or -1 where it cannot. */
+static int forbid_subreaper(void) {
+#ifdef TEST_AUDIT_ARCH
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_CHILD_SUBREAPER, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 &&
+      prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && errno == EPERM)
+    return 0;
+#endif
+  return -1;
+}
+
+/* Where the kernel refuses the subreaper, a setsid escapee is still found,
+ * by its run tag in the process table, and killed. */
+static void escapee_dies_even_where_the_subreaper_is_refused(void **state) {
+  struct e2e *t = *state;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (forbid_subreaper() != 0)
+      _exit(77);
+    setenv("CTRUN_STATE_DIR", t->state, 1);
+    setenv("CTRUN_TEST_MARK", t->mark, 1);
+    int fd = open("/dev/null", O_RDWR);
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(getenv("CTRUN"), "ctrun", "-t", "0.3", "-k", "0.3", "--", getenv("CTRUN_TESTCHILD"), "{",
+          "setsid", "ignore-term", "sleep", "300", "}", "sleep", "300", (char *)NULL);
+    _exit(200);
+  }
+  e2e_own(pid);
+  int code = e2e_wait(pid, 20);
+  if (code == 77)
+    skip(); /* no seccomp here */
+  assert_int_equal(code, 124);
+  assert_int_equal(e2e_count_marked(t), 0);
+  e2e_forgive_orphans(); /* without a subreaper, orphans come to the runner */
+}
+
 /* A supervisor killed with its tree running: a stale run with remains. */
 static void crash_a_run(struct e2e *t, const char *name) {
   pid_t pid = E2E_START(t, "-n", name, "--", "@child", "{", "setsid", "sleep", "300", "}", "{",
@@ -136,6 +201,7 @@ int main(void) {
     E2E_TEST(sigkill_of_ctrun_kills_its_direct_child),
     E2E_TEST(cleanup_finds_what_a_killed_supervisor_left),
     E2E_TEST(stop_of_a_stale_run_cleans_it),
+    E2E_TEST(escapee_dies_even_where_the_subreaper_is_refused),
     E2E_TEST(check_cleans_up_when_critical),
   };
   if (!e2e_has_extras()) {
