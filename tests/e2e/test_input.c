@@ -275,41 +275,10 @@ static void control_bytes_are_not_echoed(void **state) {
   USAGE_ALL(*state, cases);
 }
 
-/* Run ctrun with a huge argv (the harness caps its own at 255 words). */
+/* Run ARGV (argv[0] is ctrun itself) through the harness; its exit code. */
 static int run_big(struct e2e *t, char **argv) {
-  char out[600], err[600];
-  pid_t pid;
-  snprintf(out, sizeof out, "%s/big.out", t->dir);
-  snprintf(err, sizeof err, "%s/big.err", t->dir);
-  pid = fork();
-  if (pid == 0) {
-    int fd = open("/dev/null", O_RDONLY);
-    dup2(fd, 0);
-    close(fd);
-    fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    close(fd);
-    fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 2);
-    close(fd);
-    setenv("CTRUN_STATE_DIR", t->state, 1);
-    setenv("CTRUN_TEST_MARK", t->mark, 1);
-    execv(argv[0], argv);
-    _exit(200);
-  }
-  e2e_own(pid);
-  int code = e2e_wait(pid, 120);
-  if (code == -1) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-  }
-  char *text = e2e_read(out);
-  snprintf(res.out, sizeof res.out, "%s", text);
-  free(text);
-  text = e2e_read(err);
-  snprintf(res.err, sizeof res.err, "%s", text);
-  free(text);
-  return code;
+  e2e_run(t, &res, (const char *const *)(argv + 1));
+  return res.code;
 }
 
 /* 20 000 words fit easily in Linux's argument space (a quarter of the
