@@ -16,7 +16,7 @@
 #include "ctrun/output.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
-#include "ctrun/run.h"
+#include "ctrun/clock.h"
 
 /* The state directory and every entry in it, with the process table. */
 struct view {

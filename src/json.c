@@ -1,6 +1,5 @@
 #include "ctrun/json.h"
 
-#include <time.h>
 
 /* Length of the valid UTF-8 sequence at S (1-4), or 0 if invalid. */
 static int utf8_len(const unsigned char *s) {
@@ -64,16 +63,23 @@ void ctrun_json_string_or_null(FILE *f, const char *s) {
     ctrun_json_string(f, s);
 }
 
+/* UTC, computed rather than asked of the C library, which spells it
+ * differently on every platform: days since the epoch to a civil date, by
+ * H. Hinnant's algorithm (proleptic Gregorian, eras of 400 years). */
 const char *ctrun_rfc3339(int64_t ms, char *buf, size_t size) {
-  time_t secs = (time_t)(ms / 1000);
-  struct tm tm;
-#ifdef _WIN32
-  gmtime_s(&tm, &secs);
-#else
-  gmtime_r(&secs, &tm);
-#endif
-  snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+  int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  int64_t rem = secs - days * 86400, z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2);
+  snprintf(buf, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", (long long)year,
+           (long long)month, (long long)day, (long long)(rem / 3600), (long long)(rem / 60 % 60),
+           (long long)(rem % 60), (long long)(ms - secs * 1000));
   return buf;
 }
 

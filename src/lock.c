@@ -11,22 +11,15 @@
 #include <string.h>
 #include <uv.h>
 
+#include "ctrun/clock.h"
 #include "ctrun/duration.h"
 #include "ctrun/fs.h"
 #include "ctrun/msg.h"
 #include "ctrun/options.h"
-#include "ctrun/run.h"
-
-#ifdef _WIN32
-#include <io.h>
-#define close _close
-#else
-#include <unistd.h>
-#endif
 
 int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, char *err,
                     size_t errlen) {
-  int fd = ctrun_lockfile_open(path, err, errlen), r;
+  int fd = ctrun_file_open(path, CTRUN_FILE_LOCK, err, errlen), r;
 
   l->fd = -1;
   l->path = path;
@@ -36,7 +29,7 @@ int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, ch
   if (r != 0) {
     if (r != UV_EBUSY)
       snprintf(err, errlen, "cannot lock '%s': %s", path, ctrun_strerror(r));
-    close(fd);
+    ctrun_fd_close(fd);
     return r;
   }
   l->fd = fd;
@@ -117,7 +110,7 @@ void ctrun_lock_holder(const char *path, char *buf, size_t size, char *run_id, s
   char err[256], *text = NULL, age[32];
   size_t len = 0;
   struct ctrun_lock_holder h;
-  int fd = ctrun_lockfile_open(path, err, sizeof err);
+  int fd = ctrun_file_open(path, CTRUN_FILE_LOCK, err, sizeof err);
 
   if (run_id != NULL && idsize > 0)
     run_id[0] = '\0';
@@ -132,7 +125,7 @@ void ctrun_lock_holder(const char *path, char *buf, size_t size, char *run_id, s
       snprintf(run_id, idsize, "%s", h.id);
   }
   free(text);
-  close(fd);
+  ctrun_fd_close(fd);
 }
 
 void ctrun_lock_release(struct ctrun_lock *l) {
@@ -141,6 +134,6 @@ void ctrun_lock_release(struct ctrun_lock *l) {
   /* Clear the holder text while still holding the lock, then let go. */
   ctrun_fd_rewrite(l->fd, "", 0);
   ctrun_fd_unlock(l->fd);
-  close(l->fd);
+  ctrun_fd_close(l->fd);
   l->fd = -1;
 }

@@ -2,8 +2,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
-#include <uv.h>
 
 int ctrun_verbosity = 0;
 
@@ -38,12 +36,4 @@ void ctrun_debug(const char *fmt, ...) {
   va_start(ap, fmt);
   vsay(fmt, ap);
   va_end(ap);
-}
-
-const char *ctrun_strerror(int err) {
-#ifdef _WIN32
-  return uv_strerror(err);
-#else
-  return strerror(-err); /* libuv's codes are -errno on Unix */
-#endif
 }

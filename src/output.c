@@ -1,32 +1,15 @@
 #include "ctrun/output.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <uv.h>
 
+#include "ctrun/clock.h"
 #include "ctrun/exit.h"
+#include "ctrun/fs.h"
 #include "ctrun/json.h"
 #include "ctrun/msg.h"
-#include "ctrun/run.h"
 #include "ctrun/signals.h"
-
-#ifdef _WIN32
-#include <io.h>
-#define O_CLOEXEC (O_NOINHERIT | O_BINARY) /* and no CRLF translation */
-#else
-#include <unistd.h>
-#endif
-
-/* Say which file operation failed and why (the C library's errno, which
- * is not a libuv code on every platform); returns a negative error. */
-static int file_error(char *err, size_t errlen, const char *what, const char *path) {
-  int e = errno;
-  snprintf(err, errlen, "%s '%s': %s", what, path, strerror(e));
-  return e > 0 ? -e : UV_EIO;
-}
 
 void ctrun_format_command(char *const *argv, char *buf, size_t size) {
   size_t n = 0;
@@ -67,21 +50,21 @@ static int open_report(struct ctrun_output *out, const char *path, const char *i
     return 0;
   }
   /* A directory there would only fail the rename at the very end, after
-   * the command ran, so refuse it now like any other unwritable path. */
-  struct stat st;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-    errno = EISDIR;
-    return file_error(err, errlen, "cannot write report file", path);
+   * the command ran, so refuse it now like any other unwritable path.  (A
+   * link or a FIFO there is replaced, never followed.) */
+  if (ctrun_path_is_dir(path)) {
+    snprintf(err, errlen, "cannot write report file '%s': it is a directory", path);
+    return UV_EISDIR;
   }
-  /* Written beside its final name and renamed into place at the end: a
-   * reader never sees half a report. */
+  /* Written beside its final name, under a name no one can guess, and
+   * renamed into place at the end: a reader never sees half a report. */
   out->report_tmp = malloc(len);
   if (out->report_tmp == NULL)
     return UV_ENOMEM;
   snprintf(out->report_tmp, len, "%s.%s.tmp", path, id);
-  out->report_fd = open(out->report_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  out->report_fd = ctrun_file_open(out->report_tmp, CTRUN_FILE_REPORT, err, errlen);
   if (out->report_fd < 0) {
-    int e = file_error(err, errlen, "cannot write report file", path);
+    int e = out->report_fd;
     free(out->report_tmp);
     out->report_tmp = NULL;
     return e;
@@ -91,27 +74,21 @@ static int open_report(struct ctrun_output *out, const char *path, const char *i
 
 int ctrun_output_open(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
                       char *err, size_t errlen) {
-  int e;
   if (o->log_path != NULL) {
-    out->log_fd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    out->log_fd = ctrun_file_open(o->log_path, CTRUN_FILE_LOG, err, errlen);
     if (out->log_fd < 0)
-      return file_error(err, errlen, "cannot open log file", o->log_path);
+      return out->log_fd;
     out->child_fd = out->log_fd;
   } else if (o->detach) {
     out->child_fd = 1; /* the detached supervisor's stdout is /dev/null */
   }
   if (o->quiet_success) {
-    FILE *f = tmpfile();
-    if (f == NULL || (out->capture_fd = dup(fileno(f))) < 0) {
-      e = file_error(err, errlen, "cannot create a file to hold the output in", "tmpfile");
-      if (f)
-        fclose(f);
-      return e;
+    out->capture_fd = ctrun_tmpfile();
+    if (out->capture_fd < 0) {
+      snprintf(err, errlen, "cannot create a file to hold the output in: %s",
+               ctrun_strerror(out->capture_fd));
+      return out->capture_fd;
     }
-    fclose(f);
-#ifndef _WIN32
-    fcntl(out->capture_fd, F_SETFD, FD_CLOEXEC);
-#endif
     out->child_fd = out->capture_fd;
   }
   if (o->report_path != NULL)
@@ -130,8 +107,7 @@ static void log_line(int fd, const char *id, const char *name, const char *text)
     n = sizeof line - 1;
     line[n - 1] = '\n';
   }
-  while (write(fd, line, (size_t)n) < 0 && errno == EINTR)
-    ;
+  ctrun_fd_write_all(fd, line, (size_t)n);
 }
 
 void ctrun_output_start(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
@@ -145,32 +121,15 @@ void ctrun_output_start(struct ctrun_output *out, const struct ctrun_run_opts *o
   log_line(out->log_fd, id, o->name, text);
 }
 
-static void copy_fd(int from, int to) {
-  char buf[65536];
-  ssize_t n;
-  if (lseek(from, 0, SEEK_SET) != 0)
-    return;
-  while ((n = read(from, buf, sizeof buf)) > 0) {
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(to, buf + off, (size_t)(n - off));
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return;
-      off += w;
-    }
-  }
-}
-
 void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
                          int code, int status, int termsig, bool timed_out, int64_t duration_ms) {
   char text[128], result[64];
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
-      copy_fd(out->capture_fd, out->log_fd);
+      ctrun_fd_copy(out->capture_fd, out->log_fd);
     if (code != 0) {
       fflush(stdout);
-      copy_fd(out->capture_fd, 1);
+      ctrun_fd_copy(out->capture_fd, 1);
     }
   }
   if (out->log_fd < 0)
@@ -204,9 +163,12 @@ void ctrun_output_report_end(struct ctrun_output *out) {
     out->report = NULL;
     return;
   }
-  if (fclose(out->report) != 0 || rename(out->report_tmp, out->report_path) != 0) {
-    ctrun_error("cannot write report file '%s': %s", out->report_path, strerror(errno));
-    remove(out->report_tmp);
+  int e = fclose(out->report) == 0 ? 0 : UV_EIO;
+  if (e == 0)
+    e = ctrun_file_replace(out->report_tmp, out->report_path);
+  if (e != 0) {
+    ctrun_error("cannot write report file '%s': %s", out->report_path, ctrun_strerror(e));
+    ctrun_file_remove(out->report_tmp);
   }
   out->report = NULL;
   free(out->report_tmp);
@@ -218,15 +180,15 @@ void ctrun_output_close(struct ctrun_output *out) {
     fclose(out->report);
   out->report = NULL;
   if (out->report_fd >= 0)
-    close(out->report_fd);
+    ctrun_fd_close(out->report_fd);
   if (out->report_tmp != NULL) {
-    remove(out->report_tmp); /* no report for a run that never ran */
+    ctrun_file_remove(out->report_tmp); /* no report for a run that never ran */
     free(out->report_tmp);
     out->report_tmp = NULL;
   }
   if (out->log_fd >= 0)
-    close(out->log_fd);
+    ctrun_fd_close(out->log_fd);
   if (out->capture_fd >= 0)
-    close(out->capture_fd);
+    ctrun_fd_close(out->capture_fd);
   out->log_fd = out->capture_fd = out->report_fd = -1;
 }

@@ -16,57 +16,17 @@
 
 #include "ctrun/msg.h"
 
-#ifdef _WIN32
-#include <io.h>
-#define close _close
-#define write _write
-#else
-#include <unistd.h>
-#endif
-
 /* Larger is corrupt.  An entry holds the command's argv, which Linux caps
  * at 6 MiB (with every byte possibly escaped to four), so that a run with a
  * long command line can still be listed, stopped and cleaned up. */
 #define ENTRY_MAX (32 * 1024 * 1024)
 #define MAGIC "ctrun-run 1\n"
 
-static const char *env_nonempty(const char *name) {
-  const char *v = getenv(name);
-  return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-int ctrun_statedir_path(char *buf, size_t size) {
-  const char *v;
-  int n;
-#ifdef _WIN32
-  if ((v = env_nonempty("CTRUN_STATE_DIR")) != NULL)
-    n = snprintf(buf, size, "%s", v);
-  else if ((v = env_nonempty("LOCALAPPDATA")) != NULL)
-    n = snprintf(buf, size, "%s\\ctrun", v);
-  else
-    return UV_ENOENT;
-#else
-  if ((v = env_nonempty("CTRUN_STATE_DIR")) != NULL)
-    n = snprintf(buf, size, "%s", v);
-  else if ((v = env_nonempty("XDG_RUNTIME_DIR")) != NULL && v[0] == '/')
-    n = snprintf(buf, size, "%s/ctrun", v);
-  else if ((v = env_nonempty("XDG_STATE_HOME")) != NULL && v[0] == '/')
-    n = snprintf(buf, size, "%s/ctrun", v);
-  else if ((v = env_nonempty("HOME")) != NULL)
-    n = snprintf(buf, size, "%s/.local/state/ctrun", v);
-  else
-    return UV_ENOENT;
-#endif
-  return n > 0 && (size_t)n < size ? 0 : UV_ENAMETOOLONG;
-}
-
 int ctrun_statedir_open(struct ctrun_dir **out, char *err, size_t errlen) {
   char path[4096];
-  int r = ctrun_statedir_path(path, sizeof path);
-  if (r != 0) {
-    snprintf(err, errlen, "no state directory: set CTRUN_STATE_DIR (or HOME)");
+  int r = ctrun_statedir_path(path, sizeof path, err, errlen);
+  if (r != 0)
     return r;
-  }
   return ctrun_dir_open(path, true, out, err, errlen);
 }
 
@@ -372,7 +332,7 @@ static int write_locked(struct ctrun_dir *dir, const char *tmp, const char *text
   if (r == 0)
     r = ctrun_fd_rewrite(fd, text, len);
   if (r != 0) {
-    close(fd);
+    ctrun_fd_close(fd);
     ctrun_dir_unlink(dir, tmp);
     return r;
   }
@@ -395,12 +355,12 @@ int ctrun_record_write(struct ctrun_record *rec, struct ctrun_dir *dir, const st
     return fd;
   r = ctrun_dir_rename(dir, tmp, rec->file);
   if (r != 0) {
-    close(fd);
+    ctrun_fd_close(fd);
     ctrun_dir_unlink(dir, tmp);
     return r;
   }
   if (rec->fd >= 0 && rec->dir == dir)
-    close(rec->fd);
+    ctrun_fd_close(rec->fd);
   rec->dir = dir;
   rec->fd = fd;
   return 0;
@@ -411,7 +371,7 @@ void ctrun_record_remove(struct ctrun_record *rec) {
     return;
   /* Unlink while still holding the lock: nobody can see the entry unlocked. */
   ctrun_dir_unlink(rec->dir, rec->file);
-  close(rec->fd);
+  ctrun_fd_close(rec->fd);
   rec->fd = -1;
 }
 
@@ -434,11 +394,11 @@ static int read_entry(struct ctrun_dir *dir, const char *name, struct ctrun_entr
   r = ctrun_fd_lock(fd, CTRUN_LOCK_SHARED, 0);
   stale = r == 0;
   if (stale && !ctrun_dir_same_file(dir, name, fd)) {
-    close(fd);
+    ctrun_fd_close(fd);
     return UV_EAGAIN;
   }
   r = ctrun_fd_read_all(fd, ENTRY_MAX, &text, &len);
-  close(fd);
+  ctrun_fd_close(fd);
   if (r != 0)
     return r;
   r = ctrun_entry_parse(text, len, e);
@@ -530,7 +490,7 @@ int ctrun_registry_claim(struct ctrun_dir *dir, const char *id) {
   if (r == 0 && !ctrun_dir_same_file(dir, name, fd))
     r = UV_EBUSY; /* replaced: its supervisor is alive and rewrote it */
   if (r != 0) {
-    close(fd);
+    ctrun_fd_close(fd);
     return r;
   }
   return fd;
@@ -542,7 +502,7 @@ void ctrun_registry_drop(struct ctrun_dir *dir, const char *id, int fd) {
   ctrun_dir_unlink(dir, name);
   entry_file(name, sizeof name, id, ".stop");
   ctrun_dir_unlink(dir, name);
-  close(fd);
+  ctrun_fd_close(fd);
 }
 
 /* Whether NAME is "<id><suffix>" for a well-formed run id; the id goes to ID. */
@@ -566,7 +526,7 @@ static int sweep_one(const char *name, void *arg) {
         ctrun_dir_same_file(dir, name, fd))
       ctrun_dir_unlink(dir, name);
     if (fd >= 0)
-      close(fd);
+      ctrun_fd_close(fd);
   } else if (named(name, ".stop", id) || named(name, ".stoptmp", id)) {
     /* A stop request outlives its run only if the run ended first. */
     entry_file(entry, sizeof entry, id, ".run");
@@ -574,7 +534,7 @@ static int sweep_one(const char *name, void *arg) {
     if (fd == UV_ENOENT)
       ctrun_dir_unlink(dir, name);
     if (fd >= 0)
-      close(fd);
+      ctrun_fd_close(fd);
   }
   return 0;
 }
@@ -593,7 +553,7 @@ int ctrun_stop_request_write(struct ctrun_dir *dir, const char *id, int sig, uin
   if (fd < 0)
     return fd;
   r = ctrun_fd_rewrite(fd, text, (size_t)n);
-  close(fd);
+  ctrun_fd_close(fd);
   if (r == 0)
     r = ctrun_dir_rename(dir, tmp, name);
   return r;
@@ -610,7 +570,7 @@ int ctrun_stop_request_read(struct ctrun_dir *dir, const char *id, int *sig, uin
   if (fd < 0)
     return fd;
   r = ctrun_fd_read_all(fd, 256, &text, &len);
-  close(fd);
+  ctrun_fd_close(fd);
   ctrun_dir_unlink(dir, name);
   if (r != 0)
     return r;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "ctrun/clock.h"
 #include "ctrun/duration.h"
 #include "ctrun/exit.h"
 #include "ctrun/json.h"
@@ -22,32 +23,15 @@
 #include "ctrun/registry.h"
 #include "ctrun/signals.h"
 
-#ifdef _WIN32
-#include <io.h>
-#define close _close
-#else
-#include <unistd.h>
-#endif
-
-/* Signals that ctrun passes on to the tree.  (ctrun stop's request comes
- * through ctrun_tree_watch_stop.)  On Windows, libuv reports Ctrl+C as INT,
- * Ctrl+Break as BREAK and the closing of the console as HUP. */
-static const int forwarded[] = {
-  SIGINT, SIGTERM, SIGHUP,
-#ifdef SIGQUIT
-  SIGQUIT,
-#endif
-#ifdef SIGBREAK
-  SIGBREAK,
-#endif
-};
+/* At most this many signals end a run (ctrun_proc_run_signals). */
+#define RUN_SIGNALS_MAX 64
 
 struct run {
   struct ctrun_run_opts *o;
   uv_loop_t loop;
   struct ctrun_tree *tree;
   uv_timer_t deadline, grace, poll;
-  uv_signal_t sigs[sizeof forwarded / sizeof forwarded[0]];
+  uv_signal_t sigs[RUN_SIGNALS_MAX];
   int nsigs;
   struct ctrun_dir *dir;
   struct ctrun_record rec;
@@ -61,13 +45,6 @@ struct run {
   int status, termsig;
   int leftovers_killed, peak_procs;
 };
-
-int64_t ctrun_now_ms(void) {
-  uv_timeval64_t tv;
-  if (uv_gettimeofday(&tv) != 0)
-    return 0;
-  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void sample(struct run *r) {
   if (r->o->report_path != NULL) {
@@ -192,20 +169,12 @@ static void on_signal(uv_signal_t *h, int sig) {
   check(r);
 }
 
-/* Start watching the signals that reach ctrun.  One that was ignored when
- * ctrun started (a shell's "cmd &" ignores INT and QUIT) stays ignored, for
- * ctrun and the command alike. */
+/* Start watching the signals that end a run: each is passed on to the
+ * tree, which gets the hard kill after -k. */
 static int watch_signals(struct run *r) {
-  int sigs[sizeof forwarded / sizeof forwarded[0]], n = 0, e;
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
-#ifndef _WIN32
-    struct sigaction sa;
-    if (sigaction(forwarded[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-      continue;
-#endif
-    sigs[n++] = forwarded[i];
-  }
-  for (int i = 0; i < n; i++) {
+  int sigs[RUN_SIGNALS_MAX], e;
+  size_t n = ctrun_proc_run_signals(sigs, RUN_SIGNALS_MAX);
+  for (size_t i = 0; i < n; i++) {
     e = uv_signal_init(&r->loop, &r->sigs[i]);
     if (e != 0)
       return e;

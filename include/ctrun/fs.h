@@ -1,5 +1,7 @@
-/* The few file-system operations whose safe form differs by platform: a
- * verified private directory, atomic replacement, advisory locks. */
+/* The file-system operations whose safe form differs by platform: a
+ * verified private directory, files opened at paths the user gave, atomic
+ * replacement, advisory locks.  The core does all its file I/O through
+ * these, so that it reads the same on every platform. */
 #ifndef CTRUN_FS_H
 #define CTRUN_FS_H
 
@@ -41,10 +43,50 @@ void ctrun_fd_unlock(int fd);
 /* Write all of BUF at offset 0 and cut the file there. */
 int ctrun_fd_rewrite(int fd, const void *buf, size_t len);
 
-/* Open (creating when missing, mode 0644 less the umask) the lock file
- * PATH: a regular file, never through a symbolic link, close-on-exec.
- * Returns a descriptor, or a negative libuv error with ERR saying why. */
-int ctrun_lockfile_open(const char *path, char *err, size_t errlen);
+/* What a file that ctrun opens at a path the user gave is for.  Every such
+ * path follows one set of rules: never through a symbolic link (a link
+ * planted in a shared directory must not redirect ctrun), never a FIFO or
+ * another file whose open or write could block before the deadline is
+ * armed, created when missing with mode 0644 less the umask, close-on-exec,
+ * and never truncated. */
+enum ctrun_file_use {
+  CTRUN_FILE_LOCK,   /* -l: read and write (read-only where refused); a regular file */
+  CTRUN_FILE_LOG,    /* -o: append only; a regular file or a character device */
+  CTRUN_FILE_REPORT, /* --report's temporary file: write, created new; a regular file */
+};
+
+/* Open PATH for USE.  Returns a descriptor, or a negative libuv error with
+ * ERR saying what failed, on what, and why. */
+int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t errlen);
+
+/* True when PATH is a directory (followed if it is a link). */
+bool ctrun_path_is_dir(const char *path);
+
+/* Rename FROM to TO atomically, replacing TO if it exists. */
+int ctrun_file_replace(const char *from, const char *to);
+
+/* Remove the file PATH. */
+int ctrun_file_remove(const char *path);
+
+/* A temporary file that no other process can open, gone when closed:
+ * read and write, close-on-exec.  Returns a descriptor or an error. */
+int ctrun_tmpfile(void);
+
+/* Write all of BUF at the file's position (or its end, when opened for
+ * append), retrying where interrupted.  Returns 0 or a negative error. */
+int ctrun_fd_write_all(int fd, const void *buf, size_t len);
+
+/* Copy the whole of FROM, from its start, to the position of TO. */
+int ctrun_fd_copy(int from, int to);
+
+int ctrun_fd_close(int fd);
+
+/* The state directory's path: $CTRUN_STATE_DIR, else the platform's
+ * default ($XDG_RUNTIME_DIR/ctrun, $XDG_STATE_HOME/ctrun or
+ * ~/.local/state/ctrun; %LOCALAPPDATA%\ctrun on Windows).  A default is used
+ * only below a directory that exists: ctrun creates its own directory, not
+ * a missing home.  Returns 0 or a negative libuv error with ERR saying why. */
+int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen);
 
 /* Read the whole file (at most MAX bytes) into a NUL-terminated buffer. */
 int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len);

@@ -9,9 +9,6 @@ extern int ctrun_verbosity;
 #define CTRUN_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CTRUN_PRINTF(a, b)
-/* The text of a negative libuv error, in the platform's own words. */
-const char *ctrun_strerror(int err);
-
 #endif
 
 /* An error: always printed. */
@@ -21,7 +18,8 @@ void ctrun_notice(const char *fmt, ...) CTRUN_PRINTF(1, 2);
 /* A detail: printed only with -v. */
 void ctrun_debug(const char *fmt, ...) CTRUN_PRINTF(1, 2);
 
-/* The text of a negative libuv error, in the platform's own words. */
+/* The text of a negative libuv error, in the platform's own words
+ * (implemented by the platform backend, beside its file operations). */
 const char *ctrun_strerror(int err);
 
 #endif

@@ -91,6 +91,13 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
  * recorded, to read its stop request (ctrun_stop_request_write). */
 int ctrun_proc_request_stop(const struct ctrun_entry *e);
 
+/* The signals that end a run when sent to ctrun, each to be passed on to
+ * the tree: INT, TERM, HUP, QUIT (on Windows: Ctrl+C, Ctrl+Break and the
+ * closing of the console).  One that was ignored when ctrun started (a
+ * shell's "cmd &" ignores INT and QUIT) is left out: it stays ignored, for
+ * ctrun and the command alike.  Returns how many were written to SIGS. */
+size_t ctrun_proc_run_signals(int *sigs, size_t max);
+
 /* First thing in main: what the platform must set up.  On Windows, ARGV is
  * re-read from the UTF-16 command line as UTF-8. */
 void ctrun_proc_init(int *argc, char ***argv);

@@ -32,11 +32,6 @@ struct ctrun_entry {
   bool stale;           /* set by ctrun_registry_list */
 };
 
-/* The state directory: $CTRUN_STATE_DIR, $XDG_RUNTIME_DIR/ctrun,
- * $XDG_STATE_HOME/ctrun, ~/.local/state/ctrun; %LOCALAPPDATA%\ctrun on
- * Windows.  Writes the path into BUF; returns 0 or a negative libuv error. */
-int ctrun_statedir_path(char *buf, size_t size);
-
 /* Resolve, create and verify the state directory. */
 int ctrun_statedir_open(struct ctrun_dir **out, char *err, size_t errlen);
 

@@ -8,7 +8,4 @@
 /* Run the command of O in the foreground; returns the exit code. */
 int ctrun_run(struct ctrun_run_opts *o);
 
-/* Wall-clock time, epoch milliseconds. */
-int64_t ctrun_now_ms(void);
-
 #endif

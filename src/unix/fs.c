@@ -242,29 +242,140 @@ int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
   return 0;
 }
 
-int ctrun_lockfile_open(const char *path, char *err, size_t errlen) {
+const char *ctrun_strerror(int err) {
+  return strerror(-err); /* libuv's codes are -errno on Unix */
+}
+
+static const char *const file_what[] = {
+  [CTRUN_FILE_LOCK] = "lock file",
+  [CTRUN_FILE_LOG] = "log file",
+  [CTRUN_FILE_REPORT] = "report file",
+};
+
+int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t errlen) {
+  const char *what = file_what[use];
   struct stat st;
   /* O_NOFOLLOW: a link planted in a shared directory such as /tmp must not
-   * make ctrun open (and create, or truncate the text of) another file.
-   * O_NONBLOCK: a FIFO planted there must not hang the open. */
-  int flags = O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  int fd = open(path, O_RDWR | flags, 0644), r;
+   * make ctrun open (and create, or write into) another file.  O_NONBLOCK:
+   * a FIFO planted there must not hang the open; it is refused below. */
+  int flags = O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, fd, r;
+  bool ok;
 
-  if (fd < 0 && (errno == EACCES || errno == EROFS))
-    fd = open(path, O_RDONLY | (flags & ~O_CREAT));
+  switch (use) {
+  case CTRUN_FILE_LOCK: flags |= O_RDWR; break;
+  case CTRUN_FILE_LOG: flags |= O_WRONLY | O_APPEND; break;
+  case CTRUN_FILE_REPORT: flags |= O_WRONLY | O_EXCL; break;
+  }
+  if (path[0] == '\0') {
+    snprintf(err, errlen, "%s '' is not a valid path", what);
+    return UV_EINVAL;
+  }
+  fd = open(path, flags, 0644);
+  /* A lock file that ctrun may only read still locks. */
+  if (fd < 0 && use == CTRUN_FILE_LOCK && (errno == EACCES || errno == EROFS))
+    fd = open(path, (flags & ~(O_CREAT | O_RDWR)) | O_RDONLY);
   if (fd < 0) {
     r = -errno;
     if (r == UV_ELOOP)
-      snprintf(err, errlen, "lock file '%s' is a symbolic link (refused)", path);
+      snprintf(err, errlen, "%s '%s' is a symbolic link (refused)", what, path);
+    else if (r == UV_ENOENT)
+      snprintf(err, errlen, "cannot open %s '%s': its directory does not exist", what, path);
     else
-      snprintf(err, errlen, "cannot open lock file '%s': %s", path, ctrun_strerror(r));
+      snprintf(err, errlen, "cannot open %s '%s': %s", what, path, ctrun_strerror(r));
     return r;
   }
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    snprintf(err, errlen, "lock file '%s' is not a regular file", path);
+  ok = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || (use == CTRUN_FILE_LOG && S_ISCHR(st.st_mode)));
+  if (!ok) {
+    snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
     close(fd);
     return UV_EINVAL;
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
+}
+
+bool ctrun_path_is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ctrun_file_replace(const char *from, const char *to) {
+  return rename(from, to) == 0 ? 0 : -errno;
+}
+
+int ctrun_file_remove(const char *path) { return unlink(path) == 0 ? 0 : -errno; }
+
+int ctrun_tmpfile(void) {
+  FILE *f = tmpfile();
+  int fd;
+  if (f == NULL)
+    return -errno;
+  fd = fcntl(fileno(f), F_DUPFD_CLOEXEC, 3);
+  fd = fd >= 0 ? fd : -errno;
+  fclose(f);
+  return fd;
+}
+
+int ctrun_fd_write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? -errno : UV_EIO;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int ctrun_fd_copy(int from, int to) {
+  char buf[65536];
+  ssize_t n;
+  int r = 0;
+  if (lseek(from, 0, SEEK_SET) != 0)
+    return -errno;
+  while (r == 0 && ((n = read(from, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+    if (n > 0)
+      r = ctrun_fd_write_all(to, buf, (size_t)n);
+  return r != 0 ? r : n < 0 ? -errno : 0;
+}
+
+int ctrun_fd_close(int fd) { return close(fd) == 0 ? 0 : -errno; }
+
+static const char *env_nonempty(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen) {
+  const char *base, *var, *sub;
+  struct stat st;
+  int n;
+
+  if ((base = env_nonempty("CTRUN_STATE_DIR")) != NULL) {
+    n = snprintf(buf, size, "%s", base);
+    return n > 0 && (size_t)n < size ? 0 : UV_ENAMETOOLONG;
+  }
+  if ((base = env_nonempty(var = "XDG_RUNTIME_DIR")) != NULL && base[0] == '/')
+    sub = "/ctrun";
+  else if ((base = env_nonempty(var = "XDG_STATE_HOME")) != NULL && base[0] == '/')
+    sub = "/ctrun";
+  else if ((base = env_nonempty(var = "HOME")) != NULL)
+    sub = "/.local/state/ctrun";
+  else {
+    snprintf(err, errlen, "no state directory: set CTRUN_STATE_DIR (or HOME)");
+    return UV_ENOENT;
+  }
+  /* ctrun makes its own directory below the base, never the base itself:
+   * a HOME that does not exist is a broken environment, not a path to
+   * create (as root, anywhere). */
+  if (stat(base, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "no state directory: %s '%s' is not a directory; set CTRUN_STATE_DIR",
+             var, base);
+    return UV_ENOENT;
+  }
+  n = snprintf(buf, size, "%s%s", base, sub);
+  return n > 0 && (size_t)n < size ? 0 : UV_ENAMETOOLONG;
 }

@@ -199,11 +199,11 @@ static wchar_t *join(struct ctrun_dir *d, const char *name) {
 
 /* Open W as a regular file for ctrun alone: not inherited, not through a
  * reparse point, overlapped; then as a CRT descriptor. */
-static int open_file(const wchar_t *w, DWORD access, DWORD disposition, int crt_flags) {
+static int open_file_as(const wchar_t *w, DWORD access, DWORD disposition, int crt_flags,
+                        DWORD file_flags) {
   BY_HANDLE_FILE_INFORMATION info;
   HANDLE h = CreateFileW(w, access, SHARE_ALL, NULL, disposition,
-                         FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_OVERLAPPED,
-                         NULL);
+                         FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT | file_flags, NULL);
   int fd;
   if (h == INVALID_HANDLE_VALUE)
     return ctrun_win_error(GetLastError());
@@ -221,6 +221,10 @@ static int open_file(const wchar_t *w, DWORD access, DWORD disposition, int crt_
     return UV_EMFILE;
   }
   return fd;
+}
+
+static int open_file(const wchar_t *w, DWORD access, DWORD disposition, int crt_flags) {
+  return open_file_as(w, access, disposition, crt_flags, FILE_FLAG_OVERLAPPED);
 }
 
 int ctrun_dir_openat(struct ctrun_dir *d, const char *name, int flags) {
@@ -566,25 +570,145 @@ int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
   return 0;
 }
 
-int ctrun_lockfile_open(const char *path, char *err, size_t errlen) {
-  wchar_t *w = wide_path(path);
+const char *ctrun_strerror(int err) { return uv_strerror(err); }
+
+static const char *const file_what[] = {
+  [CTRUN_FILE_LOCK] = "lock file",
+  [CTRUN_FILE_LOG] = "log file",
+  [CTRUN_FILE_REPORT] = "report file",
+};
+
+int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t errlen) {
+  const char *what = file_what[use];
+  wchar_t *w = path[0] != '\0' ? wide_path(path) : NULL;
   int fd;
 
   if (w == NULL) {
-    snprintf(err, errlen, "lock file '%s' is not a valid path", path);
+    snprintf(err, errlen, "%s '%s' is not a valid path", what, path);
     return UV_EINVAL;
   }
   /* Never through a reparse point: a link planted in a shared directory
    * must not make ctrun create or rewrite another file. */
-  fd = open_file(w, GENERIC_READ | GENERIC_WRITE, OPEN_ALWAYS, 0);
-  if (fd == UV_EACCES || fd == UV_EPERM)
-    fd = open_file(w, GENERIC_READ, OPEN_EXISTING, _O_RDONLY);
+  switch (use) {
+  case CTRUN_FILE_LOCK:
+    fd = open_file(w, GENERIC_READ | GENERIC_WRITE, OPEN_ALWAYS, 0);
+    if (fd == UV_EACCES || fd == UV_EPERM)
+      fd = open_file(w, GENERIC_READ, OPEN_EXISTING, _O_RDONLY);
+    break;
+  case CTRUN_FILE_LOG:
+    /* Append data only, never write at an offset: every write of ctrun's
+     * and of the command's lands at the end, as O_APPEND does. */
+    fd = open_file_as(w, FILE_APPEND_DATA | SYNCHRONIZE, OPEN_ALWAYS, _O_APPEND | _O_BINARY, 0);
+    break;
+  default:
+    fd = open_file_as(w, GENERIC_WRITE, CREATE_NEW, _O_BINARY, 0);
+    break;
+  }
   free(w);
   if (fd == UV_ELOOP)
-    snprintf(err, errlen, "lock file '%s' is a symbolic link (refused)", path);
+    snprintf(err, errlen, "%s '%s' is a symbolic link (refused)", what, path);
   else if (fd == UV_EINVAL || fd == UV_EISDIR)
-    snprintf(err, errlen, "lock file '%s' is not a regular file", path);
+    snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
+  else if (fd == UV_ENOENT)
+    snprintf(err, errlen, "cannot open %s '%s': its directory does not exist", what, path);
   else if (fd < 0)
-    snprintf(err, errlen, "cannot open lock file '%s': %s", path, ctrun_strerror(fd));
+    snprintf(err, errlen, "cannot open %s '%s': %s", what, path, ctrun_strerror(fd));
   return fd;
+}
+
+bool ctrun_path_is_dir(const char *path) {
+  wchar_t *w = wide_path(path);
+  DWORD a = w != NULL ? GetFileAttributesW(w) : INVALID_FILE_ATTRIBUTES;
+  free(w);
+  return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+int ctrun_file_replace(const char *from, const char *to) {
+  wchar_t *wf = wide_path(from), *wt = wide_path(to);
+  int r = 0;
+  if (wf == NULL || wt == NULL)
+    r = UV_EINVAL;
+  else if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING) && !posix_rename(wf, wt))
+    r = ctrun_win_error(GetLastError());
+  free(wf);
+  free(wt);
+  return r;
+}
+
+int ctrun_file_remove(const char *path) {
+  wchar_t *w = wide_path(path);
+  int r = w != NULL && DeleteFileW(w) ? 0 : w == NULL ? UV_EINVAL : ctrun_win_error(GetLastError());
+  free(w);
+  return r;
+}
+
+int ctrun_tmpfile(void) {
+  wchar_t dir[MAX_PATH + 1], name[MAX_PATH + 1];
+  HANDLE h;
+  int fd;
+  /* In the user's temporary directory (tmpfile() of older C runtimes
+   * writes to the root of the drive), deleted when its handle closes. */
+  if (GetTempPathW(MAX_PATH + 1, dir) == 0 || GetTempFileNameW(dir, L"ctr", 0, name) == 0)
+    return ctrun_win_error(GetLastError());
+  h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                  CREATE_ALWAYS, FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, NULL);
+  if (h == INVALID_HANDLE_VALUE) {
+    DWORD e = GetLastError();
+    DeleteFileW(name);
+    return ctrun_win_error(e);
+  }
+  fd = _open_osfhandle((intptr_t)h, _O_BINARY);
+  if (fd < 0) {
+    CloseHandle(h);
+    return UV_EMFILE;
+  }
+  return fd;
+}
+
+int ctrun_fd_write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    unsigned chunk = len > 1u << 30 ? 1u << 30 : (unsigned)len;
+    int n = _write(fd, p, chunk);
+    if (n <= 0)
+      return n < 0 ? UV_EIO : UV_EIO;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int ctrun_fd_copy(int from, int to) {
+  char buf[65536];
+  int n, r = 0;
+  if (_lseeki64(from, 0, SEEK_SET) != 0)
+    return UV_EIO;
+  while (r == 0 && (n = _read(from, buf, sizeof buf)) > 0)
+    r = ctrun_fd_write_all(to, buf, (size_t)n);
+  return r;
+}
+
+int ctrun_fd_close(int fd) { return _close(fd) == 0 ? 0 : UV_EBADF; }
+
+int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen) {
+  const wchar_t *v;
+  char *u = NULL;
+  int n = -1;
+  /* From the UTF-16 environment: getenv() would give the ANSI code page. */
+  if ((v = _wgetenv(L"CTRUN_STATE_DIR")) != NULL && v[0] != L'\0') {
+    if ((u = ctrun_win_utf8(v)) != NULL)
+      n = snprintf(buf, size, "%s", u);
+  } else if ((v = _wgetenv(L"LOCALAPPDATA")) != NULL && v[0] != L'\0') {
+    if ((u = ctrun_win_utf8(v)) != NULL)
+      n = snprintf(buf, size, "%s\\ctrun", u);
+  } else {
+    snprintf(err, errlen, "no state directory: set CTRUN_STATE_DIR (or LOCALAPPDATA)");
+    return UV_ENOENT;
+  }
+  free(u);
+  if (n < 0 || (size_t)n >= size) {
+    snprintf(err, errlen, "no state directory: its path is not valid or too long");
+    return UV_ENAMETOOLONG;
+  }
+  return 0;
 }

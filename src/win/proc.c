@@ -9,6 +9,7 @@
 
 #include <io.h>
 #include <shellapi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -551,6 +552,16 @@ int ctrun_proc_request_stop(const struct ctrun_entry *e) {
   ok = SetEvent(ev);
   CloseHandle(ev);
   return ok ? 0 : ctrun_win_error(GetLastError());
+}
+
+size_t ctrun_proc_run_signals(int *sigs, size_t max) {
+  /* libuv reports Ctrl+C as INT, Ctrl+Break as BREAK and the closing of
+   * the console as HUP. */
+  static const int run_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGBREAK };
+  size_t n = 0;
+  for (; n < sizeof run_signals / sizeof run_signals[0] && n < max; n++)
+    sigs[n] = run_signals[n];
+  return n;
 }
 
 void ctrun_proc_init(int *argc, char ***argv) {

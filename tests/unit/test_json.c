@@ -46,6 +46,13 @@ static void timestamps(void **state) {
   (void)state;
   assert_string_equal(ctrun_rfc3339(0, buf, sizeof buf), "1970-01-01T00:00:00.000Z");
   assert_string_equal(ctrun_rfc3339(1764393600123, buf, sizeof buf), "2025-11-29T05:20:00.123Z");
+  /* Computed, not asked of the C library: leap days, century rules, the
+   * last millisecond of a year and times before the epoch. */
+  assert_string_equal(ctrun_rfc3339(951782400000, buf, sizeof buf), "2000-02-29T00:00:00.000Z");
+  assert_string_equal(ctrun_rfc3339(4107542399999, buf, sizeof buf), "2100-02-28T23:59:59.999Z");
+  assert_string_equal(ctrun_rfc3339(4107542400000, buf, sizeof buf), "2100-03-01T00:00:00.000Z");
+  assert_string_equal(ctrun_rfc3339(1704067199999, buf, sizeof buf), "2023-12-31T23:59:59.999Z");
+  assert_string_equal(ctrun_rfc3339(-1, buf, sizeof buf), "1969-12-31T23:59:59.999Z");
 }
 
 int main(void) {
