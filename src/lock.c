@@ -17,15 +17,39 @@
 #include "ctrun/msg.h"
 #include "ctrun/options.h"
 
+/* Holder text is short; a longer file is someone else's. */
+#define HOLDER_TEXT_MAX 512
+
+/* Whether the file open on FD is ctrun's own to write holder text into:
+ * one name only (a hard link to another file is not), and empty or
+ * holding nothing but holder text. */
+static bool owns_text(int fd, const struct ctrun_file_info *f) {
+  char *text = NULL;
+  size_t len = 0;
+  bool ours;
+  if (f->links != 1 || f->size > HOLDER_TEXT_MAX)
+    return false;
+  if (f->size == 0)
+    return true;
+  ours = ctrun_fd_read_all(fd, HOLDER_TEXT_MAX, &text, &len) == 0 &&
+         ctrun_lock_text_is_holder(text, len);
+  free(text);
+  return ours;
+}
+
 int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, char *err,
                     size_t errlen) {
   int fd = ctrun_file_open(path, CTRUN_FILE_LOCK, err, errlen), r;
 
   l->fd = -1;
   l->path = path;
+  l->owns_text = false;
+  memset(&l->file, 0, sizeof l->file);
   if (fd < 0)
     return fd;
-  r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, wait_ms);
+  r = ctrun_fd_info(fd, &l->file);
+  if (r == 0)
+    r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, wait_ms);
   if (r != 0) {
     if (r != UV_EBUSY)
       snprintf(err, errlen, "cannot lock '%s': %s", path, ctrun_strerror(r));
@@ -33,6 +57,9 @@ int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, ch
     return r;
   }
   l->fd = fd;
+  /* Read only now, under the lock: the previous holder may have changed it. */
+  if (ctrun_fd_info(fd, &l->file) == 0)
+    l->owns_text = owns_text(fd, &l->file);
   return 0;
 }
 
@@ -42,7 +69,7 @@ void ctrun_lock_set_holder(struct ctrun_lock *l, long pid, const char *run_id, c
   int n = snprintf(text, sizeof text, "pid=%ld\nid=%s\nname=%s\nstarted=%lld\n", pid, run_id, name,
                    (long long)started_ms);
   /* Best effort: a read-only lock file still locks, it just cannot say who. */
-  if (l->fd >= 0 && n > 0)
+  if (l->fd >= 0 && l->owns_text && n > 0)
     ctrun_fd_rewrite(l->fd, text, (size_t)n);
 }
 
@@ -106,23 +133,38 @@ int ctrun_lock_holder_parse(const char *text, size_t len, struct ctrun_lock_hold
   return (seen & 1) ? 0 : UV_EINVAL;
 }
 
-void ctrun_lock_holder(const char *path, char *buf, size_t size, char *run_id, size_t idsize) {
+bool ctrun_lock_text_is_holder(const char *text, size_t len) {
+  static const char *const keys[] = { "pid=", "id=", "name=", "started=" };
+  const char *s = text, *end = text + len;
+  while (s < end) {
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    size_t k = 0;
+    if (nl == NULL)
+      return false;
+    while (k < sizeof keys / sizeof keys[0] &&
+           ((size_t)(nl - s) < strlen(keys[k]) || memcmp(s, keys[k], strlen(keys[k])) != 0))
+      k++;
+    if (k == sizeof keys / sizeof keys[0])
+      return false;
+    s = nl + 1;
+  }
+  return true;
+}
+
+void ctrun_lock_holder(const char *path, char *buf, size_t size) {
   char err[256], *text = NULL, age[32];
   size_t len = 0;
   struct ctrun_lock_holder h;
   int fd = ctrun_file_open(path, CTRUN_FILE_LOCK, err, sizeof err);
 
-  if (run_id != NULL && idsize > 0)
-    run_id[0] = '\0';
   snprintf(buf, size, "another process");
   if (fd < 0)
     return;
-  if (ctrun_fd_read_all(fd, 4096, &text, &len) == 0 && ctrun_lock_holder_parse(text, len, &h) == 0) {
+  if (ctrun_fd_read_all(fd, HOLDER_TEXT_MAX, &text, &len) == 0 &&
+      ctrun_lock_text_is_holder(text, len) && ctrun_lock_holder_parse(text, len, &h) == 0) {
     int64_t ms = ctrun_now_ms() - h.started_ms;
     ctrun_duration_format(ms > 0 ? (uint64_t)ms : 0, age, sizeof age);
     snprintf(buf, size, "pid %ld (%s, running for %s)", h.pid, h.name[0] ? h.name : "?", age);
-    if (run_id != NULL)
-      snprintf(run_id, idsize, "%s", h.id);
   }
   free(text);
   ctrun_fd_close(fd);
@@ -132,7 +174,8 @@ void ctrun_lock_release(struct ctrun_lock *l) {
   if (l->fd < 0)
     return;
   /* Clear the holder text while still holding the lock, then let go. */
-  ctrun_fd_rewrite(l->fd, "", 0);
+  if (l->owns_text)
+    ctrun_fd_rewrite(l->fd, "", 0);
   ctrun_fd_unlock(l->fd);
   ctrun_fd_close(l->fd);
   l->fd = -1;

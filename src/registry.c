@@ -114,6 +114,8 @@ char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len) {
   putf(&b, "signal=%d\nkill_after=%llu\n", e->signal, (unsigned long long)e->kill_after_ms);
   if (e->lock)
     put_escaped(&b, "lock", e->lock);
+  if (e->lock_id[0] != '\0')
+    put_escaped(&b, "lock_id", e->lock_id);
   if (e->log)
     put_escaped(&b, "log", e->log);
   for (int i = 0; i < e->argc; i++)
@@ -266,6 +268,10 @@ int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
       e->signal = (int)n;
     } else if (KEY("kill_after")) {
       bad = parse_unum(v, &e->kill_after_ms);
+    } else if (KEY("lock_id")) {
+      bad = strlen(v) >= sizeof e->lock_id;
+      if (!bad)
+        strcpy(e->lock_id, v);
     } else if (KEY("lock") && e->lock == NULL) {
       e->lock = v;
       v = NULL;

@@ -229,22 +229,98 @@ static int exit_code(const struct run *r) {
   return CTRUN_EXIT_SIGNAL_BASE + r->termsig;
 }
 
-/* --on-busy=replace: stop the tracked run that holds the lock, then wait
- * for the lock for as long as that run may take to stop. */
-static int replace_holder(struct run *r, const char *holder_id, char *err, size_t errlen);
+/* The live runs of ours whose entry records the lock file of L: the holder
+ * of that lock, if it is a tracked run.  Only the registry is trusted (it
+ * is ours alone to write); the holder text in the lock file is anyone's who
+ * can write the file, and never decides what is stopped.  Returns how many
+ * were found; *V holds all entries, marked by MINE. */
+static size_t lock_holders(struct run *r, struct ctrun_entry **v, size_t *n, bool **mine) {
+  size_t found = 0;
+  *v = NULL;
+  *n = 0;
+  *mine = NULL;
+  if (r->lock.file.id[0] == '\0' || ctrun_registry_list(r->dir, v, n) != 0)
+    return 0;
+  *mine = calloc(*n + 1, sizeof **mine);
+  for (size_t i = 0; *mine != NULL && i < *n; i++)
+    if (!(*v)[i].stale && strcmp((*v)[i].lock_id, r->lock.file.id) == 0 &&
+        strcmp((*v)[i].id, r->id) != 0)
+      found += (*mine)[i] = true;
+  return found;
+}
+
+/* Name the holder of the busy lock: a tracked run of ours by its entry,
+ * else what the lock file's text says. */
+static void describe_holder(struct run *r, char *buf, size_t size) {
+  struct ctrun_entry *v;
+  size_t n, i = 0;
+  bool *mine;
+  char age[32];
+  if (lock_holders(r, &v, &n, &mine) > 0) {
+    while (!mine[i])
+      i++;
+    int64_t ms = ctrun_now_ms() - v[i].started_ms;
+    snprintf(buf, size, "pid %ld (%s, running for %s; run %s)", v[i].pid, v[i].name,
+             ctrun_duration_format(ms > 0 ? (uint64_t)ms : 0, age, sizeof age), v[i].id);
+  } else {
+    ctrun_lock_holder(r->o->lock_path, buf, size);
+  }
+  free(mine);
+  ctrun_registry_free(v, n);
+}
+
+/* --on-busy=replace: stop the tracked run that provably holds this very
+ * lock file (its entry records the file's identity), then wait for the
+ * lock for as long as that run may take to stop. */
+static int replace_holder(struct run *r, char *err, size_t errlen) {
+  struct ctrun_entry *v;
+  size_t n;
+  bool *mine;
+  uint64_t wait = 0;
+  int e = UV_EBUSY;
+
+  if (lock_holders(r, &v, &n, &mine) == 0) {
+    snprintf(err, errlen, "cannot replace it: the holder is not a tracked run");
+    free(mine);
+    ctrun_registry_free(v, n);
+    return UV_EBUSY;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!mine[i])
+      continue;
+    ctrun_notice("replacing run %s (%s), which holds lock '%s'", v[i].id, v[i].name,
+                 r->o->lock_path);
+    if (ctrun_stop_request_write(r->dir, v[i].id, 0, v[i].kill_after_ms) != 0 ||
+        ctrun_proc_request_stop(&v[i]) != 0) {
+      snprintf(err, errlen, "cannot replace it: cannot signal its supervisor");
+      goto out;
+    }
+    /* The holder releases the lock once its whole tree is gone: allow it
+     * its grace, and a little more for reaping. */
+    if (v[i].kill_after_ms == CTRUN_DURATION_INF)
+      wait = CTRUN_DURATION_INF;
+    else if (wait != CTRUN_DURATION_INF && v[i].kill_after_ms + 5000 > wait)
+      wait = v[i].kill_after_ms + 5000;
+  }
+  e = ctrun_lock_take(&r->lock, r->o->lock_path, wait, err, errlen);
+  if (e == UV_EBUSY)
+    snprintf(err, errlen, "it did not let go in time");
+out:
+  free(mine);
+  ctrun_registry_free(v, n);
+  return e;
+}
 
 /* Take the lock of -l, or say why not.  Returns 0 when taken, else the exit
  * code to leave with. */
 static int take_lock(struct run *r) {
   struct ctrun_run_opts *o = r->o;
-  char err[512] = "", holder[256], holder_id[64];
+  char err[512] = "", holder[256];
   uint64_t t0 = uv_hrtime();
   int e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
 
-  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE) {
-    ctrun_lock_holder(o->lock_path, holder, sizeof holder, holder_id, sizeof holder_id);
-    e = replace_holder(r, holder_id, err, sizeof err);
-  }
+  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE)
+    e = replace_holder(r, err, sizeof err);
   r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
   if (e == 0)
     return 0;
@@ -252,50 +328,13 @@ static int take_lock(struct run *r) {
     ctrun_error("%s", err);
     return CTRUN_EXIT_FAILURE;
   }
-  ctrun_lock_holder(o->lock_path, holder, sizeof holder, NULL, 0);
+  describe_holder(r, holder, sizeof holder);
   if (o->on_busy == CTRUN_BUSY_SKIP) {
     ctrun_debug("lock '%s' is held by %s; skipping %s", o->lock_path, holder, o->name);
     return -1; /* skipped: exit 0, nothing run */
   }
   ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
   return CTRUN_EXIT_LOCK_BUSY;
-}
-
-static int replace_holder(struct run *r, const char *holder_id, char *err, size_t errlen) {
-  struct ctrun_entry *v = NULL;
-  size_t n = 0, idx = 0;
-  int e = UV_EBUSY;
-  uint64_t wait;
-
-  /* By id only: the holder text is anyone's who can write the lock file,
-   * and must not be able to name some other run of ours to be stopped. */
-  if (holder_id[0] != '\0' && ctrun_registry_list(r->dir, &v, &n) == 0)
-    for (idx = 0; idx < n && strcmp(v[idx].id, holder_id) != 0; idx++)
-      ;
-  if (v == NULL || idx >= n) {
-    snprintf(err, errlen, "cannot replace it: the holder is not a tracked run");
-    ctrun_registry_free(v, n);
-    return UV_EBUSY;
-  }
-  ctrun_notice("replacing run %s (%s), which holds lock '%s'", v[idx].id, v[idx].name,
-               r->o->lock_path);
-  if (v[idx].stale) {
-    /* Its supervisor is gone: whatever is left holds no lock of ours. */
-    snprintf(err, errlen, "cannot replace it: its supervisor is gone (try 'ctrun cleanup')");
-  } else if (ctrun_stop_request_write(r->dir, v[idx].id, 0, v[idx].kill_after_ms) != 0 ||
-             ctrun_proc_request_stop(&v[idx]) != 0) {
-    snprintf(err, errlen, "cannot replace it: cannot signal its supervisor");
-  } else {
-    /* The holder releases the lock once its whole tree is gone: allow it
-     * its grace, and a little more for reaping. */
-    wait = v[idx].kill_after_ms == CTRUN_DURATION_INF ? CTRUN_DURATION_INF
-                                                       : v[idx].kill_after_ms + 5000;
-    e = ctrun_lock_take(&r->lock, r->o->lock_path, wait, err, errlen);
-    if (e == UV_EBUSY)
-      snprintf(err, errlen, "it did not let go in time");
-  }
-  ctrun_registry_free(v, n);
-  return e;
 }
 
 static void fill_entry(struct run *r) {
@@ -310,6 +349,7 @@ static void fill_entry(struct run *r) {
   e->signal = r->o->signal;
   e->kill_after_ms = r->o->kill_after_ms;
   e->lock = (char *)r->o->lock_path;
+  memcpy(e->lock_id, r->lock.file.id, sizeof e->lock_id);
   e->log = (char *)r->o->log_path;
   e->argv = r->o->argv;
   e->argc = r->o->argc;

@@ -88,6 +88,16 @@ int ctrun_fd_close(int fd);
  * a missing home.  Returns 0 or a negative libuv error with ERR saying why. */
 int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen);
 
+/* What ctrun needs to know of an open file: its identity (device and
+ * inode; volume and file index on Windows), equal for every path and link
+ * that names the same file; its size; how many names it has. */
+struct ctrun_file_info {
+  char id[48];
+  uint64_t size;
+  unsigned links;
+};
+int ctrun_fd_info(int fd, struct ctrun_file_info *info);
+
 /* Read the whole file (at most MAX bytes) into a NUL-terminated buffer. */
 int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len);
 

@@ -3,28 +3,37 @@
 #ifndef CTRUN_LOCK_H
 #define CTRUN_LOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ctrun/fs.h"
 
 struct ctrun_lock {
   int fd; /* -1: not held */
   const char *path;
+  struct ctrun_file_info file; /* the file locked, or found busy */
+  bool owns_text; /* the file holds nothing but ctrun's holder text */
 };
 
 /* Take the lock on PATH, creating the file if missing, waiting up to
- * WAIT_MS.  Returns 0, UV_EBUSY when it is still held, or another negative
- * libuv error with ERR saying why. */
+ * WAIT_MS.  Returns 0, UV_EBUSY when it is still held (L->file then says
+ * which file is busy), or another negative libuv error with ERR saying
+ * why. */
 int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, char *err,
                     size_t errlen);
 
-/* Record the holder in the file, so that a busy run can name it. */
+/* Record the holder in the file, so that a busy run can name it; only in a
+ * file that is ctrun's own (empty, or holding nothing but holder text, and
+ * with one name): a lock file that holds other data, such as the script
+ * of the "flock $0" idiom, is never written. */
 void ctrun_lock_set_holder(struct ctrun_lock *l, long pid, const char *run_id, const char *name,
                            int64_t started_ms);
 
-/* Describe the holder of PATH: "pid 4242 (nightly-sync, running for 3m12s)"
- * or "another process".  RUN_ID, when not NULL, receives the holder's run id
- * ("" if unknown). */
-void ctrun_lock_holder(const char *path, char *buf, size_t size, char *run_id, size_t idsize);
+/* Describe the holder of PATH from its holder text: "pid 4242 (nightly-sync,
+ * running for 3m12s)", or "another process".  The text is anyone's who can
+ * write the file: it is only ever shown, never acted on. */
+void ctrun_lock_holder(const char *path, char *buf, size_t size);
 
 /* Parse the holder text of a lock file (exposed for tests and fuzzing). */
 struct ctrun_lock_holder {
@@ -35,7 +44,12 @@ struct ctrun_lock_holder {
 };
 int ctrun_lock_holder_parse(const char *text, size_t len, struct ctrun_lock_holder *h);
 
-/* Release the lock: clear the holder text, unlock, close. */
+/* True when TEXT is nothing but holder text: lines KEY=VALUE with the keys
+ * ctrun writes, each ended by a newline. */
+bool ctrun_lock_text_is_holder(const char *text, size_t len);
+
+/* Release the lock: clear the holder text (of a file of ctrun's own),
+ * unlock, close. */
 void ctrun_lock_release(struct ctrun_lock *l);
 
 #endif

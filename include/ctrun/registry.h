@@ -26,6 +26,7 @@ struct ctrun_entry {
   int signal;           /* soft signal */
   uint64_t kill_after_ms;
   char *lock;           /* NULL: none */
+  char lock_id[48];     /* the lock file's identity (ctrun_fd_info), "" if none */
   char *log;
   char **argv;          /* NULL-terminated */
   int argc;

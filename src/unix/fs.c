@@ -203,6 +203,17 @@ int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
   return ftruncate(fd, (off_t)len) == 0 ? 0 : -errno;
 }
 
+int ctrun_fd_info(int fd, struct ctrun_file_info *info) {
+  struct stat st;
+  if (fstat(fd, &st) != 0)
+    return -errno;
+  snprintf(info->id, sizeof info->id, "%llu:%llu", (unsigned long long)st.st_dev,
+           (unsigned long long)st.st_ino);
+  info->size = (uint64_t)st.st_size;
+  info->links = (unsigned)st.st_nlink;
+  return 0;
+}
+
 int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
   size_t cap = 1024, got = 0;
   char *buf = malloc(cap + 1);

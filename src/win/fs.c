@@ -531,6 +531,17 @@ int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
   return 0;
 }
 
+int ctrun_fd_info(int fd, struct ctrun_file_info *info) {
+  BY_HANDLE_FILE_INFORMATION i;
+  if (!GetFileInformationByHandle(os_handle(fd), &i))
+    return ctrun_win_error(GetLastError());
+  snprintf(info->id, sizeof info->id, "%lu:%llu", (unsigned long)i.dwVolumeSerialNumber,
+           (unsigned long long)i.nFileIndexHigh << 32 | i.nFileIndexLow);
+  info->size = (uint64_t)i.nFileSizeHigh << 32 | i.nFileSizeLow;
+  info->links = (unsigned)i.nNumberOfLinks;
+  return 0;
+}
+
 int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
   HANDLE h = os_handle(fd);
   size_t cap = 1024, got = 0;
