@@ -140,8 +140,12 @@ static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms) {
 static void on_deadline(uv_timer_t *h) {
   struct run *r = h->data;
   char d[32];
-  r->timed_out = true;
-  ctrun_notice("run %s (%s) timed out after %s; sending %s", r->id, r->o->name,
+  /* Leftovers being killed when the deadline comes were the end of the run
+   * already: the command's own status stands.  Leftovers waited for are
+   * part of the run, which then did time out. */
+  r->timed_out = !r->exited || r->o->leftovers == CTRUN_LEFTOVERS_WAIT;
+  ctrun_notice("run %s (%s) %s after %s; sending %s", r->id, r->o->name,
+               r->exited ? "reached its deadline with leftovers" : "timed out",
                ctrun_duration_format(r->o->timeout_ms, d, sizeof d),
                ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
   stop_tree(r, r->o->signal, r->o->kill_after_ms);
@@ -337,6 +341,19 @@ static int take_lock(struct run *r) {
   return CTRUN_EXIT_LOCK_BUSY;
 }
 
+/* A signal that ends a run arrived before the loop watched for it (while
+ * waiting for the lock, say): nothing runs, and ctrun exits as the command
+ * would have, 128+N. */
+static bool ended_early(struct run *r, int *code) {
+  int sig = ctrun_proc_held_signal();
+  if (sig == 0)
+    return false;
+  ctrun_notice("run %s (%s) ended by signal %s before it started", r->id, r->o->name,
+               ctrun_signal_name(sig) ? ctrun_signal_name(sig) : "?");
+  *code = CTRUN_EXIT_SIGNAL_BASE + sig;
+  return true;
+}
+
 static void fill_entry(struct run *r) {
   struct ctrun_entry *e = &r->entry;
   memset(e, 0, sizeof *e);
@@ -355,13 +372,24 @@ static void fill_entry(struct run *r) {
   e->argc = r->o->argc;
 }
 
+/* The exit code for a command that could not be started: 127 not found,
+ * 126 found but not executable, and 125 where ctrun itself ran out of
+ * processes, descriptors or memory (the command may be fine). */
+static int spawn_failure_code(int e) {
+  switch (e) {
+  case UV_ENOENT: return CTRUN_EXIT_NOT_FOUND;
+  case UV_EAGAIN: case UV_EMFILE: case UV_ENFILE: case UV_ENOMEM: return CTRUN_EXIT_FAILURE;
+  default: return CTRUN_EXIT_CANNOT_EXEC;
+  }
+}
+
 /* Spawn, record and supervise until the whole tree is gone.  Returns the
  * exit code. */
 static int supervise(struct run *r, struct ctrun_detach *d) {
   struct ctrun_run_opts *o = r->o;
   struct ctrun_spawn s;
   char **env;
-  int e;
+  int e, code;
 
   e = uv_loop_init(&r->loop);
   if (e == 0)
@@ -377,14 +405,16 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   e = watch_signals(r);
   if (e == 0)
     e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
-  env = make_env(r->id, o->name);
-  if (e != 0 || env == NULL) {
-    ctrun_error("cannot set up signals: %s", ctrun_strerror(e ? e : UV_ENOMEM));
+  env = e == 0 ? make_env(r->id, o->name) : NULL;
+  code = CTRUN_EXIT_FAILURE;
+  if (e != 0 || env == NULL || ended_early(r, &code)) {
+    if (code == CTRUN_EXIT_FAILURE)
+      ctrun_error("cannot set up signals: %s", ctrun_strerror(e ? e : UV_ENOMEM));
     free_env(env);
     r->done = true;
     close_handles(r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
-    return CTRUN_EXIT_FAILURE;
+    return code;
   }
   memset(&s, 0, sizeof s);
   s.argv = o->argv;
@@ -418,7 +448,7 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
     r->done = true;
     close_handles(r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
-    return e == UV_ENOENT ? CTRUN_EXIT_NOT_FOUND : CTRUN_EXIT_CANNOT_EXEC;
+    return spawn_failure_code(e);
   }
   ctrun_detach_ready(d, 0, true, r->out.log_fd);
   ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
@@ -469,7 +499,9 @@ int ctrun_run(struct ctrun_run_opts *o) {
     }
   }
   r->started_ms = ctrun_now_ms();
-  e = ctrun_statedir_open(&r->dir, err, sizeof err);
+  e = ctrun_proc_protect(err, sizeof err);
+  if (e == 0)
+    e = ctrun_statedir_open(&r->dir, err, sizeof err);
   if (e != 0) {
     ctrun_error("%s", err);
     goto out;
@@ -480,6 +512,8 @@ int ctrun_run(struct ctrun_run_opts *o) {
   }
   if (o->lock_path != NULL) {
     code = take_lock(r);
+    if (ended_early(r, &code))
+      goto out;
     if (code != 0) {
       skipped = true;
       if (code < 0)

@@ -33,8 +33,9 @@ bool ctrun_dir_same_file(struct ctrun_dir *d, const char *name, int fd);
 
 enum ctrun_lock_mode { CTRUN_LOCK_SHARED, CTRUN_LOCK_EXCLUSIVE };
 
-/* Lock FD, waiting up to WAIT_MS (0: try once, CTRUN_DURATION_INF: forever).
- * Returns 0, UV_EBUSY when still held by another, or a negative libuv error.
+/* Lock FD, waiting up to WAIT_MS (0: try once, CTRUN_DURATION_INF: forever;
+ * a signal that ctrun catches ends the wait early).  Returns 0, UV_EBUSY
+ * when still held by another, or a negative libuv error.
  * The lock belongs to the open file and ends when its last descriptor
  * closes. */
 int ctrun_fd_lock(int fd, enum ctrun_lock_mode mode, uint64_t wait_ms);

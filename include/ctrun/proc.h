@@ -91,15 +91,31 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
  * recorded, to read its stop request (ctrun_stop_request_write). */
 int ctrun_proc_request_stop(const struct ctrun_entry *e);
 
+/* Before a run owns anything (the lock, the entry, the tree): make sure it
+ * can finish what it starts.  No signal may end ctrun unseen: those whose
+ * default would (TERM, INT, HUP, QUIT, USR2, ALRM, the real-time ones ...)
+ * are held (ctrun_proc_held_signal) until the loop watches them, and
+ * writes into a closed pipe or over a file size limit fail as errors
+ * instead.  Also checks that enough descriptors are free.  Returns 0, or a
+ * negative libuv error with ERR saying why. */
+int ctrun_proc_protect(char *err, size_t errlen);
+
+/* The first signal held since ctrun_proc_protect that ends a run; 0 if
+ * none.  A wait for a lock ends when one arrives. */
+int ctrun_proc_held_signal(void);
+
 /* The signals that end a run when sent to ctrun, each to be passed on to
- * the tree: INT, TERM, HUP, QUIT (on Windows: Ctrl+C, Ctrl+Break and the
- * closing of the console).  One that was ignored when ctrun started (a
- * shell's "cmd &" ignores INT and QUIT) is left out: it stays ignored, for
- * ctrun and the command alike.  Returns how many were written to SIGS. */
+ * the tree as it is: on Unix every catchable signal whose default action
+ * would end ctrun (see ctrun_proc_protect); on Windows Ctrl+C, Ctrl+Break
+ * and the closing of the console.  One that was ignored when ctrun started
+ * (a shell's "cmd &" ignores INT and QUIT) is left out: it stays ignored,
+ * for ctrun and the command alike.  Returns how many were written. */
 size_t ctrun_proc_run_signals(int *sigs, size_t max);
 
-/* First thing in main: what the platform must set up.  On Windows, ARGV is
- * re-read from the UTF-16 command line as UTF-8. */
+/* First thing in main: what the platform must set up.  On Unix: open
+ * descriptors 0-2 (to /dev/null) where they are closed, unblock every
+ * signal and stop ignoring SIGCHLD, whatever the parent left.  On Windows:
+ * ARGV is re-read from the UTF-16 command line as UTF-8. */
 void ctrun_proc_init(int *argc, char ***argv);
 
 /* Detached runs (-d): the run continues in a supervisor that is no child

@@ -160,9 +160,8 @@ int ctrun_fd_lock(int fd, enum ctrun_lock_mode mode, uint64_t wait_ms) {
     return errno == EWOULDBLOCK ? UV_EBUSY : -errno;
   }
   if (wait_ms == CTRUN_DURATION_INF) {
-    while ((r = flock(fd, op)) != 0 && errno == EINTR)
-      ;
-    return r == 0 ? 0 : -errno;
+    /* Interrupted only by a signal ctrun catches, which ends the wait. */
+    return flock(fd, op) == 0 ? 0 : errno == EINTR ? UV_EBUSY : -errno;
   }
   /* A bounded wait, as flock(1) does it: a blocking flock interrupted by an
    * alarm.  The lock is handed over the moment it is released. */

@@ -204,24 +204,6 @@ int ctrun_proc_request_stop(const struct ctrun_entry *e) {
   return ctrun_os_signal_verified((pid_t)e->pid, e->pid_start, SIGUSR1);
 }
 
-size_t ctrun_proc_run_signals(int *sigs, size_t max) {
-  static const int run_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-  size_t n = 0;
-  for (size_t i = 0; i < sizeof run_signals / sizeof run_signals[0] && n < max; i++) {
-    struct sigaction sa;
-    if (sigaction(run_signals[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-      continue;
-    sigs[n++] = run_signals[i];
-  }
-  return n;
-}
-
-/* Unix hands main its argv as the bytes they are. */
-void ctrun_proc_init(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-}
-
 int ctrun_proc_start_time(long pid, uint64_t *start) {
   return ctrun_os_proc_start((pid_t)pid, start);
 }

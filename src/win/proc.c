@@ -564,6 +564,14 @@ size_t ctrun_proc_run_signals(int *sigs, size_t max) {
   return n;
 }
 
+int ctrun_proc_protect(char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  return 0;
+}
+
+int ctrun_proc_held_signal(void) { return 0; }
+
 void ctrun_proc_init(int *argc, char ***argv) {
   int n = 0;
   wchar_t **w = CommandLineToArgvW(GetCommandLineW(), &n);

@@ -1,0 +1,140 @@
+/* What ctrun makes safe before anything else, whatever state its parent
+ * left the process in: descriptors 0-2 open, no signal blocked, SIGCHLD
+ * not ignored; and, before a run owns anything, no signal whose default
+ * action would end ctrun unseen while it owns a tree. */
+#include "ctrun/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How many descriptors a run may need at once: the state directory, its
+ * entry, a stop request, the lock, the log, the report, the capture file,
+ * the event loop's own, the spawn pipes, /proc reads, and a margin. */
+#define FD_HEADROOM 24
+
+/* Every signal whose default action ends the process and that can be
+ * caught, but for USR1 (ctrun stop's), PIPE, XFSZ and XCPU (below) and the
+ * faults that only a broken ctrun raises itself (SEGV, BUS, ILL, FPE,
+ * TRAP, ABRT, SYS). */
+static const int ending[] = {
+  SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+#ifdef SIGIO
+  SIGIO,
+#endif
+#if defined(SIGPOLL) && (!defined(SIGIO) || SIGPOLL != SIGIO)
+  SIGPOLL,
+#endif
+#ifdef SIGPWR
+  SIGPWR,
+#endif
+#ifdef SIGSTKFLT
+  SIGSTKFLT,
+#endif
+#ifdef SIGEMT
+  SIGEMT,
+#endif
+#ifdef SIGLOST
+  SIGLOST,
+#endif
+};
+
+/* What a signal to ctrun does until the loop watches it: a write to a
+ * closed pipe (ctrun's notice into `| head -1`), a file over its size
+ * limit, or a CPU limit, is an error to handle, not the end of ctrun. */
+static const int harmless[] = { SIGPIPE, SIGXFSZ, SIGXCPU, SIGUSR1 };
+
+static int run_sigs[64];
+static size_t n_run_sigs;
+static volatile sig_atomic_t held;
+
+static void note(int sig) {
+  if (held == 0)
+    held = sig;
+}
+
+static void nothing(int sig) { (void)sig; }
+
+static bool ignored(int sig) {
+  struct sigaction sa;
+  return sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+}
+
+/* Catch SIG with FN; no SA_RESTART, so that a wait for a lock ends. */
+static void catch_with(int sig, void (*fn)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = fn;
+  sigfillset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
+}
+
+void ctrun_proc_init(int *argc, char ***argv) {
+  struct sigaction sa;
+  sigset_t none;
+  int fd;
+
+  (void)argc; /* Unix hands main its argv as the bytes they are. */
+  (void)argv;
+  /* With 0-2 closed, ctrun's own files would land there: its messages
+   * would go into the lock file, a detached run's report pipe would be
+   * taken for stdin. */
+  while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+    ;
+  if (fd > 2)
+    close(fd);
+  /* A mask inherited from the parent would hold back SIGCHLD (the run
+   * would never see its command end), the lock wait's alarm, ctrun stop's
+   * request and every forwarded signal. */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+  }
+}
+
+int ctrun_proc_protect(char *err, size_t errlen) {
+  int fds[FD_HEADROOM], n = 0;
+
+  n_run_sigs = 0;
+  for (size_t i = 0; i < sizeof ending / sizeof ending[0]; i++)
+    if (!ignored(ending[i]) && n_run_sigs < sizeof run_sigs / sizeof run_sigs[0]) {
+      catch_with(ending[i], note);
+      run_sigs[n_run_sigs++] = ending[i];
+    }
+#ifdef SIGRTMIN
+  for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+    if (!ignored(s) && n_run_sigs < sizeof run_sigs / sizeof run_sigs[0]) {
+      catch_with(s, note);
+      run_sigs[n_run_sigs++] = s;
+    }
+#endif
+  for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++)
+    if (!ignored(harmless[i]))
+      catch_with(harmless[i], nothing);
+  /* Out of descriptors halfway through, the event loop's library aborts;
+   * find out now, before anything runs. */
+  while (n < FD_HEADROOM && (fds[n] = fcntl(0, F_DUPFD_CLOEXEC, 3)) >= 0)
+    n++;
+  for (int i = 0; i < n; i++)
+    close(fds[i]);
+  if (n < FD_HEADROOM) {
+    snprintf(err, errlen, "too few file descriptors: a run needs %d free, %d are (ulimit -n)",
+             FD_HEADROOM, n);
+    return UV_EMFILE;
+  }
+  return 0;
+}
+
+int ctrun_proc_held_signal(void) { return held; }
+
+size_t ctrun_proc_run_signals(int *sigs, size_t max) {
+  size_t n = 0;
+  for (; n < n_run_sigs && n < max; n++)
+    sigs[n] = run_sigs[n];
+  return n;
+}
