@@ -355,16 +355,24 @@ int ctrun_record_write(struct ctrun_record *rec, struct ctrun_dir *dir, const st
     return UV_ENOMEM;
   entry_file(tmp, sizeof tmp, e->id, ".tmp");
   entry_file(rec->file, sizeof rec->file, e->id, ".run");
-  fd = write_locked(dir, tmp, text, len);
-  free(text);
-  if (fd < 0)
-    return fd;
-  r = ctrun_dir_rename(dir, tmp, rec->file);
-  if (r != 0) {
-    ctrun_fd_close(fd);
-    ctrun_dir_unlink(dir, tmp);
-    return r;
+  /* Between its creation and its lock, the temporary file looks like one
+   * a dead writer left, and a concurrent cleanup may remove it (or hold
+   * its lock for a moment while checking): then write it again. */
+  for (int tries = 0;; tries++) {
+    fd = write_locked(dir, tmp, text, len);
+    r = fd < 0 ? fd : ctrun_dir_rename(dir, tmp, rec->file);
+    if (r == 0)
+      break;
+    if (fd >= 0) {
+      ctrun_fd_close(fd);
+      ctrun_dir_unlink(dir, tmp);
+    }
+    if ((r != UV_ENOENT && r != UV_EBUSY) || tries == 10) {
+      free(text);
+      return r;
+    }
   }
+  free(text);
   if (rec->fd >= 0 && rec->dir == dir)
     ctrun_fd_close(rec->fd);
   rec->dir = dir;

@@ -244,7 +244,10 @@ int e2e_teardown(void **state) {
   return left > 0 || zombies > 0 ? -1 : 0;
 }
 
-static void exec_ctrun(struct e2e *t, const char *const *args, const char *out, const char *err) {
+/* Exec ctrun with ARGS, or (BARE) the command line ARGS itself; "@child"
+ * and "@ctrun" stand for the two programs. */
+static void exec_ctrun(struct e2e *t, const char *const *args, const char *out, const char *err,
+                       bool bare) {
   size_t count = 0;
   int n = 0, fd;
   while (args[count] != NULL)
@@ -252,9 +255,12 @@ static void exec_ctrun(struct e2e *t, const char *const *args, const char *out, 
   const char **argv = calloc(count + 2, sizeof *argv); /* any length: the tests pass 20 000 */
   if (argv == NULL)
     _exit(201);
-  argv[n++] = getenv("CTRUN");
+  if (!bare)
+    argv[n++] = getenv("CTRUN");
   for (; *args != NULL; args++)
-    argv[n++] = strcmp(*args, "@child") == 0 ? getenv("CTRUN_TESTCHILD") : *args;
+    argv[n++] = strcmp(*args, "@child") == 0   ? getenv("CTRUN_TESTCHILD")
+                : strcmp(*args, "@ctrun") == 0 ? getenv("CTRUN")
+                                               : *args;
   argv[n] = NULL;
   setenv("CTRUN_STATE_DIR", t->state, 1);
   setenv("CTRUN_TEST_MARK", t->mark, 1);
@@ -271,18 +277,22 @@ static void exec_ctrun(struct e2e *t, const char *const *args, const char *out, 
   _exit(200);
 }
 
-pid_t e2e_start(struct e2e *t, const char *const *args) {
+static pid_t start_args(struct e2e *t, const char *const *args, bool bare) {
   char out[1024], err[1024];
   pid_t pid;
   snprintf(out, sizeof out, "%s/bg-%d.out", t->dir, serial);
   snprintf(err, sizeof err, "%s/bg-%d.err", t->dir, serial);
   pid = fork();
   if (pid == 0)
-    exec_ctrun(t, args, out, err);
+    exec_ctrun(t, args, out, err, bare);
   if (nstarted < 4096)
     started[nstarted++] = pid;
   return pid;
 }
+
+pid_t e2e_start(struct e2e *t, const char *const *args) { return start_args(t, args, false); }
+
+pid_t e2e_start_cmd(struct e2e *t, const char *const *args) { return start_args(t, args, true); }
 
 
 /* Like an init: while waiting for PID, reap every child and orphan, so that
@@ -304,7 +314,7 @@ int e2e_wait(pid_t pid, double secs) {
   }
 }
 
-void e2e_run(struct e2e *t, struct e2e_result *res, const char *const *args) {
+static void run_args(struct e2e *t, struct e2e_result *res, const char *const *args, bool bare) {
   char out[1024], err[1024];
   char *text;
   double t0 = e2e_now();
@@ -314,7 +324,7 @@ void e2e_run(struct e2e *t, struct e2e_result *res, const char *const *args) {
   snprintf(err, sizeof err, "%s/run.err", t->dir);
   pid = fork();
   if (pid == 0)
-    exec_ctrun(t, args, out, err);
+    exec_ctrun(t, args, out, err, bare);
   if (nstarted < 4096)
     started[nstarted++] = pid;
   res->code = e2e_wait(pid, 120);
@@ -329,6 +339,14 @@ void e2e_run(struct e2e *t, struct e2e_result *res, const char *const *args) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
   }
+}
+
+void e2e_run(struct e2e *t, struct e2e_result *res, const char *const *args) {
+  run_args(t, res, args, false);
+}
+
+void e2e_run_cmd(struct e2e *t, struct e2e_result *res, const char *const *args) {
+  run_args(t, res, args, true);
 }
 
 int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n) {

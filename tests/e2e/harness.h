@@ -36,9 +36,18 @@ int e2e_teardown(void **state);
 void e2e_run(struct e2e *t, struct e2e_result *res, const char *const *args);
 #define E2E_RUN(t, res, ...) e2e_run((t), (res), (const char *const[]){ __VA_ARGS__, NULL })
 
+/* Run the command line ARGS instead (it will exec ctrun, "@ctrun"), in the
+ * same way: to start ctrun in a hostile state that the test child sets up,
+ * e.g. E2E_RUN_CMD(t, &r, "@child", "close", "0", "exec", "@ctrun", ...). */
+void e2e_run_cmd(struct e2e *t, struct e2e_result *res, const char *const *args);
+#define E2E_RUN_CMD(t, res, ...) e2e_run_cmd((t), (res), (const char *const[]){ __VA_ARGS__, NULL })
+
 /* Start ctrun in the background; its output goes to files in the test dir. */
 pid_t e2e_start(struct e2e *t, const char *const *args);
 #define E2E_START(t, ...) e2e_start((t), (const char *const[]){ __VA_ARGS__, NULL })
+/* Start the command line ARGS (see e2e_run_cmd) in the background. */
+pid_t e2e_start_cmd(struct e2e *t, const char *const *args);
+#define E2E_START_CMD(t, ...) e2e_start_cmd((t), (const char *const[]){ __VA_ARGS__, NULL })
 /* Wait up to SECS for PID; returns its exit status (128+N on signal N) or -1. */
 int e2e_wait(pid_t pid, double secs);
 

@@ -5,6 +5,14 @@
  *   die SIG         ignore-term     setsid          wait
  *   env NAME        fds             pidfile FILE    crit DIR
  *   sigstate SIG    prints "ignored", "default" or "handled"
+ *   sigmask         prints the blocked signals ("none" or "2 15 ...")
+ *
+ * and, to start ctrun itself in a hostile state:
+ *   block SIG,...   block these signals      default SIG  SIG_DFL for SIG
+ *   close FD        close a descriptor       nofile N     RLIMIT_NOFILE = N
+ *   setenv NAME VALUE                        unsetenv NAME
+ *   brokenpipe FD   FD becomes a pipe whose reader is gone
+ *   exec PROG ARG...  exec the rest of the script's words as a program
  *   { ... }         fork: the child runs the block, then exits 0;
  *                   the parent goes on after the block.
  *
@@ -19,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,6 +126,49 @@ static int run(int argc, char **argv, int i) {
       sigaction(atoi(arg), NULL, &sa);
       say(1, sa.sa_handler == SIG_IGN ? "ignored" : sa.sa_handler == SIG_DFL ? "default" : "handled");
       i++;
+    } else if (strcmp(cmd, "sigmask") == 0) {
+      char buf[1024] = "";
+      sigset_t set;
+      sigprocmask(SIG_BLOCK, NULL, &set);
+      for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&set, sig) == 1)
+          snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%d ", sig);
+      say(1, buf[0] ? buf : "none");
+    } else if (strcmp(cmd, "block") == 0) {
+      sigset_t set;
+      sigemptyset(&set);
+      for (char *s = argv[i], *end; *s; s = *end ? end + 1 : end)
+        sigaddset(&set, (int)strtol(s, &end, 10));
+      sigprocmask(SIG_BLOCK, &set, NULL);
+      i++;
+    } else if (strcmp(cmd, "default") == 0) {
+      signal(atoi(arg), SIG_DFL);
+      i++;
+    } else if (strcmp(cmd, "setenv") == 0) {
+      setenv(arg, i + 1 < argc ? argv[i + 1] : "", 1);
+      i += 2;
+    } else if (strcmp(cmd, "unsetenv") == 0) {
+      unsetenv(arg);
+      i++;
+    } else if (strcmp(cmd, "close") == 0) {
+      close(atoi(arg));
+      i++;
+    } else if (strcmp(cmd, "nofile") == 0) {
+      struct rlimit rl = { (rlim_t)atol(arg), (rlim_t)atol(arg) };
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 96;
+      i++;
+    } else if (strcmp(cmd, "brokenpipe") == 0) {
+      int p[2];
+      if (pipe(p) != 0 || dup2(p[1], atoi(arg)) < 0)
+        return 96;
+      close(p[0]);
+      if (p[1] != atoi(arg))
+        close(p[1]);
+      i++;
+    } else if (strcmp(cmd, "exec") == 0) {
+      execv(argv[i], argv + i);
+      return 95;
     } else if (strcmp(cmd, "fds") == 0) {
       char buf[4096] = "";
       long max = sysconf(_SC_OPEN_MAX);

@@ -54,11 +54,25 @@ static void distrusts_the_text(void **state) {
     assert_int_equal(ctrun_lock_holder_parse(bad[i], strlen(bad[i]), &h), UV_EINVAL);
 }
 
+/* Holder text is written only into a file that holds nothing else: a
+ * script locked by the "flock $0" idiom must never be taken for it. */
+static void tells_holder_text_from_other_data(void **state) {
+  static const char *const ours[] = { "", "pid=42\n", "pid=42\nid=0123456789ab\nname=x\nstarted=1\n" };
+  static const char *const theirs[] = { "#!/bin/sh\npid=1\n", "pid=42", "pid=42\nPATH=/bin\n",
+                                        "\n", "pidfile=x\n" };
+  (void)state;
+  for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+    assert_true(ctrun_lock_text_is_holder(ours[i], strlen(ours[i])));
+  for (size_t i = 0; i < sizeof theirs / sizeof theirs[0]; i++)
+    assert_false(ctrun_lock_text_is_holder(theirs[i], strlen(theirs[i])));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(parses_the_holder),
     cmocka_unit_test(rejects_garbage),
     cmocka_unit_test(distrusts_the_text),
+    cmocka_unit_test(tells_holder_text_from_other_data),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
