@@ -23,16 +23,12 @@
 #include "ctrun/registry.h"
 #include "ctrun/signals.h"
 
-/* At most this many signals end a run (ctrun_proc_run_signals). */
-#define RUN_SIGNALS_MAX 64
-
 struct run {
   struct ctrun_run_opts *o;
   uv_loop_t loop;
   struct ctrun_tree *tree;
   uv_timer_t deadline, grace, poll;
-  uv_signal_t sigs[RUN_SIGNALS_MAX];
-  int nsigs;
+  struct ctrun_signals *signals;
   struct ctrun_dir *dir;
   struct ctrun_record rec;
   struct ctrun_entry entry;
@@ -58,8 +54,8 @@ static void close_handles(struct run *r) {
   uv_close((uv_handle_t *)&r->deadline, NULL);
   uv_close((uv_handle_t *)&r->grace, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
-  for (int i = 0; i < r->nsigs; i++)
-    uv_close((uv_handle_t *)&r->sigs[i], NULL);
+  ctrun_signals_close(r->signals);
+  r->signals = NULL;
   ctrun_tree_free(r->tree);
 }
 
@@ -166,29 +162,13 @@ static void on_stop(struct ctrun_tree *t, void *data) {
   check(r);
 }
 
-static void on_signal(uv_signal_t *h, int sig) {
-  struct run *r = h->data;
+/* A signal that ends a run reached ctrun: pass it on to the tree, which
+ * gets the hard kill after -k. */
+static void on_signal(int sig, void *data) {
+  struct run *r = data;
   ctrun_debug("forwarding signal %s to the tree", ctrun_signal_name(sig));
   stop_tree(r, sig, r->o->kill_after_ms);
   check(r);
-}
-
-/* Start watching the signals that end a run: each is passed on to the
- * tree, which gets the hard kill after -k. */
-static int watch_signals(struct run *r) {
-  int sigs[RUN_SIGNALS_MAX], e;
-  size_t n = ctrun_proc_run_signals(sigs, RUN_SIGNALS_MAX);
-  for (size_t i = 0; i < n; i++) {
-    e = uv_signal_init(&r->loop, &r->sigs[i]);
-    if (e != 0)
-      return e;
-    r->sigs[i].data = r;
-    r->nsigs++;
-    e = uv_signal_start(&r->sigs[i], on_signal, sigs[i]);
-    if (e != 0)
-      return e;
-  }
-  return 0;
 }
 
 /* The command's environment: ctrun's, plus CTRUN_RUN_ID and CTRUN_NAME. */
@@ -402,7 +382,7 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_timer_init(&r->loop, &r->grace);
   uv_timer_init(&r->loop, &r->poll);
   r->deadline.data = r->grace.data = r->poll.data = r;
-  e = watch_signals(r);
+  e = ctrun_signals_watch(&r->loop, on_signal, r, &r->signals);
   if (e == 0)
     e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
   env = e == 0 ? make_env(r->id, o->name) : NULL;

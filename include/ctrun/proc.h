@@ -104,13 +104,17 @@ int ctrun_proc_protect(char *err, size_t errlen);
  * none.  A wait for a lock ends when one arrives. */
 int ctrun_proc_held_signal(void);
 
-/* The signals that end a run when sent to ctrun, each to be passed on to
- * the tree as it is: on Unix every catchable signal whose default action
- * would end ctrun (see ctrun_proc_protect); on Windows Ctrl+C, Ctrl+Break
- * and the closing of the console.  One that was ignored when ctrun started
- * (a shell's "cmd &" ignores INT and QUIT) is left out: it stays ignored,
- * for ctrun and the command alike.  Returns how many were written. */
-size_t ctrun_proc_run_signals(int *sigs, size_t max);
+/* From now on, call CB on the loop with each signal that ends a run, to
+ * be passed on to the tree as it is: on Unix every catchable signal whose
+ * default action would end ctrun (see ctrun_proc_protect), on Windows
+ * Ctrl+C, Ctrl+Break and the closing of the console.  One that was ignored
+ * when ctrun started (a shell's "cmd &" ignores INT and QUIT) is not
+ * watched: it stays ignored, for ctrun and the command alike.  Close the
+ * watcher with ctrun_signals_close before the loop ends. */
+struct ctrun_signals;
+typedef void (*ctrun_signal_cb)(int sig, void *data);
+int ctrun_signals_watch(uv_loop_t *loop, ctrun_signal_cb cb, void *data, struct ctrun_signals **out);
+void ctrun_signals_close(struct ctrun_signals *s);
 
 /* First thing in main: what the platform must set up.  On Unix: open
  * descriptors 0-2 (to /dev/null) where they are closed, unblock every

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,13 +48,28 @@ static const int ending[] = {
  * limit, or a CPU limit, is an error to handle, not the end of ctrun. */
 static const int harmless[] = { SIGPIPE, SIGXFSZ, SIGXCPU, SIGUSR1 };
 
+/* The signals that end a run are caught by one handler of ctrun's own,
+ * which wakes the loop through an async handle (async-signal-safe), rather
+ * than one libuv signal watcher each: some forty of those would cost every
+ * run hundreds of system calls. */
+struct ctrun_signals {
+  uv_async_t async;
+  ctrun_signal_cb cb;
+  void *data;
+};
+
 static int run_sigs[64];
 static size_t n_run_sigs;
-static volatile sig_atomic_t held;
+static volatile sig_atomic_t held, pending[128];
+static struct ctrun_signals *volatile watcher;
 
 static void note(int sig) {
   if (held == 0)
     held = sig;
+  if (sig > 0 && (size_t)sig < sizeof pending / sizeof pending[0])
+    pending[sig] = 1;
+  if (watcher != NULL)
+    uv_async_send(&watcher->async);
 }
 
 static void nothing(int sig) { (void)sig; }
@@ -132,9 +148,41 @@ int ctrun_proc_protect(char *err, size_t errlen) {
 
 int ctrun_proc_held_signal(void) { return held; }
 
-size_t ctrun_proc_run_signals(int *sigs, size_t max) {
-  size_t n = 0;
-  for (; n < n_run_sigs && n < max; n++)
-    sigs[n] = run_sigs[n];
-  return n;
+static void on_async(uv_async_t *h) {
+  struct ctrun_signals *s = h->data;
+  for (size_t i = 0; i < n_run_sigs; i++)
+    if (pending[run_sigs[i]]) {
+      pending[run_sigs[i]] = 0;
+      s->cb(run_sigs[i], s->data);
+    }
+}
+
+int ctrun_signals_watch(uv_loop_t *loop, ctrun_signal_cb cb, void *data, struct ctrun_signals **out) {
+  struct ctrun_signals *s = calloc(1, sizeof *s);
+  int r;
+  if (s == NULL)
+    return UV_ENOMEM;
+  r = uv_async_init(loop, &s->async, on_async);
+  if (r != 0) {
+    free(s);
+    return r;
+  }
+  s->async.data = s;
+  s->cb = cb;
+  s->data = data;
+  /* What arrived before is ctrun_proc_held_signal's to tell. */
+  for (size_t i = 0; i < sizeof pending / sizeof pending[0]; i++)
+    pending[i] = 0;
+  watcher = s;
+  *out = s;
+  return 0;
+}
+
+static void free_watcher(uv_handle_t *h) { free(h->data); }
+
+void ctrun_signals_close(struct ctrun_signals *s) {
+  if (s == NULL)
+    return;
+  watcher = NULL;
+  uv_close((uv_handle_t *)&s->async, free_watcher);
 }

@@ -554,14 +554,56 @@ int ctrun_proc_request_stop(const struct ctrun_entry *e) {
   return ok ? 0 : ctrun_win_error(GetLastError());
 }
 
-size_t ctrun_proc_run_signals(int *sigs, size_t max) {
-  /* libuv reports Ctrl+C as INT, Ctrl+Break as BREAK and the closing of
-   * the console as HUP. */
-  static const int run_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGBREAK };
-  size_t n = 0;
-  for (; n < sizeof run_signals / sizeof run_signals[0] && n < max; n++)
-    sigs[n] = run_signals[n];
-  return n;
+/* libuv reports Ctrl+C as INT, Ctrl+Break as BREAK and the closing of the
+ * console as HUP. */
+static const int run_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGBREAK };
+#define N_RUN_SIGNALS (sizeof run_signals / sizeof run_signals[0])
+
+struct ctrun_signals {
+  uv_signal_t h[N_RUN_SIGNALS];
+  int open;
+  ctrun_signal_cb cb;
+  void *data;
+};
+
+static void on_run_signal(uv_signal_t *h, int sig) {
+  struct ctrun_signals *s = h->data;
+  s->cb(sig, s->data);
+}
+
+static void free_signals(uv_handle_t *h) {
+  struct ctrun_signals *s = h->data;
+  if (--s->open == 0)
+    free(s);
+}
+
+int ctrun_signals_watch(uv_loop_t *loop, ctrun_signal_cb cb, void *data, struct ctrun_signals **out) {
+  struct ctrun_signals *s = calloc(1, sizeof *s);
+  int r = 0;
+  if (s == NULL)
+    return UV_ENOMEM;
+  s->cb = cb;
+  s->data = data;
+  *out = s;
+  for (size_t i = 0; i < N_RUN_SIGNALS && r == 0; i++) {
+    r = uv_signal_init(loop, &s->h[i]);
+    if (r != 0)
+      break;
+    s->h[i].data = s;
+    s->open++;
+    r = uv_signal_start(&s->h[i], on_run_signal, run_signals[i]);
+  }
+  return r;
+}
+
+void ctrun_signals_close(struct ctrun_signals *s) {
+  int n;
+  if (s == NULL)
+    return;
+  if ((n = s->open) == 0)
+    free(s);
+  for (int i = 0; i < n; i++)
+    uv_close((uv_handle_t *)&s->h[i], free_signals);
 }
 
 int ctrun_proc_protect(char *err, size_t errlen) {
