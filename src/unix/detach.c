@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
+#if defined(__linux__) || defined(__FreeBSD__)
+#include <sys/syscall.h> /* SYS_close_range; macOS has none */
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
