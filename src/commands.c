@@ -311,7 +311,9 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
       snprintf(cbuf, sizeof cbuf, "%ld", o->crit);
     snprintf(perf, sizeof perf, ";%s;%s", wbuf, cbuf);
   }
-  if (o->json) {
+  if (o->quiet && status == CTRUN_CHECK_OK) {
+    /* Nothing to say: cron mails whatever a job prints. */
+  } else if (o->json) {
     char wbuf[24] = "null", cbuf[24] = "null";
     if (o->warn >= 0)
       snprintf(wbuf, sizeof wbuf, "%ld", o->warn);

@@ -307,7 +307,8 @@ static const struct optdef cleanup_defs[] = {
 };
 static const struct optdef check_defs[] = {
   { 0, "warn", 1, OPT_WARN },       { 0, "crit", 1, OPT_CRIT }, { 0, "cleanup", 0, OPT_CLEANUP },
-  { 0, "json", 0, OPT_JSON },       { 'h', "help", 0, OPT_HELP }, { 0, NULL, 0, 0 },
+  { 0, "json", 0, OPT_JSON },       { 'q', "quiet", 0, OPT_QUIET }, { 'h', "help", 0, OPT_HELP },
+  { 0, NULL, 0, 0 },
 };
 
 /* The subcommands: argv[0] is the subcommand's name. */
@@ -393,6 +394,7 @@ enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_ch
     case OPT_CRIT: r = get_count(&p, &o->crit); break;
     case OPT_CLEANUP: o->cleanup = true; break;
     case OPT_JSON: o->json = true; break;
+    case OPT_QUIET: o->quiet = true; break;
     }
     if (r != 0)
       return CTRUN_PARSE_ERROR;

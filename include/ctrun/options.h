@@ -42,6 +42,7 @@ struct ctrun_cleanup_opts { bool dry_run, json; };
 struct ctrun_check_opts {
   long warn, crit; /* -1: no threshold */
   bool cleanup, json;
+  bool quiet; /* print nothing when the status is OK (cron mails any output) */
 };
 
 enum ctrun_parse_result {

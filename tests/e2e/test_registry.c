@@ -218,6 +218,40 @@ static void check_reports_ok_warning_critical(void **state) {
   e2e_wait(pid, 10);
 }
 
+/* For cron, which mails any output: -q prints nothing while all is well,
+ * and the full line, with the same exit status, when it is not. */
+static void check_quiet_prints_only_when_not_ok(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  E2E_RUN(t, &r, "check", "-q");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "");
+  assert_string_equal(r.err, "");
+  E2E_RUN(t, &r, "check", "--quiet", "--json", "--warn", "5");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "");
+  /* --warn 0 makes any state a WARNING. */
+  E2E_RUN(t, &r, "check", "--quiet", "--warn", "0", "--cleanup");
+  assert_int_equal(r.code, 1);
+  assert_string_equal(r.out, "CTRUN WARNING - 0 runs, 0 processes, 0 stale | runs=0 procs=0;0; stale=0\n");
+  E2E_RUN(t, &r, "check", "-q", "--json", "--warn", "0");
+  assert_int_equal(r.code, 1);
+  assert_non_null(strstr(r.out, "\"status\":\"WARNING\""));
+  if (!e2e_has_extras())
+    return; /* no process counts on the generic path */
+  pid_t pid = E2E_START(t, "--", "@child", "{", "sleep", "300", "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 3, 5));
+  E2E_RUN(t, &r, "check", "-q", "--warn", "3", "--crit", "5");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "");
+  E2E_RUN(t, &r, "check", "-q", "--warn", "1", "--crit", "2");
+  assert_int_equal(r.code, 2);
+  assert_string_equal(r.out,
+                      "CTRUN CRITICAL - 1 runs, 2 processes, 0 stale | runs=1 procs=2;1;2 stale=0\n");
+  kill(pid, SIGTERM);
+  e2e_wait(pid, 10);
+}
+
 /* An entry whose recorded processes now belong to strangers (pid reuse)
  * must never make stop or cleanup signal them. */
 static void pid_reuse_never_kills_a_stranger(void **state) {
@@ -266,6 +300,7 @@ int main(void) {
     E2E_TEST(corrupt_entries_crash_nothing),
     E2E_TEST(bad_state_directories_are_refused),
     E2E_TEST(check_reports_ok_warning_critical),
+    E2E_TEST(check_quiet_prints_only_when_not_ok),
     E2E_TEST(pid_reuse_never_kills_a_stranger),
   };
   return e2e_main("e2e-registry", tests, sizeof tests / sizeof tests[0]);
