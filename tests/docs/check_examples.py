@@ -90,8 +90,14 @@ else:
             fail(f"Quick start's first command lacks '{needed}'")
     if second != "meson test -C build":
         fail(f"Quick start's second command is '{second}', not 'meson test -C build'")
-    # What runs once ctrun is built: the example and its check.
+    # What runs once ctrun is built: the example and its check, with a
+    # marker of this test's own, so that a newcomer trying the Quick start
+    # on the same machine at the same time cannot disturb it.
     after = first.split("meson compile -C build && ", 1)[-1]
+    if after.count("CTRUN_QS=1") != 2:
+        fail(f"Quick start: the example and its check must both use CTRUN_QS=1: {after}")
+    qs = f"CTRUN_QS=test{os.getpid()}"
+    after = after.replace("CTRUN_QS=1", qs)
     m = re.match(r"(.*?echo \"exit status \$\?\"; )(.*)$", after)
     if m is None:
         fail(f"Quick start: cannot find the example and its check in: {after}")
@@ -111,7 +117,8 @@ else:
                 if "left running: nothing" not in out:
                     fail(f"Quick start reports a leftover with none left: {out!r}")
                 # ...and the check does see a process of the example.
-                marked = subprocess.Popen(["sleep", "600"], env=dict(env, CTRUN_QS="1"))
+                marked = subprocess.Popen(["sleep", "600"],
+                                          env=dict(env, CTRUN_QS=qs.split("=", 1)[1]))
                 try:
                     time.sleep(0.2)
                     code, out, err = run_shell(check, tmp, env)
