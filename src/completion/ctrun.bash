@@ -66,9 +66,20 @@ _ctrun() {
   local sub="" i w
 
   COMPREPLY=()
-  # --opt=value: complete the value.
+  # --opt=value: complete the value.  Bash splits the words at '=' (it is
+  # in COMP_WORDBREAKS), so this comes as "--opt" "=" "value" or, right
+  # after the '=', as "--opt" "="; a caller that does not split gives
+  # "--opt=value".
   if [[ "$cur" == --*=* ]]; then
     _ctrun_value "${cur%%=*}" "${cur#*=}"
+    return 0
+  fi
+  if [ "$cur" = "=" ] && [[ "$prev" == --* ]]; then
+    _ctrun_value "$prev" ""
+    return 0
+  fi
+  if [ "$prev" = "=" ] && [ "$COMP_CWORD" -gt 2 ] && [[ "${COMP_WORDS[COMP_CWORD - 2]}" == --* ]]; then
+    _ctrun_value "${COMP_WORDS[COMP_CWORD - 2]}" "$cur"
     return 0
   fi
 
@@ -112,6 +123,7 @@ _ctrun() {
       :
     elif [[ "$w" == --* ]]; then
       if _ctrun_takes_value "$w"; then
+        [ "${COMP_WORDS[i + 1]}" = "=" ] && i=$((i + 1)) # "--opt" "=" "value"
         [ $((i + 1)) -eq "$COMP_CWORD" ] && { valfor="$w"; break; }
         i=$((i + 1))
       fi

@@ -103,6 +103,13 @@ words=("");               exactly ps stop cleanup check
 words=(st);               has stop
 words=(--on-busy "");     exactly fail skip replace
 words=(--on-busy=s);      exactly skip
+# As bash splits the words, at '=':
+words=(--on-busy = s);    exactly skip
+words=(--on-busy =);      exactly fail skip replace
+words=(--leftovers = kill -t 5 --on-busy = r); exactly replace
+words=(--leftovers = kill -- slee); has sleep
+words=(--leftovers = kill -s ""); has TERM KILL
+words=(check --warn = "");  lacks --json
 words=(-l x.lock --on-busy r); exactly replace
 words=(--leftovers "");   exactly kill wait
 words=(-s "");            has TERM KILL HUP INT QUIT USR1
