@@ -41,6 +41,10 @@ int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig);
 /* The id of this boot ("" where none). */
 void ctrun_os_boot_id(char *buf, size_t size);
 
+/* Make every signal for which ctrun installed a handler default again (in
+ * the forked command, before exec).  Async-signal-safe. */
+void ctrun_unix_default_signals(void);
+
 /* Built on the above for every host (proctab.c): signal or count the live
  * descendants of this process.  UV_ENOSYS where there is no process table. */
 int ctrun_unix_signal_descendants(int sig);

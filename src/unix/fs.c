@@ -54,11 +54,15 @@ int ctrun_dir_open(const char *path, bool create, struct ctrun_dir **out, char *
   struct ctrun_dir *d;
   int fd, r;
 
-  if (create && (r = make_dirs(path)) != 0) {
-    snprintf(err, errlen, "cannot create state directory '%s': %s", path, ctrun_strerror(r));
-    return r;
-  }
+  /* Made only when missing: every run opens it, few create it. */
   fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && create) {
+    if ((r = make_dirs(path)) != 0) {
+      snprintf(err, errlen, "cannot create state directory '%s': %s", path, ctrun_strerror(r));
+      return r;
+    }
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
   if (fd < 0) {
     r = -errno;
     if (r == UV_ELOOP || (r == UV_ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)))

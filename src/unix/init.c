@@ -4,12 +4,15 @@
  * action would end ctrun unseen while it owns a tree. */
 #include "ctrun/proc.h"
 
+#include "contain.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* How many descriptors a run may need at once: the state directory, its
@@ -74,18 +77,20 @@ static void note(int sig) {
 
 static void nothing(int sig) { (void)sig; }
 
-static bool ignored(int sig) {
-  struct sigaction sa;
-  return sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
-}
-
-/* Catch SIG with FN; no SA_RESTART, so that a wait for a lock ends. */
-static void catch_with(int sig, void (*fn)(int)) {
-  struct sigaction sa;
+/* Catch SIG with FN, unless it is ignored: then it stays so, and the
+ * result is false.  No SA_RESTART, so that a wait for a lock ends. */
+static bool catch_with(int sig, void (*fn)(int)) {
+  struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = fn;
   sigfillset(&sa.sa_mask);
-  sigaction(sig, &sa, NULL);
+  if (sigaction(sig, &sa, &old) != 0)
+    return false;
+  if (old.sa_handler == SIG_IGN) {
+    sigaction(sig, &old, NULL);
+    return false;
+  }
+  return true;
 }
 
 void ctrun_proc_init(int *argc, char ***argv) {
@@ -115,25 +120,28 @@ void ctrun_proc_init(int *argc, char ***argv) {
 
 int ctrun_proc_protect(char *err, size_t errlen) {
   int fds[FD_HEADROOM], n = 0;
+  struct rlimit rl;
 
   n_run_sigs = 0;
   for (size_t i = 0; i < sizeof ending / sizeof ending[0]; i++)
-    if (!ignored(ending[i]) && n_run_sigs < sizeof run_sigs / sizeof run_sigs[0]) {
-      catch_with(ending[i], note);
+    if (n_run_sigs < sizeof run_sigs / sizeof run_sigs[0] && catch_with(ending[i], note))
       run_sigs[n_run_sigs++] = ending[i];
-    }
 #ifdef SIGRTMIN
   for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
-    if (!ignored(s) && n_run_sigs < sizeof run_sigs / sizeof run_sigs[0]) {
-      catch_with(s, note);
+    if (n_run_sigs < sizeof run_sigs / sizeof run_sigs[0] && catch_with(s, note))
       run_sigs[n_run_sigs++] = s;
-    }
 #endif
   for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++)
-    if (!ignored(harmless[i]))
-      catch_with(harmless[i], nothing);
+    catch_with(harmless[i], nothing);
   /* Out of descriptors halfway through, the event loop's library aborts;
-   * find out now, before anything runs. */
+   * find out now, before anything runs.  Under a generous limit, one look
+   * at the lowest free descriptor tells; under a small one, count. */
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= 256 && rl.rlim_cur != RLIM_INFINITY &&
+      (fds[0] = fcntl(0, F_DUPFD_CLOEXEC, 3)) >= 0) {
+    close(fds[0]);
+    if ((rlim_t)fds[0] + 4 * FD_HEADROOM <= rl.rlim_cur)
+      return 0;
+  }
   while (n < FD_HEADROOM && (fds[n] = fcntl(0, F_DUPFD_CLOEXEC, 3)) >= 0)
     n++;
   for (int i = 0; i < n; i++)
@@ -147,6 +155,23 @@ int ctrun_proc_protect(char *err, size_t errlen) {
 }
 
 int ctrun_proc_held_signal(void) { return held; }
+
+void ctrun_unix_default_signals(void) {
+  static const int also[] = { SIGCHLD, SIGUSR1, SIGPIPE, SIGXFSZ, SIGXCPU };
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (size_t i = 0; i < n_run_sigs; i++)
+    sigaction(run_sigs[i], &sa, NULL);
+  /* Those of libuv's watchers and the harmless ones; one that was ignored
+   * when ctrun started got no handler, and must stay ignored. */
+  for (size_t i = 0; i < sizeof also / sizeof also[0]; i++) {
+    struct sigaction old;
+    if (sigaction(also[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN &&
+        old.sa_handler != SIG_DFL)
+      sigaction(also[i], &sa, NULL);
+  }
+}
 
 static void on_async(uv_async_t *h) {
   struct ctrun_signals *s = h->data;

@@ -126,18 +126,10 @@ static void child(const struct ctrun_spawn *s, pid_t parent, const sigset_t *mas
       goto fail;
     }
   }
-  /* Handlers ctrun installed become default again; what ctrun's parent
-   * ignored (a shell's "cmd &" ignores INT and QUIT) stays ignored. */
-  for (int sig = 1; sig < NSIG; sig++) {
-    struct sigaction sa;
-    if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0)
-      continue;
-    if (sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL) {
-      memset(&sa, 0, sizeof sa);
-      sa.sa_handler = SIG_DFL;
-      sigaction(sig, &sa, NULL);
-    }
-  }
+  /* Handlers ctrun installed become default again (before exec, which
+   * would do it too, so that none runs in the held command); what ctrun's
+   * parent ignored (a shell's "cmd &" ignores INT and QUIT) stays ignored. */
+  ctrun_unix_default_signals();
   sigprocmask(SIG_SETMASK, mask, NULL);
   /* Held until ctrun has recorded the run.  EOF means ctrun died first:
    * then nothing of the command ever runs, on any host. */
