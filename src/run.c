@@ -303,10 +303,11 @@ static int take_lock(struct run *r) {
   uint64_t t0 = uv_hrtime();
   int e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
 
-  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE)
+  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE && ctrun_proc_held_signal() == 0)
     e = replace_holder(r, err, sizeof err);
   r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
-  if (e == 0)
+  /* A signal ended the wait: the caller says so (ended_early). */
+  if (e == 0 || ctrun_proc_held_signal() != 0)
     return 0;
   if (e != UV_EBUSY) {
     ctrun_error("%s", err);
