@@ -286,6 +286,42 @@ static void missing_home_is_not_created(void **state) {
   assert_int_equal(access(e2e_path(t, "no"), F_OK), -1);
 }
 
+/* No HOME and no XDG directory at all: a clear 125 naming what to set. */
+static void no_home_at_all_is_a_clear_125(void **state) {
+  struct e2e_result r;
+  E2E_RUN_CMD(*state, &r, "@child", "unsetenv", "CTRUN_STATE_DIR", "unsetenv", "XDG_RUNTIME_DIR",
+              "unsetenv", "XDG_STATE_HOME", "unsetenv", "HOME", "exec", "@ctrun", "--", "@child",
+              "exit", "0");
+  assert_int_equal(r.code, 125);
+  assert_non_null(strstr(r.err, "CTRUN_STATE_DIR"));
+}
+
+/* As an ordinary user (root can write anywhere and fork without limit):
+ * a state directory it may not write, and no process left to fork, are
+ * ctrun's own failures (125), not the command's (126). */
+static void unwritable_state_and_no_processes_are_125(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char dir[512], ran[512];
+  if (geteuid() != 0)
+    skip(); /* needs root to become another user */
+  snprintf(dir, sizeof dir, "%s/ro-state", t->dir);
+  snprintf(ran, sizeof ran, "%s/ran", t->dir);
+  assert_int_equal(mkdir(dir, 0500), 0);
+  assert_int_equal(chown(dir, 65534, 65534), 0);
+  assert_int_equal(chmod(t->dir, 0777), 0); /* the command may leave its mark */
+  E2E_RUN_CMD(t, &r, "@child", "setenv", "CTRUN_STATE_DIR", dir, "setuid", "65534", "exec",
+              "@ctrun", "--", "@child", "pidfile", ran);
+  assert_int_equal(r.code, 125);
+  assert_non_null(strstr(r.err, "cannot record the run"));
+  assert_false(e2e_wait_file(ran, 0));
+  assert_int_equal(chmod(dir, 0700), 0);
+  E2E_RUN_CMD(t, &r, "@child", "setenv", "CTRUN_STATE_DIR", dir, "nproc", "1", "setuid", "65534",
+              "exec", "@ctrun", "--", "@child", "pidfile", ran);
+  assert_int_equal(r.code, 125);
+  assert_false(e2e_wait_file(ran, 0));
+}
+
 /* `ctrun -l "$0"` (the flock idiom) and a lock file with a second name:
  * the file locks, and its content is never touched. */
 static void lock_file_that_is_not_ctruns_own_is_never_written(void **state) {
@@ -367,6 +403,8 @@ int main(void) {
     E2E_TEST(output_paths_are_never_links_or_fifos),
     E2E_TEST(signal_while_waiting_for_the_lock_leaves_nothing),
     E2E_TEST(missing_home_is_not_created),
+    E2E_TEST(no_home_at_all_is_a_clear_125),
+    E2E_TEST(unwritable_state_and_no_processes_are_125),
     E2E_TEST(lock_file_that_is_not_ctruns_own_is_never_written),
     E2E_TEST(replace_ignores_forged_holder_text),
   };

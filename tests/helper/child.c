@@ -11,6 +11,7 @@
  *   block SIG,...   block these signals      default SIG  SIG_DFL for SIG
  *   close FD        close a descriptor       nofile N     RLIMIT_NOFILE = N
  *   setenv NAME VALUE                        unsetenv NAME
+ *   nproc N         RLIMIT_NPROC = N         setuid UID   become UID (and its group)
  *   brokenpipe FD   FD becomes a pipe whose reader is gone
  *   exec PROG ARG...  exec the rest of the script's words as a program
  *   { ... }         fork: the child runs the block, then exits 0;
@@ -149,6 +150,15 @@ static int run(int argc, char **argv, int i) {
       i += 2;
     } else if (strcmp(cmd, "unsetenv") == 0) {
       unsetenv(arg);
+      i++;
+    } else if (strcmp(cmd, "nproc") == 0) {
+      struct rlimit rl = { (rlim_t)atol(arg), (rlim_t)atol(arg) };
+      if (setrlimit(RLIMIT_NPROC, &rl) != 0)
+        return 96;
+      i++;
+    } else if (strcmp(cmd, "setuid") == 0) {
+      if (setgid((gid_t)atol(arg)) != 0 || setuid((uid_t)atol(arg)) != 0)
+        return 96;
       i++;
     } else if (strcmp(cmd, "close") == 0) {
       close(atoi(arg));
