@@ -24,10 +24,14 @@ fi
 log "preparing the libuv and cmocka subprojects"
 bash subprojects/prepare-mingw.sh
 
+# The tests run the build that ships: debugoptimized (-O2), where undefined
+# behaviour turns into wrong code; named here so that a reused build
+# directory configured otherwise is set back.
+opts=(--cross-file cross/mingw-w64.ini -Dwerror=true --buildtype=debugoptimized)
 if [ -d "$build" ]; then
-  meson setup --reconfigure "$build" --cross-file cross/mingw-w64.ini -Dwerror=true
+  meson setup --reconfigure "$build" "${opts[@]}"
 else
-  meson setup "$build" --cross-file cross/mingw-w64.ini -Dwerror=true
+  meson setup "$build" "${opts[@]}"
 fi
 ninja -C "$build"
 
