@@ -8,6 +8,7 @@
 #include "ctrun/proc.h"
 
 #include <io.h>
+#include <stddef.h>
 #include <shellapi.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,25 +68,56 @@ static bool is_console_host(HANDLE h) {
   return _wcsicmp(base ? base + 1 : path, L"conhost.exe") == 0;
 }
 
+/* The pids of JOB's processes, *N of them (free() the result); NULL when
+ * the job cannot be asked.  The list is sized for what the job reports,
+ * and asked again when it grew in between: ProcessIdList is declared with
+ * one element, so it is only ever read through a pointer into the
+ * allocation, never indexed past its declared size. */
+static ULONG_PTR *job_pids(HANDLE job, DWORD *n) {
+  const size_t head = offsetof(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList);
+  DWORD want = active_processes(job) + 16;
+
+  for (int tries = 0; tries < 8; tries++) {
+    size_t size = head + (size_t)want * sizeof(ULONG_PTR);
+    char *buf = malloc(size);
+    JOBOBJECT_BASIC_PROCESS_ID_LIST list;
+    BOOL ok;
+
+    if (buf == NULL)
+      return NULL;
+    ok = QueryInformationJobObject(job, JobObjectBasicProcessIdList, buf, (DWORD)size, NULL);
+    memcpy(&list, buf, head);
+    if ((ok || GetLastError() == ERROR_MORE_DATA) &&
+        list.NumberOfProcessIdsInList >= list.NumberOfAssignedProcesses) {
+      ULONG_PTR *ids = (ULONG_PTR *)(void *)buf;
+      *n = list.NumberOfProcessIdsInList;
+      memmove(ids, buf + head, (size_t)*n * sizeof *ids);
+      return ids;
+    }
+    free(buf);
+    if (!ok && GetLastError() != ERROR_MORE_DATA)
+      return NULL;
+    want = list.NumberOfAssignedProcesses + 16;
+  }
+  return NULL;
+}
+
 /* The processes of the tree that still run, console hosts aside.  The
  * job's count lags behind an exit for a moment (a process is signalled
  * before it leaves its job), so members that have exited are not
  * counted. */
 static int live_members(HANDLE job, DWORD main_pid, bool main_exited) {
-  struct {
-    JOBOBJECT_BASIC_PROCESS_ID_LIST list;
-    ULONG_PTR more[1023];
-  } ids;
-  DWORD active = active_processes(job);
+  DWORD active = active_processes(job), count = 0;
+  ULONG_PTR *ids;
   int n = 0;
 
   if (active == 0)
     return 0;
-  if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL) ||
-      ids.list.NumberOfProcessIdsInList < ids.list.NumberOfAssignedProcesses)
+  ids = job_pids(job, &count);
+  if (ids == NULL)
     return (int)active;
-  for (DWORD i = 0; i < ids.list.NumberOfProcessIdsInList; i++) {
-    DWORD pid = (DWORD)ids.list.ProcessIdList[i];
+  for (DWORD i = 0; i < count; i++) {
+    DWORD pid = (DWORD)ids[i];
     HANDLE h;
 
     if (pid == main_pid) {
@@ -100,6 +132,7 @@ static int live_members(HANDLE job, DWORD main_pid, bool main_exited) {
     n += WaitForSingleObject(h, 0) != WAIT_OBJECT_0 && !is_console_host(h);
     CloseHandle(h);
   }
+  free(ids);
   return n;
 }
 
@@ -442,9 +475,14 @@ void ctrun_tree_free(struct ctrun_tree *t) {
   }
   if (t->held != NULL)
     CloseHandle(t->held);
-  /* Kill-on-close: whatever might remain dies with the handle. */
-  if (t->job != NULL)
+  /* Whatever might remain is killed here, not left to kill-on-close: that
+   * fires only with the job's last handle, and a process of the tree may
+   * hold one of its own. */
+  if (t->job != NULL) {
+    if (active_processes(t->job) > 0)
+      TerminateJobObject(t->job, KILLED_CODE);
     CloseHandle(t->job);
+  }
   if (t->process != NULL)
     CloseHandle(t->process);
   if (t->stop_event != NULL)

@@ -1,16 +1,35 @@
 /* ctrun-child-win: the program that the Windows end-to-end tests run under
  * ctrun.exe.  Its arguments are a little script, run in order:
  *
- *   sleep SECS          exit N              out TEXT
+ *   sleep SECS          out TEXT            append FILE TEXT (and a newline)
+ *   exit N              exit with N: decimal, or 0x... hex; all 32 bits
  *   pidfile FILE        append this process's pid to FILE
  *   spawn MODE FILE     start "sleep 300" of this program and append its
  *                       pid to FILE; MODE: plain, detached
  *                       (DETACHED_PROCESS) or breakaway
  *                       (CREATE_BREAKAWAY_FROM_JOB; when refused, it says
  *                       "breakaway refused" and starts it plainly)
+ *   spawn-with MODE FILE SCRIPT
+ *                       the same, running SCRIPT (one argument, read as a
+ *                       command line) instead of "sleep 300"
  *   ignore-break        ignore CTRL_BREAK, so only a hard kill ends it
  *   argv FILE -- ARG... write each ARG as UTF-8, NUL-terminated, to FILE
  *                       (as CommandLineToArgvW gives them) and exit 0
+ *   lines N TAG         write N lines "TAG <i> ..." to stdout, each with one
+ *                       WriteFile, as a program that logs does
+ *   env-dump FILE       write the environment block to FILE, one UTF-8 line
+ *                       an entry, in the block's order
+ *   stdio FILE          write the types (GetFileType) of the standard
+ *                       handles to FILE: "in=T out=T err=T"
+ *   hold FILE SECS SHARE
+ *                       keep FILE open (created if missing) for SECS with
+ *                       share mode SHARE: none, read or read-delete; says
+ *                       "held" once it is open
+ *   lock FILE SECS      hold the lock ctrun takes on FILE (LockFileEx on
+ *                       the byte at 2^62) for SECS; says "locked"
+ *   hold-job            open this run's job by its name (from CTRUN_RUN_ID)
+ *                       for query only and keep the handle, as a process
+ *                       that wants to outlive ctrun would
  *
  * Every instance also appends its pid to the file named by CTRUN_TEST_PIDS,
  * so that a test's teardown can check that none of them is left.
@@ -44,13 +63,14 @@ static void say(const char *text) {
   fflush(stdout);
 }
 
-/* Start "sleep 300" of this very program with FLAGS. */
-static BOOL spawn(DWORD flags, DWORD *pid) {
-  wchar_t self[MAX_PATH], cmd[MAX_PATH + 32];
+/* Start this very program with SCRIPT and FLAGS. */
+static BOOL spawn(DWORD flags, const wchar_t *script, DWORD *pid) {
+  static wchar_t cmd[32768];
+  wchar_t self[MAX_PATH];
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
   GetModuleFileNameW(NULL, self, MAX_PATH);
-  _snwprintf(cmd, sizeof cmd / sizeof cmd[0], L"\"%ls\" sleep 300", self);
+  _snwprintf(cmd, sizeof cmd / sizeof cmd[0], L"\"%ls\" %ls", self, script);
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
   if (!CreateProcessW(self, cmd, NULL, NULL, FALSE, flags, NULL, NULL, &si, &pi))
@@ -59,6 +79,22 @@ static BOOL spawn(DWORD flags, DWORD *pid) {
   CloseHandle(pi.hThread);
   CloseHandle(pi.hProcess);
   return TRUE;
+}
+
+static int spawn_mode(const wchar_t *mode, const wchar_t *file, const wchar_t *script) {
+  DWORD pid = 0, flags = wcscmp(mode, L"detached") == 0 ? DETACHED_PROCESS : 0;
+  if (wcscmp(mode, L"breakaway") == 0) {
+    if (spawn(CREATE_BREAKAWAY_FROM_JOB, script, &pid))
+      say("breakaway allowed");
+    else
+      say("breakaway refused");
+  }
+  if (pid == 0 && !spawn(flags, script, &pid)) {
+    say("spawn failed");
+    return 90;
+  }
+  append_pid(file, pid);
+  return 0;
 }
 
 static BOOL WINAPI ignore(DWORD type) { return type == CTRL_BREAK_EVENT || type == CTRL_C_EVENT; }
@@ -79,6 +115,88 @@ static int write_argv(const wchar_t *file, int argc, wchar_t **argv) {
   return 0;
 }
 
+static void lines(int n, const wchar_t *tag) {
+  HANDLE out = GetStdHandle(STD_OUTPUT_HANDLE);
+  for (int i = 0; i < n; i++) {
+    char line[256];
+    DWORD w;
+    int len = snprintf(line, sizeof line, "%ls %d abcdefghijklmnopqrstuvwxyz0123456789\n", tag, i);
+    WriteFile(out, line, (DWORD)len, &w, NULL);
+  }
+}
+
+static int env_dump(const wchar_t *file) {
+  wchar_t *env = GetEnvironmentStringsW();
+  HANDLE h = CreateFileW(file, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+  if (env == NULL || h == INVALID_HANDLE_VALUE)
+    return 2;
+  for (wchar_t *e = env; *e; e += wcslen(e) + 1) {
+    char buf[8192];
+    DWORD n;
+    int len = WideCharToMultiByte(CP_UTF8, 0, e, -1, buf, sizeof buf - 1, NULL, NULL);
+    if (len <= 0)
+      continue;
+    buf[len - 1] = '\n';
+    WriteFile(h, buf, (DWORD)len, &n, NULL);
+  }
+  CloseHandle(h);
+  FreeEnvironmentStringsW(env);
+  return 0;
+}
+
+static void stdio_types(const wchar_t *file) {
+  char line[64];
+  snprintf(line, sizeof line, "in=%lu out=%lu err=%lu\n",
+           (unsigned long)GetFileType(GetStdHandle(STD_INPUT_HANDLE)),
+           (unsigned long)GetFileType(GetStdHandle(STD_OUTPUT_HANDLE)),
+           (unsigned long)GetFileType(GetStdHandle(STD_ERROR_HANDLE)));
+  append(file, line);
+}
+
+static int hold(const wchar_t *file, double secs, const wchar_t *share) {
+  DWORD mode = wcscmp(share, L"read") == 0          ? FILE_SHARE_READ
+               : wcscmp(share, L"read-delete") == 0 ? FILE_SHARE_READ | FILE_SHARE_DELETE
+                                                    : 0;
+  HANDLE h = CreateFileW(file, GENERIC_READ | GENERIC_WRITE, mode, NULL, OPEN_ALWAYS,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
+  if (h == INVALID_HANDLE_VALUE) {
+    say("hold failed");
+    return 91;
+  }
+  say("held");
+  Sleep((DWORD)(secs * 1000));
+  CloseHandle(h);
+  return 0;
+}
+
+static int lock(const wchar_t *file, double secs) {
+  OVERLAPPED ov;
+  HANDLE h = CreateFileW(file, GENERIC_READ | GENERIC_WRITE,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_ALWAYS,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
+  memset(&ov, 0, sizeof ov);
+  ov.OffsetHigh = 1u << 30;
+  if (h == INVALID_HANDLE_VALUE ||
+      !LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+    say("lock failed");
+    return 92;
+  }
+  say("locked");
+  Sleep((DWORD)(secs * 1000));
+  CloseHandle(h);
+  return 0;
+}
+
+/* "Local\ctrun-<id>": how ctrun names the job of run <id>. */
+static HANDLE open_job_by_name(DWORD access) {
+  wchar_t id[64], name[96];
+  DWORD n = GetEnvironmentVariableW(L"CTRUN_RUN_ID", id, 64);
+  if (n == 0 || n >= 64)
+    return NULL;
+  _snwprintf(name, 96, L"Local\\ctrun-%ls", id);
+  return OpenJobObjectW(access, FALSE, name);
+}
+
 int main(void) {
   int argc;
   wchar_t **argv = CommandLineToArgvW(GetCommandLineW(), &argc);
@@ -89,37 +207,53 @@ int main(void) {
 
   for (int i = 1; i < argc; i++) {
     const wchar_t *a = argv[i];
+    int r = 0;
     if (wcscmp(a, L"sleep") == 0 && i + 1 < argc) {
       Sleep((DWORD)(_wtof(argv[++i]) * 1000));
     } else if (wcscmp(a, L"exit") == 0 && i + 1 < argc) {
-      return _wtoi(argv[++i]);
+      fflush(NULL);
+      ExitProcess((UINT)wcstoul(argv[++i], NULL, 0));
     } else if (wcscmp(a, L"out") == 0 && i + 1 < argc) {
       printf("%ls\n", argv[++i]);
       fflush(stdout);
+    } else if (wcscmp(a, L"append") == 0 && i + 2 < argc) {
+      char text[1024];
+      snprintf(text, sizeof text, "%ls\n", argv[i + 2]);
+      append(argv[i + 1], text);
+      i += 2;
     } else if (wcscmp(a, L"pidfile") == 0 && i + 1 < argc) {
       append_pid(argv[++i], GetCurrentProcessId());
     } else if (wcscmp(a, L"spawn") == 0 && i + 2 < argc) {
-      const wchar_t *mode = argv[++i], *file = argv[++i];
-      DWORD pid = 0, flags = wcscmp(mode, L"detached") == 0 ? DETACHED_PROCESS : 0;
-      if (wcscmp(mode, L"breakaway") == 0) {
-        if (spawn(CREATE_BREAKAWAY_FROM_JOB, &pid))
-          say("breakaway allowed");
-        else
-          say("breakaway refused");
-      }
-      if (pid == 0 && !spawn(flags, &pid)) {
-        say("spawn failed");
-        return 90;
-      }
-      append_pid(file, pid);
+      r = spawn_mode(argv[i + 1], argv[i + 2], L"sleep 300");
+      i += 2;
+    } else if (wcscmp(a, L"spawn-with") == 0 && i + 3 < argc) {
+      r = spawn_mode(argv[i + 1], argv[i + 2], argv[i + 3]);
+      i += 3;
     } else if (wcscmp(a, L"ignore-break") == 0) {
       SetConsoleCtrlHandler(ignore, TRUE);
     } else if (wcscmp(a, L"argv") == 0 && i + 2 < argc && wcscmp(argv[i + 2], L"--") == 0) {
       return write_argv(argv[i + 1], argc - (i + 3), argv + i + 3);
+    } else if (wcscmp(a, L"lines") == 0 && i + 2 < argc) {
+      lines(_wtoi(argv[i + 1]), argv[i + 2]);
+      i += 2;
+    } else if (wcscmp(a, L"env-dump") == 0 && i + 1 < argc) {
+      r = env_dump(argv[++i]);
+    } else if (wcscmp(a, L"stdio") == 0 && i + 1 < argc) {
+      stdio_types(argv[++i]);
+    } else if (wcscmp(a, L"hold") == 0 && i + 3 < argc) {
+      r = hold(argv[i + 1], _wtof(argv[i + 2]), argv[i + 3]);
+      i += 3;
+    } else if (wcscmp(a, L"lock") == 0 && i + 2 < argc) {
+      r = lock(argv[i + 1], _wtof(argv[i + 2]));
+      i += 2;
+    } else if (wcscmp(a, L"hold-job") == 0) {
+      say(open_job_by_name(JOB_OBJECT_QUERY) != NULL ? "job held" : "job not held");
     } else {
       fprintf(stderr, "ctrun-child-win: bad script at '%ls'\n", a);
       return 99;
     }
+    if (r != 0)
+      return r;
   }
   return 0;
 }

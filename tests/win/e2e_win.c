@@ -7,6 +7,7 @@
 #include <windows.h>
 #include <aclapi.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -239,6 +240,31 @@ static void wait_for_text(const wchar_t *file, const char *text, double secs) {
   fail_msg("'%s' never appeared in %ls", text, file);
 }
 
+/* How many lines FILE has. */
+static int count_lines(const wchar_t *file) {
+  char buf[8192];
+  int n = 0;
+  read_file(file, buf, sizeof buf, NULL);
+  for (char *s = buf; (s = strchr(s, '\n')) != NULL; s++)
+    n++;
+  return n;
+}
+
+static void wait_for_lines(const wchar_t *file, int n, double secs) {
+  for (double waited = 0; waited < secs; waited += 0.05) {
+    if (count_lines(file) >= n)
+      return;
+    Sleep(50);
+  }
+  fail_msg("%ls never had %d lines", file, n);
+}
+
+static bool file_has(const wchar_t *file, const char *text) {
+  static char buf[65536];
+  read_file(file, buf, sizeof buf, NULL);
+  return strstr(buf, text) != NULL;
+}
+
 static void exit_codes(void **state) {
   struct e2e *t = *state;
   assert_int_equal(RUN(t, L"--", child, L"exit", L"7"), 7);
@@ -290,6 +316,70 @@ static void leftovers_are_killed(void **state) {
                    3);
   assert_int_equal(alive(pids, &listed), 0);
   assert_int_equal(listed, 2);
+}
+
+/* ps and check count every process of the tree (five here), not only the
+ * first one the job lists. */
+static void every_process_is_counted(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed;
+  HANDLE h = START(t, L"tree", L"-n", L"tree", L"-t", L"60s", L"-k", L"1s", L"--", child, L"spawn",
+                   L"plain", pids, L"spawn", L"plain", pids, L"spawn", L"plain", pids, L"spawn",
+                   L"plain", pids, L"pidfile", pids, L"sleep", L"300");
+  wait_for_lines(pids, 5, 20);
+  assert_int_equal(RUN(t, L"ps", L"--json"), 0);
+  assert_non_null(strstr(t->out, "\"procs\":5}"));
+  assert_int_equal(RUN(t, L"check", L"--warn", L"3"), 1);
+  assert_non_null(strstr(t->out, "CTRUN WARNING - 1 runs, 5 processes"));
+  assert_int_equal(RUN(t, L"stop", L"tree"), 0);
+  assert_int_equal(finish(h, 30), 124);
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 5);
+}
+
+/* --leftovers wait: ctrun returns when the last process of the tree has
+ * ended by itself, not when the command has. */
+static void leftovers_wait_for_the_last_process(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids"), *done = path_in(t, L"done");
+  wchar_t script[2 * MAX_PATH];
+  DWORD t0 = GetTickCount();
+  _snwprintf(script, 2 * MAX_PATH, L"sleep 1.5 append \"%ls\" finished", done);
+  assert_int_equal(RUN(t, L"--leftovers", L"wait", L"--", child, L"spawn-with", L"plain", pids, script,
+                       L"exit", L"0"),
+                   0);
+  assert_true(GetTickCount() - t0 >= 1400);
+  assert_true(file_has(done, "finished"));
+}
+
+/* The report counts the leftovers ctrun stopped and the most processes it
+ * saw. */
+static void leftovers_are_counted_in_the_report(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids"), *report = path_in(t, L"report.json");
+  int listed;
+  assert_int_equal(RUN(t, L"-k", L"1s", L"--report", report, L"--", child, L"spawn", L"plain", pids,
+                       L"spawn", L"plain", pids, L"sleep", L"0.5", L"exit", L"0"),
+                   0);
+  assert_true(file_has(report, "\"leftovers_killed\":2,"));
+  assert_true(file_has(report, "\"peak_procs\":3}"));
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 2);
+}
+
+/* A leftover that holds a handle of the run's job (which kill-on-close
+ * would wait for) is killed all the same, and before the lock is free. */
+static void a_leftover_holding_its_job_dies_before_the_lock_is_free(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids"), *lock = path_in(t, L"the.lock");
+  int listed;
+  assert_int_equal(RUN(t, L"-l", lock, L"-k", L"500ms", L"--", child, L"spawn-with", L"plain", pids,
+                       L"hold-job sleep 300", L"sleep", L"0.5", L"exit", L"0"),
+                   0);
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 1);
+  assert_int_equal(RUN(t, L"-l", lock, L"--", child, L"exit", L"0"), 0);
 }
 
 /* A state directory owned by someone else (here LocalSystem) is refused,
@@ -432,6 +522,11 @@ int main(void) {
     cmocka_unit_test_setup_teardown(detach_then_stop, setup, teardown),
     cmocka_unit_test_setup_teardown(killed_ctrun_takes_the_tree_along, setup, teardown),
     cmocka_unit_test_setup_teardown(argv_round_trip, setup, teardown),
+    cmocka_unit_test_setup_teardown(every_process_is_counted, setup, teardown),
+    cmocka_unit_test_setup_teardown(leftovers_wait_for_the_last_process, setup, teardown),
+    cmocka_unit_test_setup_teardown(leftovers_are_counted_in_the_report, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_leftover_holding_its_job_dies_before_the_lock_is_free, setup,
+                                    teardown),
   };
   env_path(L"CTRUN", ctrun);
   env_path(L"CTRUNW", ctrunw);
