@@ -1,13 +1,20 @@
-/* The Windows container: a job object per run, named after the run so that
- * ps and cleanup can re-open it.  The command is created suspended, put in
- * the job and only then resumed, so none of its instructions runs outside;
- * the job forbids breakaway and kills everything when its last handle
- * closes, which is when ctrun dies.  A thread waits on the job's completion
- * port and wakes the libuv loop; since the port's messages are not
- * guaranteed, it also polls the job's count. */
+/* The Windows container: two job objects per run.  The command is created
+ * suspended, put in both and only then resumed, so none of its
+ * instructions runs outside.  The inner job holds the tree: it forbids
+ * breakaway and kills everything when its last handle closes, which is
+ * when ctrun dies; it has no name, and ctrun's own process lets no one
+ * duplicate a handle out of it, so only ctrun can ever change it or keep
+ * it open.  The outer job, nested around it, has the same members and is
+ * named after the run so that ps, stop and cleanup can re-open it; its
+ * security descriptor lets them (and every process of the tree, which
+ * runs as the same user) only query and terminate it.  A thread waits on
+ * the inner job's completion port and wakes the libuv loop; since the
+ * port's messages are not guaranteed, it also polls the job's count. */
 #include "ctrun/proc.h"
 
+#include <aclapi.h>
 #include <io.h>
+#include <sddl.h>
 #include <stddef.h>
 #include <shellapi.h>
 #include <signal.h>
@@ -33,7 +40,9 @@ struct ctrun_tree {
   uv_async_t async;
   ctrun_tree_cb cb, stop_cb;
   void *data;
-  HANDLE port, thread, job, process, stop_event;
+  HANDLE port, thread, process, stop_event;
+  HANDLE job;   /* the inner job: the tree, kill-on-close, nameless */
+  HANDLE named; /* the outer job, named for ps, stop and cleanup */
   HANDLE held; /* the command's first thread, suspended until started */
   DWORD pid;
   volatile LONG stop_requested;
@@ -45,6 +54,73 @@ struct ctrun_tree {
 static void job_name(wchar_t *buf, size_t size, const char *prefix, const char *id) {
   _snwprintf(buf, size - 1, L"Local\\%hs%hs", prefix, id);
   buf[size - 1] = L'\0';
+}
+
+/* A security descriptor that grants this user (and LocalSystem) only
+ * ACCESS (0: nothing), and the object's owner nothing beyond reading it:
+ * without the OWNER RIGHTS entry, the owner, who is this same user, could
+ * rewrite the DACL and then take every right.  Free with LocalFree.
+ * Processes of the tree run as the same user: this is what they get. */
+static PSECURITY_DESCRIPTOR user_only(DWORD access) {
+  union {
+    TOKEN_USER user;
+    char buf[512];
+  } info;
+  PSECURITY_DESCRIPTOR sd = NULL;
+  wchar_t *sid = NULL, sddl[256];
+  HANDLE token;
+  DWORD n;
+  BOOL ok;
+
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+    return NULL;
+  ok = GetTokenInformation(token, TokenUser, &info, sizeof info, &n) &&
+       ConvertSidToStringSidW(info.user.User.Sid, &sid);
+  CloseHandle(token);
+  if (!ok)
+    return NULL;
+  if (access != 0)
+    _snwprintf(sddl, sizeof sddl / sizeof sddl[0] - 1,
+               L"D:P(A;;0x%lx;;;%ls)(A;;0x%lx;;;SY)(A;;0x%lx;;;OW)", (unsigned long)access, sid,
+               (unsigned long)access, (unsigned long)READ_CONTROL);
+  else
+    _snwprintf(sddl, sizeof sddl / sizeof sddl[0] - 1, L"D:P(A;;0x%lx;;;OW)",
+               (unsigned long)READ_CONTROL);
+  sddl[sizeof sddl / sizeof sddl[0] - 1] = L'\0';
+  LocalFree(sid);
+  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd, NULL))
+    return NULL;
+  return sd;
+}
+
+/* Once per supervisor, before the command exists: no process of this user
+ * but ctrun itself may duplicate ctrun's handles (the inner job's among
+ * them), write its memory or start threads in it; asking whether it still
+ * runs, waiting for it and ending it stay open to all of this user's. */
+static int protect_self(void) {
+  static bool done;
+  PSECURITY_DESCRIPTOR sd;
+  PACL dacl = NULL;
+  BOOL present = FALSE, defaulted;
+  DWORD r;
+
+  if (done)
+    return 0;
+  sd = user_only(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE | PROCESS_TERMINATE);
+  if (sd == NULL)
+    return ctrun_win_error(GetLastError());
+  if (!GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) || !present) {
+    LocalFree(sd);
+    return UV_EINVAL;
+  }
+  r = SetSecurityInfo(GetCurrentProcess(), SE_KERNEL_OBJECT,
+                      DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL, NULL,
+                      dacl, NULL);
+  LocalFree(sd);
+  if (r != ERROR_SUCCESS)
+    return ctrun_win_error(r);
+  done = true;
+  return 0;
 }
 
 static DWORD active_processes(HANDLE job) {
@@ -240,13 +316,22 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
 }
 
 int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_cb cb) {
+  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, FALSE };
   wchar_t name[64];
+  DWORD err;
+
   job_name(name, sizeof name / sizeof name[0], "ctrun-stop-", run_id);
-  /* Auto-reset: each ctrun stop is one request. */
-  t->stop_event = CreateEventW(NULL, FALSE, FALSE, name);
-  if (t->stop_event == NULL)
+  /* Others of this user may set it (that is ctrun stop), not take it over. */
+  sa.lpSecurityDescriptor = user_only(EVENT_MODIFY_STATE | SYNCHRONIZE);
+  if (sa.lpSecurityDescriptor == NULL)
     return ctrun_win_error(GetLastError());
-  if (GetLastError() == ERROR_ALREADY_EXISTS) {
+  /* Auto-reset: each ctrun stop is one request. */
+  t->stop_event = CreateEventW(&sa, FALSE, FALSE, name);
+  err = GetLastError();
+  LocalFree(sa.lpSecurityDescriptor);
+  if (t->stop_event == NULL)
+    return ctrun_win_error(err);
+  if (err == ERROR_ALREADY_EXISTS) {
     CloseHandle(t->stop_event);
     t->stop_event = NULL;
     return UV_EEXIST; /* not ours: someone squats the name */
@@ -300,21 +385,30 @@ static bool valid(HANDLE h) { return h != NULL && h != INVALID_HANDLE_VALUE; }
  * (a windowless console of a service or a scheduled task) still counts. */
 static bool has_console(void) { return GetConsoleWindow() != NULL || GetConsoleCP() != 0; }
 
-/* Create the run's job: named, no breakaway, kill on close, reporting to
- * the watcher's port. */
-static int make_job(struct ctrun_tree *t, const char *run_id) {
+/* A new job, named NAME (or none), granting others ACCESS, with the
+ * limits every job of a run has.  Returns NULL with *R set. */
+static HANDLE new_job(const wchar_t *name, DWORD access, int *r) {
   JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
-  JOBOBJECT_ASSOCIATE_COMPLETION_PORT acp;
-  wchar_t name[64];
+  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, FALSE };
+  HANDLE job;
+  DWORD err;
 
-  job_name(name, sizeof name / sizeof name[0], "ctrun-", run_id);
-  t->job = CreateJobObjectW(NULL, name);
-  if (t->job == NULL)
-    return ctrun_win_error(GetLastError());
-  if (GetLastError() == ERROR_ALREADY_EXISTS) {
-    CloseHandle(t->job);
-    t->job = NULL;
-    return UV_EEXIST;
+  sa.lpSecurityDescriptor = user_only(access);
+  if (sa.lpSecurityDescriptor == NULL) {
+    *r = ctrun_win_error(GetLastError());
+    return NULL;
+  }
+  job = CreateJobObjectW(&sa, name);
+  err = GetLastError();
+  LocalFree(sa.lpSecurityDescriptor);
+  if (job == NULL) {
+    *r = ctrun_win_error(err);
+    return NULL;
+  }
+  if (name != NULL && err == ERROR_ALREADY_EXISTS) {
+    CloseHandle(job);
+    *r = UV_EEXIST; /* not ours: someone squats the name */
+    return NULL;
   }
   memset(&li, 0, sizeof li);
   /* Neither BREAKAWAY_OK nor SILENT_BREAKAWAY_OK: a process of the tree
@@ -322,8 +416,31 @@ static int make_job(struct ctrun_tree *t, const char *run_id) {
    * waiting on an error dialog that nobody will see. */
   li.BasicLimitInformation.LimitFlags =
     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
-  if (!SetInformationJobObject(t->job, JobObjectExtendedLimitInformation, &li, sizeof li))
-    return ctrun_win_error(GetLastError());
+  if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li)) {
+    *r = ctrun_win_error(GetLastError());
+    CloseHandle(job);
+    return NULL;
+  }
+  *r = 0;
+  return job;
+}
+
+/* Create the run's jobs: the named outer one, which others may only query
+ * and terminate, and the nameless inner one, which reports to the
+ * watcher's port and which no one but ctrun can reach. */
+static int make_job(struct ctrun_tree *t, const char *run_id) {
+  JOBOBJECT_ASSOCIATE_COMPLETION_PORT acp;
+  wchar_t name[64];
+  int r = protect_self();
+  if (r != 0)
+    return r;
+  job_name(name, sizeof name / sizeof name[0], "ctrun-", run_id);
+  t->named = new_job(name, JOB_OBJECT_QUERY | JOB_OBJECT_TERMINATE | SYNCHRONIZE, &r);
+  if (t->named == NULL)
+    return r;
+  t->job = new_job(NULL, 0, &r);
+  if (t->job == NULL)
+    return r;
   acp.CompletionKey = (void *)(ULONG_PTR)KEY_JOB;
   acp.CompletionPort = t->port;
   if (!SetInformationJobObject(t->job, JobObjectAssociateCompletionPortInformation, &acp, sizeof acp))
@@ -372,7 +489,9 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
         : err == ERROR_ACCESS_DENIED ? UV_EACCES : ctrun_win_error(err);
     goto out;
   }
-  if (!AssignProcessToJobObject(t->job, pi.hProcess)) {
+  /* The outer job first: the inner one, still empty, then nests in it. */
+  if (!AssignProcessToJobObject(t->named, pi.hProcess) ||
+      !AssignProcessToJobObject(t->job, pi.hProcess)) {
     r = ctrun_win_error(GetLastError());
     TerminateProcess(pi.hProcess, KILLED_CODE);
     WaitForSingleObject(pi.hProcess, INFINITE);
@@ -483,6 +602,8 @@ void ctrun_tree_free(struct ctrun_tree *t) {
       TerminateJobObject(t->job, KILLED_CODE);
     CloseHandle(t->job);
   }
+  if (t->named != NULL)
+    CloseHandle(t->named);
   if (t->process != NULL)
     CloseHandle(t->process);
   if (t->stop_event != NULL)

@@ -30,6 +30,12 @@
  *   hold-job            open this run's job by its name (from CTRUN_RUN_ID)
  *                       for query only and keep the handle, as a process
  *                       that wants to outlive ctrun would
+ *   hijack-job          try to take control of the job this process runs
+ *                       in: open it by name with the right to change it
+ *                       (then with all rights), and duplicate ctrun's own
+ *                       handles; with any job handle so won, allow
+ *                       breakaway and clear kill-on-close.  Says
+ *                       "hijack ROUTE: refused" or "hijack ROUTE: done"
  *
  * Every instance also appends its pid to the file named by CTRUN_TEST_PIDS,
  * so that a test's teardown can check that none of them is left.
@@ -40,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tlhelp32.h>
 #include <wchar.h>
 
 static void append(const wchar_t *file, const char *text) {
@@ -197,6 +204,65 @@ static HANDLE open_job_by_name(DWORD access) {
   return OpenJobObjectW(access, FALSE, name);
 }
 
+/* Allow breakaway from JOB and let it outlive ctrun. */
+static BOOL take_over(HANDLE job) {
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+  if (!QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li, NULL))
+    return FALSE;
+  li.BasicLimitInformation.LimitFlags |=
+    JOB_OBJECT_LIMIT_BREAKAWAY_OK | JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK;
+  li.BasicLimitInformation.LimitFlags &= ~(DWORD)JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+  return SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li);
+}
+
+static void report(const char *route, BOOL done) {
+  char line[96];
+  snprintf(line, sizeof line, "hijack %s: %s", route, done ? "done" : "refused");
+  say(line);
+}
+
+static DWORD parent_pid(void) {
+  PROCESSENTRY32W pe;
+  DWORD self = GetCurrentProcessId(), parent = 0;
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snap == INVALID_HANDLE_VALUE)
+    return 0;
+  pe.dwSize = sizeof pe;
+  for (BOOL ok = Process32FirstW(snap, &pe); ok; ok = Process32NextW(snap, &pe))
+    if (pe.th32ProcessID == self)
+      parent = pe.th32ParentProcessID;
+  CloseHandle(snap);
+  return parent;
+}
+
+/* Every handle won is kept open on purpose: it is what would keep the job
+ * alive after ctrun. */
+static void hijack(void) {
+  HANDLE job, parent;
+  BOOL done = FALSE;
+
+  job = open_job_by_name(JOB_OBJECT_SET_ATTRIBUTES | JOB_OBJECT_QUERY);
+  report("name-set", job != NULL && take_over(job));
+  job = open_job_by_name(JOB_OBJECT_ALL_ACCESS);
+  report("name-all", job != NULL && take_over(job));
+  /* The supervising ctrun holds every job of the run with all rights. */
+  parent = OpenProcess(PROCESS_DUP_HANDLE, FALSE, parent_pid());
+  for (ULONG_PTR v = 4; parent != NULL && v < 0x10000; v += 4) {
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION info;
+    BOOL in = FALSE;
+    if (!DuplicateHandle(parent, (HANDLE)v, GetCurrentProcess(), &job, 0, FALSE,
+                         DUPLICATE_SAME_ACCESS))
+      continue;
+    if (QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &info, sizeof info,
+                                  NULL) &&
+        IsProcessInJob(GetCurrentProcess(), job, &in) && in && take_over(job))
+      done = TRUE;
+    else
+      CloseHandle(job);
+  }
+  report("parent-dup", done);
+}
+
 int main(void) {
   int argc;
   wchar_t **argv = CommandLineToArgvW(GetCommandLineW(), &argc);
@@ -248,6 +314,8 @@ int main(void) {
       i += 2;
     } else if (wcscmp(a, L"hold-job") == 0) {
       say(open_job_by_name(JOB_OBJECT_QUERY) != NULL ? "job held" : "job not held");
+    } else if (wcscmp(a, L"hijack-job") == 0) {
+      hijack();
     } else {
       fprintf(stderr, "ctrun-child-win: bad script at '%ls'\n", a);
       return 99;

@@ -382,6 +382,46 @@ static void a_leftover_holding_its_job_dies_before_the_lock_is_free(void **state
   assert_int_equal(RUN(t, L"-l", lock, L"--", child, L"exit", L"0"), 0);
 }
 
+/* A process of the tree cannot change its job, whether it opens it by the
+ * name its CTRUN_RUN_ID gives away or duplicates ctrun's own handles: it
+ * cannot allow itself a breakaway, and the timeout still takes the tree. */
+static void the_tree_cannot_take_over_its_job(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed;
+  assert_int_equal(RUN(t, L"-t", L"1s", L"-k", L"500ms", L"--", child, L"hijack-job", L"spawn",
+                       L"breakaway", pids, L"spawn", L"plain", pids, L"pidfile", pids, L"out",
+                       L"ready", L"sleep", L"300"),
+                   124);
+  assert_non_null(strstr(t->out, "ready"));
+  assert_non_null(strstr(t->out, "hijack name-set: refused"));
+  assert_non_null(strstr(t->out, "hijack name-all: refused"));
+  assert_non_null(strstr(t->out, "hijack parent-dup: refused"));
+  assert_non_null(strstr(t->out, "breakaway refused"));
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 3);
+}
+
+/* Nor can it keep its job alive after ctrun is killed: not by clearing
+ * kill-on-close, not by holding a handle of the job ps and cleanup open. */
+static void the_tree_cannot_outlive_ctrun(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed, n = 1;
+  HANDLE h = START(t, L"victim", L"-n", L"victim", L"--", child, L"hijack-job", L"hold-job", L"spawn",
+                   L"plain", pids, L"pidfile", pids, L"sleep", L"300");
+  for (int i = 0; i < 400 && alive(pids, &listed) < 2; i++)
+    Sleep(50);
+  assert_int_equal(listed, 2);
+  assert_true(file_has(path_in(t, L"victim.out"), "job held"));
+  assert_true(TerminateProcess(h, 1));
+  CloseHandle(h);
+  for (int i = 0; i < 200 && (n = alive(pids, &listed)) > 0; i++)
+    Sleep(50);
+  assert_int_equal(n, 0);
+  assert_int_equal(RUN(t, L"cleanup"), 0);
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -527,6 +567,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(leftovers_are_counted_in_the_report, setup, teardown),
     cmocka_unit_test_setup_teardown(a_leftover_holding_its_job_dies_before_the_lock_is_free, setup,
                                     teardown),
+    cmocka_unit_test_setup_teardown(the_tree_cannot_take_over_its_job, setup, teardown),
+    cmocka_unit_test_setup_teardown(the_tree_cannot_outlive_ctrun, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
   env_path(L"CTRUNW", ctrunw);
