@@ -5,6 +5,7 @@
 
 #include "ctrun/commands.h"
 #include "ctrun/exit.h"
+#include "ctrun/fs.h"
 #include "ctrun/msg.h"
 #include "ctrun/options.h"
 #include "ctrun/proc.h"
@@ -58,8 +59,7 @@ static const char usage_text[] =
   "5, 0.5, 250ms, 1.5m, 1h30m, 2d, or inf.\n"
   "\n"
   "The command's environment gains CTRUN_RUN_ID and CTRUN_NAME.  Runs are\n"
-  "recorded in $CTRUN_STATE_DIR, else $XDG_RUNTIME_DIR/ctrun, else\n"
-  "$XDG_STATE_HOME/ctrun or ~/.local/state/ctrun.\n"
+  "recorded in $CTRUN_STATE_DIR, else %s.\n"
   "\n"
   "Subcommands:\n"
   "  ps                     list live and stale runs (--json: as JSON)\n"
@@ -89,7 +89,7 @@ static int usage_error(const struct ctrun_parse_error *e) {
 }
 
 static int help(void) {
-  fputs(usage_text, stdout);
+  printf(usage_text, ctrun_statedir_default());
   return fflush(stdout) == 0 ? 0 : CTRUN_EXIT_FAILURE;
 }
 

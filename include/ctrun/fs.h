@@ -89,6 +89,10 @@ int ctrun_fd_close(int fd);
  * a missing home.  Returns 0 or a negative libuv error with ERR saying why. */
 int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen);
 
+/* Where the state directory is when CTRUN_STATE_DIR is unset, in the
+ * platform's own notation (for --help). */
+const char *ctrun_statedir_default(void);
+
 /* What ctrun needs to know of an open file: its identity (device and
  * inode; volume and file index on Windows), equal for every path and link
  * that names the same file; its size; how many names it has. */

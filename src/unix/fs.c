@@ -393,3 +393,7 @@ int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen) {
   n = snprintf(buf, size, "%s%s", base, sub);
   return n > 0 && (size_t)n < size ? 0 : UV_ENAMETOOLONG;
 }
+
+const char *ctrun_statedir_default(void) {
+  return "$XDG_RUNTIME_DIR/ctrun, else\n$XDG_STATE_HOME/ctrun or ~/.local/state/ctrun";
+}

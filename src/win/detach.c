@@ -38,7 +38,6 @@ static int become_supervisor(struct ctrun_detach *d, const wchar_t *marker) {
   if (swscanf(marker, L"%llu:%12hs", &h, id) != 2 || strlen(id) != CTRUN_ID_LEN)
     return UV_EINVAL;
   SetEnvironmentVariableW(MARKER, NULL);
-  _putenv("CTRUN_DETACHED_SUPERVISOR=");
   SetHandleInformation((HANDLE)(uintptr_t)h, HANDLE_FLAG_INHERIT, 0);
   fd = _open_osfhandle((intptr_t)h, 0);
   if (fd < 0)
@@ -142,9 +141,14 @@ void ctrun_detach_ready(struct ctrun_detach *d, int code, bool started, int err_
   fflush(stderr);
   if (err_fd >= 0) {
     _dup2(err_fd, 2);
-  } else if ((fd = _open("NUL", _O_WRONLY | _O_NOINHERIT)) >= 0) {
-    _dup2(fd, 2);
-    _close(fd);
+  } else {
+    HANDLE null = open_null(false);
+    if (null != INVALID_HANDLE_VALUE && (fd = _open_osfhandle((intptr_t)null, _O_WRONLY)) >= 0) {
+      _dup2(fd, 2);
+      _close(fd);
+    } else if (null != INVALID_HANDLE_VALUE) {
+      CloseHandle(null);
+    }
   }
   SetStdHandle(STD_ERROR_HANDLE, (HANDLE)_get_osfhandle(2));
 }

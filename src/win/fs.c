@@ -701,25 +701,65 @@ int ctrun_fd_copy(int from, int to) {
 
 int ctrun_fd_close(int fd) { return _close(fd) == 0 ? 0 : UV_EBADF; }
 
-int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen) {
-  const wchar_t *v;
-  char *u = NULL;
-  int n = -1;
-  /* From the UTF-16 environment: getenv() would give the ANSI code page. */
-  if ((v = _wgetenv(L"CTRUN_STATE_DIR")) != NULL && v[0] != L'\0') {
-    if ((u = ctrun_win_utf8(v)) != NULL)
-      n = snprintf(buf, size, "%s", u);
-  } else if ((v = _wgetenv(L"LOCALAPPDATA")) != NULL && v[0] != L'\0') {
-    if ((u = ctrun_win_utf8(v)) != NULL)
-      n = snprintf(buf, size, "%s\\ctrun", u);
-  } else {
-    snprintf(err, errlen, "no state directory: set CTRUN_STATE_DIR (or LOCALAPPDATA)");
-    return UV_ENOENT;
+/* Environment variable NAME, from the process's UTF-16 environment, as a
+ * new string; NULL when it is unset or empty.  The C runtime's getenv()
+ * (and the _wgetenv() of a program with main(), whose wide environment is
+ * converted from the narrow one) sees it in the ANSI code page: a profile
+ * under C:\Users\José or C:\Users\Дмитрий would not survive that. */
+static wchar_t *env_wide(const wchar_t *name) {
+  DWORD n = GetEnvironmentVariableW(name, NULL, 0), got;
+  wchar_t *v;
+  if (n <= 1 || (v = malloc((size_t)n * sizeof *v)) == NULL)
+    return NULL;
+  got = GetEnvironmentVariableW(name, v, n);
+  if (got == 0 || got >= n) {
+    free(v);
+    return NULL;
   }
+  return v;
+}
+
+int ctrun_statedir_path(char *buf, size_t size, char *err, size_t errlen) {
+  const char *var = "CTRUN_STATE_DIR", *sub = "";
+  wchar_t *v = env_wide(L"CTRUN_STATE_DIR");
+  char *u;
+  int n;
+
+  if (v == NULL) {
+    DWORD a;
+    var = "LOCALAPPDATA";
+    sub = "\\ctrun";
+    v = env_wide(L"LOCALAPPDATA");
+    if (v == NULL) {
+      snprintf(err, errlen, "no state directory: set CTRUN_STATE_DIR (or LOCALAPPDATA)");
+      return UV_ENOENT;
+    }
+    /* ctrun makes its own directory below the base, never the base
+     * itself: a profile directory that does not exist is a broken
+     * environment, not a path to create. */
+    a = GetFileAttributesW(v);
+    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
+      u = ctrun_win_utf8(v);
+      snprintf(err, errlen, "no state directory: LOCALAPPDATA '%s' is not a directory; set "
+               "CTRUN_STATE_DIR", u != NULL ? u : "?");
+      free(u);
+      free(v);
+      return UV_ENOENT;
+    }
+  }
+  u = ctrun_win_utf8(v);
+  free(v);
+  if (u == NULL) {
+    snprintf(err, errlen, "no state directory: %s is not a valid path", var);
+    return UV_EINVAL;
+  }
+  n = snprintf(buf, size, "%s%s", u, sub);
   free(u);
   if (n < 0 || (size_t)n >= size) {
-    snprintf(err, errlen, "no state directory: its path is not valid or too long");
+    snprintf(err, errlen, "no state directory: %s is too long", var);
     return UV_ENAMETOOLONG;
   }
   return 0;
 }
+
+const char *ctrun_statedir_default(void) { return "%LOCALAPPDATA%\\ctrun"; }

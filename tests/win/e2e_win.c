@@ -422,6 +422,80 @@ static void the_tree_cannot_outlive_ctrun(void **state) {
   assert_int_equal(RUN(t, L"cleanup"), 0);
 }
 
+static bool is_dir(const wchar_t *path) {
+  DWORD a = GetFileAttributesW(path);
+  return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+static bool is_file(const wchar_t *path) {
+  DWORD a = GetFileAttributesW(path);
+  return a != INVALID_FILE_ATTRIBUTES && !(a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+/* Paths outside ASCII (and outside any ANSI code page: Latin and
+ * Cyrillic at once) reach the file system exactly: the state directory,
+ * the log, the report and the lock. */
+static void unicode_paths(void **state) {
+  struct e2e *t = *state;
+  wchar_t home[MAX_PATH], st[MAX_PATH], log[MAX_PATH], report[MAX_PATH], lock[MAX_PATH];
+  _snwprintf(home, MAX_PATH, L"%ls\\Jos\u00e9-\u0434\u043e\u043c", t->dir);
+  _snwprintf(st, MAX_PATH, L"%ls\\\u0441\u043e\u0441\u0442\u043e\u044f\u043d\u0438\u0435", home);
+  _snwprintf(log, MAX_PATH, L"%ls\\\u0436\u0443\u0440\u043d\u0430\u043b.log", home);
+  _snwprintf(report, MAX_PATH, L"%ls\\\u043e\u0442\u0447\u0451\u0442.json", home);
+  _snwprintf(lock, MAX_PATH, L"%ls\\\u0437\u0430\u043c\u043e\u043a.lock", home);
+  assert_true(CreateDirectoryW(home, NULL));
+  SetEnvironmentVariableW(L"CTRUN_STATE_DIR", st);
+  assert_int_equal(RUN(t, L"-n", L"uni", L"-o", log, L"--report", report, L"-l", lock, L"--", child,
+                       L"out", L"\u043f\u0440\u0438\u0432\u0435\u0442", L"exit", L"0"),
+                   0);
+  assert_true(is_dir(st));
+  assert_true(file_has(log, "start: ")); /* the argv, as UTF-8: */
+  assert_true(file_has(log, "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82"));
+  assert_true(file_has(log, "end: exit 0"));
+  assert_true(file_has(report, "\"exit_code\":0,"));
+  assert_true(is_file(lock));
+  assert_int_equal(RUN(t, L"check"), 0);
+  assert_non_null(strstr(t->out, "CTRUN OK"));
+}
+
+/* The default state directory, under a profile outside ASCII; and, with
+ * no usable profile, a message that says what to set. */
+static void state_directory_under_a_unicode_profile(void **state) {
+  struct e2e *t = *state;
+  wchar_t saved[MAX_PATH] = L"", local[MAX_PATH], mine[MAX_PATH], missing[MAX_PATH];
+  DWORD had = GetEnvironmentVariableW(L"LOCALAPPDATA", saved, MAX_PATH);
+  _snwprintf(local, MAX_PATH, L"%ls\\Jos\u00e9 \u0416\u0443\u043a\u043e\u0432", t->dir);
+  assert_true(CreateDirectoryW(local, NULL));
+  _snwprintf(local + wcslen(local), MAX_PATH - wcslen(local), L"\\AppData");
+  assert_true(CreateDirectoryW(local, NULL));
+  _snwprintf(local + wcslen(local), MAX_PATH - wcslen(local), L"\\Local");
+  assert_true(CreateDirectoryW(local, NULL));
+  _snwprintf(mine, MAX_PATH, L"%ls\\ctrun", local);
+  _snwprintf(missing, MAX_PATH, L"%ls\\gone", local);
+  SetEnvironmentVariableW(L"CTRUN_STATE_DIR", NULL);
+
+  SetEnvironmentVariableW(L"LOCALAPPDATA", local);
+  assert_int_equal(RUN(t, L"--", child, L"exit", L"0"), 0);
+  assert_true(is_dir(mine));
+  assert_int_equal(RUN(t, L"check"), 0);
+  assert_non_null(strstr(t->out, "CTRUN OK"));
+
+  SetEnvironmentVariableW(L"LOCALAPPDATA", NULL);
+  assert_int_equal(RUN(t, L"--", child, L"out", L"ran"), 125);
+  assert_non_null(strstr(t->err, "CTRUN_STATE_DIR"));
+  assert_non_null(strstr(t->err, "LOCALAPPDATA"));
+  assert_null(strstr(t->err, "HOME"));
+  assert_int_equal(RUN(t, L"check"), 3);
+
+  SetEnvironmentVariableW(L"LOCALAPPDATA", missing);
+  assert_int_equal(RUN(t, L"--", child, L"out", L"ran"), 125);
+  assert_non_null(strstr(t->err, "is not a directory"));
+  assert_false(is_dir(missing));
+  assert_null(strstr(t->out, "ran"));
+
+  SetEnvironmentVariableW(L"LOCALAPPDATA", had > 0 && had < MAX_PATH ? saved : NULL);
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -569,6 +643,8 @@ int main(void) {
                                     teardown),
     cmocka_unit_test_setup_teardown(the_tree_cannot_take_over_its_job, setup, teardown),
     cmocka_unit_test_setup_teardown(the_tree_cannot_outlive_ctrun, setup, teardown),
+    cmocka_unit_test_setup_teardown(unicode_paths, setup, teardown),
+    cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
   env_path(L"CTRUNW", ctrunw);
