@@ -121,9 +121,19 @@ void ctrun_output_start(struct ctrun_output *out, const struct ctrun_run_opts *o
   log_line(out->log_fd, id, o->name, text);
 }
 
+/* "exit N": N unsigned, and for the codes of Windows exceptions
+ * (0x80000000 and above) also in the hexadecimal they are known by. */
+static void format_exit(int code, char *buf, size_t size) {
+  unsigned c = (unsigned)code;
+  if (c >= 0x80000000u)
+    snprintf(buf, size, "exit %u (0x%08X)", c, c);
+  else
+    snprintf(buf, size, "exit %u", c);
+}
+
 void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
                          int code, int status, int termsig, bool timed_out, int64_t duration_ms) {
-  char text[128], result[64];
+  char text[128], result[80], ended[40];
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
       ctrun_fd_copy(out->capture_fd, out->log_fd);
@@ -134,13 +144,15 @@ void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *
   }
   if (out->log_fd < 0)
     return;
+  (void)status;
+  format_exit(code, ended, sizeof ended);
   if (timed_out)
-    snprintf(result, sizeof result, "timed out, exit %d", code);
-  else if (status < 0 && termsig > 0)
-    snprintf(result, sizeof result, "killed by signal %s, exit %d",
-             ctrun_signal_name(termsig) ? ctrun_signal_name(termsig) : "?", code);
+    snprintf(result, sizeof result, "timed out, %s", ended);
+  else if (termsig > 0)
+    snprintf(result, sizeof result, "killed by signal %s, %s",
+             ctrun_signal_name(termsig) ? ctrun_signal_name(termsig) : "?", ended);
   else
-    snprintf(result, sizeof result, "exit %d", code);
+    snprintf(result, sizeof result, "%s", ended);
   snprintf(text, sizeof text, "end: %s after %lld.%03llds", result,
            (long long)(duration_ms / 1000), (long long)(duration_ms % 1000));
   log_line(out->log_fd, id, o->name, text);

@@ -208,8 +208,8 @@ static void free_env(char **env) {
 static int exit_code(const struct run *r) {
   if (r->timed_out && !r->o->preserve_status)
     return CTRUN_EXIT_TIMEOUT;
-  if (r->status >= 0)
-    return r->status;
+  if (r->termsig == 0)
+    return r->status; /* all of it: a Windows code may read as negative */
   return CTRUN_EXIT_SIGNAL_BASE + r->termsig;
 }
 
@@ -533,7 +533,7 @@ out:
 
 static void write_report(struct run *r, int code, bool skipped) {
   FILE *f = ctrun_output_report_begin(&r->out);
-  const char *sig = r->exited && r->status < 0 ? ctrun_signal_name(r->termsig) : NULL;
+  const char *sig = r->exited && r->termsig > 0 ? ctrun_signal_name(r->termsig) : NULL;
   if (f == NULL)
     return;
   fputs("{\"id\":", f);
@@ -547,7 +547,8 @@ static void write_report(struct run *r, int code, bool skipped) {
   fputs(",\"ended\":", f);
   ctrun_json_time(f, r->ended_ms);
   fprintf(f, ",\"duration_ms\":%lld", (long long)(r->ended_ms - r->started_ms));
-  fprintf(f, ",\"exit_code\":%d,\"signal\":", code);
+  /* Exit codes are unsigned: 0xC0000005 is 3221225477, as Windows has it. */
+  fprintf(f, ",\"exit_code\":%lu,\"signal\":", (unsigned long)(unsigned)code);
   ctrun_json_string_or_null(f, sig);
   fprintf(f, ",\"timed_out\":%s,\"killed_hard\":%s,\"leftovers_killed\":%d,\"lock\":",
           r->timed_out ? "true" : "false", r->killed_hard ? "true" : "false", r->leftovers_killed);

@@ -40,8 +40,10 @@ int ctrun_tree_start(struct ctrun_tree *t);
 long ctrun_tree_pid(const struct ctrun_tree *t);  /* the command's pid */
 long ctrun_tree_pgid(const struct ctrun_tree *t); /* its process group; 0 where none */
 
-/* True once the command itself has exited; *status is its exit code, or -1
- * when it died of a signal, then *termsig is that signal. */
+/* True once the command itself has exited.  *termsig is the signal it died
+ * of, then *status is -1; or 0 when it exited by itself, then *status is
+ * its exit code: on Windows all 32 bits of it, so that an exception code
+ * such as 0xC0000005 reads as a negative int. */
 bool ctrun_tree_exited(const struct ctrun_tree *t, int *status, int *termsig);
 
 /* True when no process of the tree is left (the command included). */

@@ -262,7 +262,8 @@ static DWORD WINAPI watch(void *arg) {
   return 0;
 }
 
-/* Note the command's exit, once it has happened. */
+/* Note the command's exit, once it has happened: its 32-bit code as it
+ * is (Windows has no signals to tell apart from an exit). */
 static void refresh(struct ctrun_tree *t) {
   DWORD code;
   if (t->process == NULL || t->exited || WaitForSingleObject(t->process, 0) != WAIT_OBJECT_0)

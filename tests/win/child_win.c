@@ -3,6 +3,8 @@
  *
  *   sleep SECS          out TEXT            append FILE TEXT (and a newline)
  *   exit N              exit with N: decimal, or 0x... hex; all 32 bits
+ *   crash               write through a null pointer (an access violation
+ *                       that nobody handles)
  *   pidfile FILE        append this process's pid to FILE
  *   spawn MODE FILE     start "sleep 300" of this program and append its
  *                       pid to FILE; MODE: plain, detached
@@ -279,6 +281,9 @@ int main(void) {
     } else if (wcscmp(a, L"exit") == 0 && i + 1 < argc) {
       fflush(NULL);
       ExitProcess((UINT)wcstoul(argv[++i], NULL, 0));
+    } else if (wcscmp(a, L"crash") == 0) {
+      SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
+      *(volatile int *)(uintptr_t)argc = 0; /* argc is far below any mapping */
     } else if (wcscmp(a, L"out") == 0 && i + 1 < argc) {
       printf("%ls\n", argv[++i]);
       fflush(stdout);

@@ -182,8 +182,9 @@ static void read_file(const wchar_t *path, char *buf, size_t size, DWORD *len) {
     *len = n;
 }
 
-/* Wait up to SECS for P; its exit code, or -1 (and P killed) on timeout. */
-static int finish(HANDLE p, double secs) {
+/* Wait up to SECS for P; its exit code (all 32 bits), or -1 (and P
+ * killed) on timeout. */
+static long long finish(HANDLE p, double secs) {
   DWORD code = (DWORD)-1;
   if (WaitForSingleObject(p, (DWORD)(secs * 1000)) != WAIT_OBJECT_0) {
     TerminateProcess(p, 1);
@@ -193,12 +194,12 @@ static int finish(HANDLE p, double secs) {
   }
   GetExitCodeProcess(p, &code);
   CloseHandle(p);
-  return (int)code;
+  return (long long)code;
 }
 
 /* Run EXE with ARGS to the end; its exit code, its output in T. */
-static int run_exe(struct e2e *t, const wchar_t *exe, const wchar_t *const *args) {
-  int code = finish(start(t, exe, L"run", args), 60);
+static long long run_exe(struct e2e *t, const wchar_t *exe, const wchar_t *const *args) {
+  long long code = finish(start(t, exe, L"run", args), 60);
   read_file(path_in(t, L"run.out"), t->out, sizeof t->out, NULL);
   read_file(path_in(t, L"run.err"), t->err, sizeof t->err, NULL);
   return code;
@@ -362,8 +363,11 @@ static void leftovers_are_counted_in_the_report(void **state) {
   assert_int_equal(RUN(t, L"-k", L"1s", L"--report", report, L"--", child, L"spawn", L"plain", pids,
                        L"spawn", L"plain", pids, L"sleep", L"0.5", L"exit", L"0"),
                    0);
-  assert_true(file_has(report, "\"leftovers_killed\":2,"));
-  assert_true(file_has(report, "\"peak_procs\":3}"));
+  if (!file_has(report, "\"leftovers_killed\":2,") || !file_has(report, "\"peak_procs\":3}")) {
+    char text[4096];
+    read_file(report, text, sizeof text, NULL);
+    fail_msg("report: %s", text);
+  }
   assert_int_equal(alive(pids, &listed), 0);
   assert_int_equal(listed, 2);
 }
@@ -494,6 +498,36 @@ static void state_directory_under_a_unicode_profile(void **state) {
   assert_null(strstr(t->out, "ran"));
 
   SetEnvironmentVariableW(L"LOCALAPPDATA", had > 0 && had < MAX_PATH ? saved : NULL);
+}
+
+/* Exit codes of 0x80000000 and above (exceptions, exit(-1)) pass through
+ * whole: as ctrun's own exit code, in the log and in the report. */
+static void exception_exit_codes_pass_through(void **state) {
+  static const struct {
+    const wchar_t *code;
+    long long want;
+    const char *log, *report;
+  } cases[] = {
+    { L"0xC0000005", 0xC0000005, "end: exit 3221225477 (0xC0000005)", "\"exit_code\":3221225477," },
+    { L"0xFFFFFFFF", 0xFFFFFFFF, "end: exit 4294967295 (0xFFFFFFFF)", "\"exit_code\":4294967295," },
+    { L"0xC000013A", 0xC000013A, "end: exit 3221225786 (0xC000013A)", "\"exit_code\":3221225786," },
+  };
+  struct e2e *t = *state;
+  const wchar_t *log = path_in(t, L"run.log"), *report = path_in(t, L"report.json");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(RUN(t, L"-o", log, L"--report", report, L"--", child, L"exit", cases[i].code),
+                     cases[i].want);
+    assert_true(file_has(log, cases[i].log));
+    assert_true(file_has(report, cases[i].report));
+    assert_true(file_has(report, "\"signal\":null,"));
+  }
+  /* A real access violation, unhandled: the process ends with its code. */
+  assert_int_equal(RUN(t, L"--report", report, L"--", child, L"crash"), 0xC0000005);
+  assert_true(file_has(report, "\"exit_code\":3221225477,"));
+  /* And ctrunw, which Task Scheduler reads the result of. */
+  assert_int_equal(run_exe(t, ctrunw, (const wchar_t *const[]){ L"--", child, L"exit", L"0xC0000005",
+                                                               NULL }),
+                   0xC0000005);
 }
 
 /* A state directory owned by someone else (here LocalSystem) is refused,
@@ -644,10 +678,14 @@ int main(void) {
     cmocka_unit_test_setup_teardown(the_tree_cannot_take_over_its_job, setup, teardown),
     cmocka_unit_test_setup_teardown(the_tree_cannot_outlive_ctrun, setup, teardown),
     cmocka_unit_test_setup_teardown(unicode_paths, setup, teardown),
+    cmocka_unit_test_setup_teardown(exception_exit_codes_pass_through, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
   env_path(L"CTRUNW", ctrunw);
   env_path(L"CTRUN_CHILD", child);
+  /* CTRUN_TEST_FILTER=pattern runs only the tests whose names match. */
+  if (getenv("CTRUN_TEST_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("CTRUN_TEST_FILTER"));
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
