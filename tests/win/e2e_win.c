@@ -393,7 +393,7 @@ static void the_tree_cannot_take_over_its_job(void **state) {
   struct e2e *t = *state;
   const wchar_t *pids = path_in(t, L"pids");
   int listed;
-  assert_int_equal(RUN(t, L"-t", L"1s", L"-k", L"500ms", L"--", child, L"hijack-job", L"spawn",
+  assert_int_equal(RUN(t, L"-t", L"4s", L"-k", L"500ms", L"--", child, L"hijack-job", L"spawn",
                        L"breakaway", pids, L"spawn", L"plain", pids, L"pidfile", pids, L"out",
                        L"ready", L"sleep", L"300"),
                    124);
