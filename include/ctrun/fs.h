@@ -63,7 +63,11 @@ int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t
 /* True when PATH is a directory (followed if it is a link). */
 bool ctrun_path_is_dir(const char *path);
 
-/* Rename FROM to TO atomically, replacing TO if it exists. */
+/* Rename FROM to TO, replacing TO if it exists: atomically, also while a
+ * reader has TO open (on Windows, where that reader shares delete and the
+ * file system has the POSIX rename of Windows 10; elsewhere TO is moved
+ * aside for a moment, never half written).  A reader that does not share
+ * is waited for, briefly. */
 int ctrun_file_replace(const char *from, const char *to);
 
 /* Remove the file PATH. */

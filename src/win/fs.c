@@ -12,6 +12,7 @@
 #include <aclapi.h>
 #include <fcntl.h>
 #include <io.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,48 +255,54 @@ int ctrun_dir_openat(struct ctrun_dir *d, const char *name, int flags) {
   return fd;
 }
 
-/* Replace TO by FROM even while TO is open (the run entry that a live
- * supervisor rewrites): plain MoveFileExW refuses that on NTFS, the POSIX
- * rename of Windows 10 does not. */
-static bool posix_rename(const wchar_t *from, const wchar_t *to) {
-  struct {
-    DWORD flags;
-    HANDLE root;
-    DWORD len;
-    WCHAR name[1];
-  } *info;
-  size_t tl = wcslen(to);
-  size_t size = sizeof *info + tl * sizeof(WCHAR);
-  HANDLE h = CreateFileW(from, DELETE | SYNCHRONIZE, SHARE_ALL, NULL, OPEN_EXISTING,
-                         FILE_FLAG_OPEN_REPARSE_POINT, NULL);
-  BOOL ok = FALSE;
+/* How long a replacement waits for a reader that holds the target open
+ * without sharing delete: readers are brief. */
+#define REPLACE_WAIT_MS 2000
 
+/* The POSIX rename of Windows 10 1607 and later (NTFS): replaces TO even
+ * while it is open, provided its openers share delete; they go on reading
+ * the old file.  Returns 0 or the Windows error.  FILE_RENAME_INFO's name
+ * is declared as one character: the buffer is built by offsets, never
+ * written through that array. */
+static DWORD posix_rename(const wchar_t *from, const wchar_t *to) {
+  const size_t head = offsetof(FILE_RENAME_INFO, FileName);
+  size_t tl = wcslen(to), size = head + (tl + 1) * sizeof(WCHAR);
+  DWORD flags = FILE_RENAME_FLAG_REPLACE_IF_EXISTS | FILE_RENAME_FLAG_POSIX_SEMANTICS;
+  DWORD len = (DWORD)(tl * sizeof(WCHAR)), e = 0;
+  char *info;
+  HANDLE h;
+
+  if (size > 0xffffffffu || (info = calloc(1, size)) == NULL)
+    return ERROR_NOT_ENOUGH_MEMORY;
+  memcpy(info, &flags, sizeof flags);
+  memcpy(info + offsetof(FILE_RENAME_INFO, FileNameLength), &len, sizeof len);
+  memcpy(info + head, to, (tl + 1) * sizeof(WCHAR));
+  h = CreateFileW(from, DELETE | SYNCHRONIZE, SHARE_ALL, NULL, OPEN_EXISTING,
+                  FILE_FLAG_OPEN_REPARSE_POINT, NULL);
   if (h == INVALID_HANDLE_VALUE)
-    return false;
-  info = calloc(1, size);
-  if (info != NULL) {
-    info->flags = FILE_RENAME_FLAG_REPLACE_IF_EXISTS | FILE_RENAME_FLAG_POSIX_SEMANTICS;
-    info->len = (DWORD)(tl * sizeof(WCHAR));
-    wmemcpy(info->name, to, tl + 1);
-    ok = SetFileInformationByHandle(h, RENAME_INFO_EX, info, (DWORD)size);
-    free(info);
-  }
-  CloseHandle(h);
-  return ok;
+    e = GetLastError();
+  else if (!SetFileInformationByHandle(h, RENAME_INFO_EX, info, (DWORD)size))
+    e = GetLastError();
+  if (h != INVALID_HANDLE_VALUE)
+    CloseHandle(h);
+  free(info);
+  return e;
 }
 
-/* Where the POSIX rename is missing (before Windows 10, Wine): move the
- * open target aside first (its handles allow that), put FROM in its place
- * and delete the old one, which goes once its last handle closes.  Not
- * atomic: for a moment TO does not exist. */
+/* Where the POSIX rename is missing (before Windows 10, FAT, network
+ * drives, Wine): move the open target aside (its openers share delete),
+ * under a name made from FROM's, which is ctrun's own and unique, put
+ * FROM in its place and delete the old one, which goes once its last
+ * handle closes.  Not atomic: for a moment TO does not exist, but it is
+ * never half written. */
 static bool rename_aside(const wchar_t *from, const wchar_t *to) {
-  size_t n = wcslen(to);
+  size_t n = wcslen(from);
   wchar_t *aside = malloc((n + 5) * sizeof *aside);
   bool ok = false;
 
   if (aside == NULL)
     return false;
-  wmemcpy(aside, to, n);
+  wmemcpy(aside, from, n);
   wmemcpy(aside + n, L".old", 5);
   if (MoveFileExW(to, aside, MOVEFILE_REPLACE_EXISTING)) {
     ok = MoveFileExW(from, to, 0);
@@ -308,17 +315,36 @@ static bool rename_aside(const wchar_t *from, const wchar_t *to) {
   return ok;
 }
 
+/* Rename FROM to TO, replacing TO.  MoveFileExW is atomic, but refuses a
+ * TO that is open, even by a reader that shares delete; then the POSIX
+ * rename does it, or, where that is missing, the move aside.  A reader
+ * that does not share delete blocks every way, and is waited for. */
+static int replace(const wchar_t *from, const wchar_t *to) {
+  ULONGLONG deadline = GetTickCount64() + REPLACE_WAIT_MS;
+
+  for (;;) {
+    DWORD e, p, a;
+    if (MoveFileExW(from, to, MOVEFILE_REPLACE_EXISTING))
+      return 0;
+    e = GetLastError();
+    a = GetFileAttributesW(to);
+    if ((e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION) ||
+        (a != INVALID_FILE_ATTRIBUTES && (a & (FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_DIRECTORY))))
+      return ctrun_win_error(e); /* refused for good, not for the moment */
+    p = posix_rename(from, to);
+    if (p == 0)
+      return 0;
+    if (p != ERROR_SHARING_VIOLATION && p != ERROR_ACCESS_DENIED && rename_aside(from, to))
+      return 0;
+    if (GetTickCount64() >= deadline)
+      return ctrun_win_error(e);
+    Sleep(50);
+  }
+}
+
 int ctrun_dir_rename(struct ctrun_dir *d, const char *from, const char *to) {
   wchar_t *wf = join(d, from), *wt = join(d, to);
-  int r = 0;
-  if (wf == NULL || wt == NULL)
-    r = UV_EINVAL;
-  else if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING)) {
-    DWORD e = GetLastError();
-    if ((e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION) ||
-        (!posix_rename(wf, wt) && !rename_aside(wf, wt)))
-      r = ctrun_win_error(e);
-  }
+  int r = wf == NULL || wt == NULL ? UV_EINVAL : replace(wf, wt);
   free(wf);
   free(wt);
   return r;
@@ -636,11 +662,7 @@ bool ctrun_path_is_dir(const char *path) {
 
 int ctrun_file_replace(const char *from, const char *to) {
   wchar_t *wf = wide_path(from), *wt = wide_path(to);
-  int r = 0;
-  if (wf == NULL || wt == NULL)
-    r = UV_EINVAL;
-  else if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING) && !posix_rename(wf, wt))
-    r = ctrun_win_error(GetLastError());
+  int r = wf == NULL || wt == NULL ? UV_EINVAL : replace(wf, wt);
   free(wf);
   free(wt);
   return r;

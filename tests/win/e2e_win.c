@@ -530,6 +530,58 @@ static void exception_exit_codes_pass_through(void **state) {
                    0xC0000005);
 }
 
+static void write_file(const wchar_t *path, const char *text) {
+  HANDLE h = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+  DWORD n;
+  assert_true(h != INVALID_HANDLE_VALUE);
+  assert_true(WriteFile(h, text, (DWORD)strlen(text), &n, NULL));
+  CloseHandle(h);
+}
+
+/* How many files in the scratch directory have names matching PATTERN. */
+static int files_like(struct e2e *t, const wchar_t *pattern) {
+  WIN32_FIND_DATAW fd;
+  wchar_t p[MAX_PATH];
+  int n = 0;
+  HANDLE h;
+  _snwprintf(p, MAX_PATH, L"%ls\\%ls", t->dir, pattern);
+  h = FindFirstFileW(p, &fd);
+  if (h == INVALID_HANDLE_VALUE)
+    return 0;
+  do
+    n++;
+  while (FindNextFileW(h, &fd));
+  FindClose(h);
+  return n;
+}
+
+/* --report replaces a report that exists, also while a reader holds it
+ * open: at once if the reader shares delete, else once it lets go. */
+static void report_replaces_the_old_one(void **state) {
+  static const wchar_t *const shares[] = { L"read-delete", L"read" };
+  struct e2e *t = *state;
+  const wchar_t *report = path_in(t, L"report.json");
+  write_file(report, "old report\n");
+  assert_int_equal(RUN(t, L"--report", report, L"--", child, L"exit", L"3"), 3);
+  assert_true(file_has(report, "\"exit_code\":3,"));
+  for (size_t i = 0; i < sizeof shares / sizeof shares[0]; i++) {
+    wchar_t tag[32];
+    char want[32];
+    HANDLE reader;
+    _snwprintf(tag, 32, L"reader%zu", i);
+    reader = start(t, child, tag, (const wchar_t *const[]){ L"hold", report, L"1", shares[i], NULL });
+    wait_for_text(path_in(t, wcscat(tag, L".out")), "held", 20);
+    _snwprintf(tag, 32, L"%zu", 10 + i);
+    snprintf(want, sizeof want, "\"exit_code\":%zu,", 10 + i);
+    assert_int_equal(RUN(t, L"--report", report, L"--", child, L"exit", tag), 10 + i);
+    assert_null(strstr(t->err, "report"));
+    assert_true(file_has(report, want));
+    assert_int_equal(finish(reader, 20), 0);
+  }
+  /* Nothing left beside it. */
+  assert_int_equal(files_like(t, L"report.json?*"), 0);
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -679,6 +731,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(the_tree_cannot_outlive_ctrun, setup, teardown),
     cmocka_unit_test_setup_teardown(unicode_paths, setup, teardown),
     cmocka_unit_test_setup_teardown(exception_exit_codes_pass_through, setup, teardown),
+    cmocka_unit_test_setup_teardown(report_replaces_the_old_one, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
