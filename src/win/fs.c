@@ -198,17 +198,22 @@ static wchar_t *join(struct ctrun_dir *d, const char *name) {
   return p;
 }
 
-/* Open W as a regular file for ctrun alone: not inherited, not through a
- * reparse point, overlapped; then as a CRT descriptor. */
+/* Open W as a regular file (or, with CHAR_OK, a character device such as
+ * NUL) for ctrun alone: not inherited, not through a reparse point; then
+ * as a CRT descriptor. */
 static int open_file_as(const wchar_t *w, DWORD access, DWORD disposition, int crt_flags,
-                        DWORD file_flags) {
+                        DWORD file_flags, bool char_ok) {
   BY_HANDLE_FILE_INFORMATION info;
   HANDLE h = CreateFileW(w, access, SHARE_ALL, NULL, disposition,
                          FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT | file_flags, NULL);
+  DWORD type;
   int fd;
   if (h == INVALID_HANDLE_VALUE)
     return ctrun_win_error(GetLastError());
-  if (GetFileType(h) != FILE_TYPE_DISK || !GetFileInformationByHandle(h, &info)) {
+  type = GetFileType(h);
+  if (type == FILE_TYPE_CHAR && char_ok) {
+    memset(&info, 0, sizeof info);
+  } else if (type != FILE_TYPE_DISK || !GetFileInformationByHandle(h, &info)) {
     CloseHandle(h);
     return UV_EINVAL;
   }
@@ -225,7 +230,7 @@ static int open_file_as(const wchar_t *w, DWORD access, DWORD disposition, int c
 }
 
 static int open_file(const wchar_t *w, DWORD access, DWORD disposition, int crt_flags) {
-  return open_file_as(w, access, disposition, crt_flags, FILE_FLAG_OVERLAPPED);
+  return open_file_as(w, access, disposition, crt_flags, FILE_FLAG_OVERLAPPED, false);
 }
 
 int ctrun_dir_openat(struct ctrun_dir *d, const char *name, int flags) {
@@ -633,12 +638,16 @@ int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t
       fd = open_file(w, GENERIC_READ, OPEN_EXISTING, _O_RDONLY);
     break;
   case CTRUN_FILE_LOG:
-    /* Append data only, never write at an offset: every write of ctrun's
-     * and of the command's lands at the end, as O_APPEND does. */
-    fd = open_file_as(w, FILE_APPEND_DATA | SYNCHRONIZE, OPEN_ALWAYS, _O_APPEND | _O_BINARY, 0);
+    /* FILE_APPEND_DATA without FILE_WRITE_DATA: the handle cannot write
+     * at an offset, so every write lands at the end of the file, at once,
+     * whoever holds the handle (the command gets a duplicate of it) and
+     * whatever its file position says; O_APPEND semantics, which the C
+     * runtime's _O_APPEND (a seek, then a write) does not give. */
+    fd = open_file_as(w, FILE_APPEND_DATA | SYNCHRONIZE, OPEN_ALWAYS, _O_APPEND | _O_BINARY, 0,
+                      true);
     break;
   default:
-    fd = open_file_as(w, GENERIC_WRITE, CREATE_NEW, _O_BINARY, 0);
+    fd = open_file_as(w, GENERIC_WRITE, CREATE_NEW, _O_BINARY, 0, false);
     break;
   }
   free(w);

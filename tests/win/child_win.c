@@ -17,8 +17,9 @@
  *   ignore-break        ignore CTRL_BREAK, so only a hard kill ends it
  *   argv FILE -- ARG... write each ARG as UTF-8, NUL-terminated, to FILE
  *                       (as CommandLineToArgvW gives them) and exit 0
- *   lines N TAG         write N lines "TAG <i> ..." to stdout, each with one
- *                       WriteFile, as a program that logs does
+ *   lines N TAG MS      write N lines "TAG <i> ..." to stdout, each with one
+ *                       WriteFile and MS milliseconds apart, as a program
+ *                       that logs does
  *   env-dump FILE       write the environment block to FILE, one UTF-8 line
  *                       an entry, in the block's order
  *   stdio FILE          write the types (GetFileType) of the standard
@@ -124,13 +125,15 @@ static int write_argv(const wchar_t *file, int argc, wchar_t **argv) {
   return 0;
 }
 
-static void lines(int n, const wchar_t *tag) {
+static void lines(int n, const wchar_t *tag, DWORD ms) {
   HANDLE out = GetStdHandle(STD_OUTPUT_HANDLE);
   for (int i = 0; i < n; i++) {
     char line[256];
     DWORD w;
     int len = snprintf(line, sizeof line, "%ls %d abcdefghijklmnopqrstuvwxyz0123456789\n", tag, i);
     WriteFile(out, line, (DWORD)len, &w, NULL);
+    if (ms > 0)
+      Sleep(ms);
   }
 }
 
@@ -304,9 +307,9 @@ int main(void) {
       SetConsoleCtrlHandler(ignore, TRUE);
     } else if (wcscmp(a, L"argv") == 0 && i + 2 < argc && wcscmp(argv[i + 2], L"--") == 0) {
       return write_argv(argv[i + 1], argc - (i + 3), argv + i + 3);
-    } else if (wcscmp(a, L"lines") == 0 && i + 2 < argc) {
-      lines(_wtoi(argv[i + 1]), argv[i + 2]);
-      i += 2;
+    } else if (wcscmp(a, L"lines") == 0 && i + 3 < argc) {
+      lines(_wtoi(argv[i + 1]), argv[i + 2], (DWORD)_wtoi(argv[i + 3]));
+      i += 3;
     } else if (wcscmp(a, L"env-dump") == 0 && i + 1 < argc) {
       r = env_dump(argv[++i]);
     } else if (wcscmp(a, L"stdio") == 0 && i + 1 < argc) {

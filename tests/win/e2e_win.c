@@ -582,6 +582,42 @@ static void report_replaces_the_old_one(void **state) {
   assert_int_equal(files_like(t, L"report.json?*"), 0);
 }
 
+/* Two runs appending to one log while their commands write many lines
+ * each: every line of both arrives whole, none overwrites another. */
+static void concurrent_runs_append_to_one_log(void **state) {
+  static char text[256 * 1024];
+  struct e2e *t = *state;
+  const wchar_t *log = path_in(t, L"shared.log");
+  HANDLE a, b;
+  int na = 0, nb = 0, nctrun = 0, other = 0;
+  DWORD len;
+  a = START(t, L"a", L"-o", log, L"--", child, L"lines", L"300", L"A", L"2");
+  b = START(t, L"b", L"-o", log, L"--", child, L"lines", L"300", L"B", L"2");
+  assert_int_equal(finish(a, 60), 0);
+  assert_int_equal(finish(b, 60), 0);
+  read_file(log, text, sizeof text, &len);
+  for (char *line = text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+    char tag = 0, whole[128] = "";
+    int i = -1;
+    *nl = '\0';
+    if (sscanf(line, "%c %d", &tag, &i) == 2)
+      snprintf(whole, sizeof whole, "%c %d abcdefghijklmnopqrstuvwxyz0123456789", tag, i);
+    if (strcmp(line, whole) == 0 && (tag == 'A' || tag == 'B'))
+      na += tag == 'A', nb += tag == 'B';
+    else if (strstr(line, " ctrun run=") != NULL)
+      nctrun++;
+    else
+      other++;
+  }
+  assert_int_equal(other, 0);
+  assert_int_equal(na, 300);
+  assert_int_equal(nb, 300);
+  assert_int_equal(nctrun, 4);
+  /* The null device is a log too (a character device, as /dev/null). */
+  assert_int_equal(RUN(t, L"-o", L"NUL", L"--", child, L"out", L"gone", L"exit", L"0"), 0);
+  assert_null(strstr(t->out, "gone"));
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -732,6 +768,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(unicode_paths, setup, teardown),
     cmocka_unit_test_setup_teardown(exception_exit_codes_pass_through, setup, teardown),
     cmocka_unit_test_setup_teardown(report_replaces_the_old_one, setup, teardown),
+    cmocka_unit_test_setup_teardown(concurrent_runs_append_to_one_log, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
