@@ -37,16 +37,35 @@ static bool owns_text(int fd, const struct ctrun_file_info *f) {
   return ours;
 }
 
+/* How often a lock file that another program holds open is tried again. */
+#define BUSY_RETRY_MS 50
+
 int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, char *err,
                     size_t errlen) {
-  int fd = ctrun_file_open(path, CTRUN_FILE_LOCK, err, errlen), r;
+  uint64_t t0 = uv_hrtime(), waited = 0;
+  int fd, r;
 
   l->fd = -1;
   l->path = path;
   l->owns_text = false;
   memset(&l->file, 0, sizeof l->file);
+  /* A file that another program holds open without sharing (Windows) is
+   * as busy as a held lock: waited for, within the same -w. */
+  while ((fd = ctrun_file_open(path, CTRUN_FILE_LOCK, err, errlen)) == UV_EBUSY) {
+    uint64_t nap = BUSY_RETRY_MS;
+    if (wait_ms != CTRUN_DURATION_INF) {
+      if (waited >= wait_ms)
+        return UV_EBUSY;
+      if (wait_ms - waited < nap)
+        nap = wait_ms - waited;
+    }
+    uv_sleep((unsigned)nap);
+    waited = (uv_hrtime() - t0) / 1000000;
+  }
   if (fd < 0)
     return fd;
+  if (wait_ms != CTRUN_DURATION_INF)
+    wait_ms = waited < wait_ms ? wait_ms - waited : 0;
   r = ctrun_fd_info(fd, &l->file);
   if (r == 0)
     r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, wait_ms);

@@ -57,7 +57,9 @@ enum ctrun_file_use {
 };
 
 /* Open PATH for USE.  Returns a descriptor, or a negative libuv error with
- * ERR saying what failed, on what, and why. */
+ * ERR saying what failed, on what, and why: UV_EBUSY when another program
+ * holds the file open and shares it with no one (Windows), which for a
+ * lock file means busy. */
 int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t errlen);
 
 /* True when PATH is a directory (followed if it is a link). */

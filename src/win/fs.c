@@ -653,6 +653,9 @@ int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t
   free(w);
   if (fd == UV_ELOOP)
     snprintf(err, errlen, "%s '%s' is a symbolic link (refused)", what, path);
+  else if (fd == UV_EBUSY)
+    snprintf(err, errlen, "%s '%s' is open in another program that does not share it", what,
+             path);
   else if (fd == UV_EINVAL || fd == UV_EISDIR)
     snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
   else if (fd == UV_ENOENT)

@@ -618,6 +618,42 @@ static void concurrent_runs_append_to_one_log(void **state) {
   assert_null(strstr(t->out, "gone"));
 }
 
+static long long report_number(const wchar_t *report, const char *key) {
+  char text[8192], *at;
+  read_file(report, text, sizeof text, NULL);
+  at = strstr(text, key);
+  return at != NULL ? strtoll(at + strlen(key), NULL, 10) : -1;
+}
+
+/* A lock file that another program holds open and shares with no one is
+ * busy, as a held lock is: -w waits for it, without -w the run fails (75)
+ * or skips, and nothing runs meanwhile. */
+static void a_lock_file_open_elsewhere_is_busy(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *lock = path_in(t, L"shared.lock"), *report = path_in(t, L"report.json");
+  HANDLE holder = start(t, child, L"holder", (const wchar_t *const[]){ L"hold", lock, L"60", L"none",
+                                                                      NULL });
+  DWORD t0;
+  wait_for_text(path_in(t, L"holder.out"), "held", 20);
+  t0 = GetTickCount();
+  assert_int_equal(RUN(t, L"-l", lock, L"-w", L"500ms", L"--", child, L"out", L"ran"), 75);
+  assert_true(GetTickCount() - t0 >= 450);
+  assert_non_null(strstr(t->err, "open in another program"));
+  assert_int_equal(RUN(t, L"-l", lock, L"--on-busy=skip", L"--", child, L"out", L"ran"), 0);
+  assert_null(strstr(t->out, "ran"));
+  TerminateProcess(holder, 0);
+  finish(holder, 20);
+  /* Held for a second: -w outlasts it. */
+  holder = start(t, child, L"holder2", (const wchar_t *const[]){ L"hold", lock, L"1", L"none", NULL });
+  wait_for_text(path_in(t, L"holder2.out"), "held", 20);
+  assert_int_equal(RUN(t, L"-l", lock, L"-w", L"30s", L"--report", report, L"--", child, L"out",
+                       L"ran"),
+                   0);
+  assert_non_null(strstr(t->out, "ran"));
+  assert_true(report_number(report, "\"lock_wait_ms\":") >= 100);
+  assert_int_equal(finish(holder, 20), 0);
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -769,6 +805,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(exception_exit_codes_pass_through, setup, teardown),
     cmocka_unit_test_setup_teardown(report_replaces_the_old_one, setup, teardown),
     cmocka_unit_test_setup_teardown(concurrent_runs_append_to_one_log, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_lock_file_open_elsewhere_is_busy, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
