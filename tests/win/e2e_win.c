@@ -618,6 +618,16 @@ static void concurrent_runs_append_to_one_log(void **state) {
   assert_null(strstr(t->out, "gone"));
 }
 
+/* Write TEXT over PATH, sharing it with everyone (ctrun may hold it). */
+static void overwrite_file(const wchar_t *path, const char *text) {
+  HANDLE h = CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+  DWORD n;
+  assert_true(h != INVALID_HANDLE_VALUE);
+  assert_true(WriteFile(h, text, (DWORD)strlen(text), &n, NULL));
+  CloseHandle(h);
+}
+
 static long long report_number(const wchar_t *report, const char *key) {
   char text[8192], *at;
   read_file(report, text, sizeof text, NULL);
@@ -652,6 +662,88 @@ static void a_lock_file_open_elsewhere_is_busy(void **state) {
   assert_non_null(strstr(t->out, "ran"));
   assert_true(report_number(report, "\"lock_wait_ms\":") >= 100);
   assert_int_equal(finish(holder, 20), 0);
+}
+
+/* -l on a file that is not ctrun's own leaves its content alone: the
+ * script of the "lock $0" idiom runs, and data stays data. */
+static void a_lock_file_with_content_keeps_it(void **state) {
+  static const char script[] = "@echo off\r\necho job ran %1\r\nexit /b 4\r\n";
+  static const char data[] = "precious data\n";
+  struct e2e *t = *state;
+  const wchar_t *bat = path_in(t, L"job.bat"), *txt = path_in(t, L"data.txt");
+  const wchar_t *linked = path_in(t, L"linked.lock"), *link = path_in(t, L"link.lock");
+  const wchar_t *pids = path_in(t, L"pids");
+  char text[4096];
+  HANDLE h;
+
+  write_file(bat, script);
+  assert_int_equal(RUN(t, L"-l", bat, L"--", bat, L"arg"), 4);
+  assert_non_null(strstr(t->out, "job ran"));
+  read_file(bat, text, sizeof text, NULL);
+  assert_string_equal(text, script);
+
+  write_file(txt, data);
+  h = START(t, L"holder", L"-l", txt, L"-t", L"60s", L"-k", L"1s", L"--", child, L"pidfile", pids,
+            L"sleep", L"300");
+  wait_for_lines(pids, 1, 20);
+  assert_int_equal(RUN(t, L"-l", txt, L"--", child, L"exit", L"0"), 75);
+  read_file(txt, text, sizeof text, NULL);
+  assert_string_equal(text, data);
+  TerminateProcess(h, 1);
+  finish(h, 20);
+  read_file(txt, text, sizeof text, NULL);
+  assert_string_equal(text, data);
+
+  /* An empty file with a second name is another's too. */
+  write_file(linked, "");
+  if (CreateHardLinkW(link, linked, NULL)) {
+    assert_int_equal(RUN(t, L"-l", link, L"--", child, L"exit", L"0"), 0);
+    read_file(linked, text, sizeof text, NULL);
+    assert_string_equal(text, "");
+  } else {
+    fprintf(stderr, "no hard links here (error %lu): that part skipped\n", GetLastError());
+  }
+}
+
+/* --on-busy=replace stops the tracked run that holds this very lock file
+ * (its registry entry records the file), never the run that the file's
+ * text names: anyone who can write the file can write that text. */
+static void replace_stops_only_the_real_holder(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *vlock = path_in(t, L"victim.lock"), *hlock = path_in(t, L"holder.lock");
+  const wchar_t *flock = path_in(t, L"forged.lock");
+  char forged[512];
+  HANDLE victim, holder, locker;
+
+  victim = START(t, L"victim", L"-n", L"victim", L"-t", L"60s", L"-k", L"1s", L"-l", vlock, L"--",
+                 child, L"sleep", L"300");
+  holder = START(t, L"holder", L"-n", L"holder", L"-t", L"60s", L"-k", L"1s", L"-l", hlock, L"--",
+                 child, L"sleep", L"300");
+  wait_for_text(vlock, "name=victim", 20);
+  wait_for_text(hlock, "name=holder", 20);
+  read_file(vlock, forged, sizeof forged, NULL);
+
+  /* Held by a process that is no tracked run, its text naming the victim. */
+  overwrite_file(flock, forged);
+  locker = start(t, child, L"locker", (const wchar_t *const[]){ L"lock", flock, L"60", NULL });
+  wait_for_text(path_in(t, L"locker.out"), "locked", 20);
+  assert_int_equal(RUN(t, L"-l", flock, L"--on-busy=replace", L"--", child, L"out", L"ran"), 75);
+  assert_non_null(strstr(t->err, "not a tracked run"));
+  assert_null(strstr(t->out, "ran"));
+
+  /* The holder's own lock file, its text rewritten to name the victim. */
+  overwrite_file(hlock, forged);
+  assert_int_equal(RUN(t, L"-l", hlock, L"--on-busy=replace", L"--", child, L"out", L"replaced"), 0);
+  assert_non_null(strstr(t->out, "replaced"));
+  assert_int_equal(finish(holder, 30), 124);
+
+  /* The victim ran on all along. */
+  assert_int_equal(RUN(t, L"ps", L"--json"), 0);
+  assert_non_null(strstr(t->out, "\"name\":\"victim\",\"state\":\"running\""));
+  assert_int_equal(RUN(t, L"stop", L"victim"), 0);
+  assert_int_equal(finish(victim, 30), 124);
+  TerminateProcess(locker, 0);
+  finish(locker, 20);
 }
 
 /* A state directory owned by someone else (here LocalSystem) is refused,
@@ -806,6 +898,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(report_replaces_the_old_one, setup, teardown),
     cmocka_unit_test_setup_teardown(concurrent_runs_append_to_one_log, setup, teardown),
     cmocka_unit_test_setup_teardown(a_lock_file_open_elsewhere_is_busy, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_lock_file_with_content_keeps_it, setup, teardown),
+    cmocka_unit_test_setup_teardown(replace_stops_only_the_real_holder, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
