@@ -17,9 +17,9 @@
  *   ignore-break        ignore CTRL_BREAK, so only a hard kill ends it
  *   argv FILE -- ARG... write each ARG as UTF-8, NUL-terminated, to FILE
  *                       (as CommandLineToArgvW gives them) and exit 0
- *   lines N TAG MS      write N lines "TAG <i> ..." to stdout, each with one
- *                       WriteFile and MS milliseconds apart, as a program
- *                       that logs does
+ *   lines N TAG MS      write N lines "TAG <i> ..." of one length to stdout,
+ *                       each with one WriteFile and MS milliseconds apart,
+ *                       as a program that logs does
  *   env-dump FILE       write the environment block to FILE, one UTF-8 line
  *                       an entry, in the block's order
  *   stdio FILE          write the types (GetFileType) of the standard
@@ -130,7 +130,7 @@ static void lines(int n, const wchar_t *tag, DWORD ms) {
   for (int i = 0; i < n; i++) {
     char line[256];
     DWORD w;
-    int len = snprintf(line, sizeof line, "%ls %d abcdefghijklmnopqrstuvwxyz0123456789\n", tag, i);
+    int len = snprintf(line, sizeof line, "%ls %04d abcdefghijklmnopqrstuvwxyz0123456789\n", tag, i);
     WriteFile(out, line, (DWORD)len, &w, NULL);
     if (ms > 0)
       Sleep(ms);
