@@ -17,7 +17,8 @@ typedef void (*ctrun_tree_cb)(struct ctrun_tree *t, void *data);
 
 struct ctrun_spawn {
   char **argv;        /* argv[0] is looked up in PATH */
-  char **env;         /* the whole environment */
+  char **env;         /* the whole environment; where a name repeats (on
+                         Windows: differing only in case), the last wins */
   int stdio[3];       /* descriptors for 0, 1, 2; -1: inherit ctrun's */
   const char *run_id; /* names the container where the platform names them */
 };

@@ -17,6 +17,17 @@
 /* "<pipe handle>:<run id>", present only in the supervisor. */
 #define MARKER L"CTRUN_DETACHED_SUPERVISOR"
 
+/* The marker as ctrun found it at start, taken out of the environment. */
+static wchar_t marker_found[96];
+
+void ctrun_win_detach_init(void) {
+  DWORD size = sizeof marker_found / sizeof marker_found[0];
+  DWORD len = GetEnvironmentVariableW(MARKER, marker_found, size);
+  if (len == 0 || len >= size)
+    marker_found[0] = L'\0';
+  SetEnvironmentVariableW(MARKER, NULL);
+}
+
 struct report {
   int code;
   int started;
@@ -28,16 +39,19 @@ static HANDLE open_null(bool inherit) {
                      OPEN_EXISTING, 0, NULL);
 }
 
-/* The supervisor's side: take the pipe and the run id out of the marker,
- * and drop the marker so the command never sees it. */
+/* The supervisor's side: take the pipe and the run id out of the marker.
+ * UV_EINVAL when the marker is not one a caller set: environment
+ * variables are anyone's, and Windows takes ctrun_detached_supervisor for
+ * the same name. */
 static int become_supervisor(struct ctrun_detach *d, const wchar_t *marker) {
   unsigned long long h = 0;
   char id[CTRUN_ID_LEN + 1] = "";
   int fd;
 
-  if (swscanf(marker, L"%llu:%12hs", &h, id) != 2 || strlen(id) != CTRUN_ID_LEN)
+  if (swscanf(marker, L"%llu:%12hs", &h, id) != 2 || strlen(id) != CTRUN_ID_LEN ||
+      strspn(id, "0123456789abcdef") != CTRUN_ID_LEN ||
+      GetFileType((HANDLE)(uintptr_t)h) != FILE_TYPE_PIPE)
     return UV_EINVAL;
-  SetEnvironmentVariableW(MARKER, NULL);
   SetHandleInformation((HANDLE)(uintptr_t)h, HANDLE_FLAG_INHERIT, 0);
   fd = _open_osfhandle((intptr_t)h, 0);
   if (fd < 0)
@@ -57,9 +71,8 @@ int ctrun_detach_start(struct ctrun_detach *d) {
   size_t n = 0;
   int r = 0;
 
-  len = GetEnvironmentVariableW(MARKER, marker, sizeof marker / sizeof marker[0]);
-  if (len > 0 && len < sizeof marker / sizeof marker[0])
-    return become_supervisor(d, marker);
+  if (marker_found[0] != L'\0' && become_supervisor(d, marker_found) == 0)
+    return 0;
 
   len = GetModuleFileNameW(NULL, self, sizeof self / sizeof self[0]);
   if (len == 0 || len >= sizeof self / sizeof self[0])

@@ -24,6 +24,12 @@ int ctrun_win_error(DWORD err);
  * is always among them.  Returns 0 with *PATH (free()) or UV_ENOENT. */
 int ctrun_win_search(const char *name, wchar_t **path);
 
+/* ENV (UTF-8 "NAME=value" strings) as a UTF-16 environment block for
+ * CreateProcessW: sorted by name without regard to case, as Windows
+ * requires, and with one entry a name, where names that differ only in
+ * case are one (the last given wins, so an entry appended overrides). */
+wchar_t *ctrun_win_env_block(char *const *env);
+
 /* The application and command line that start ARGV: ARGV[0] is searched
  * for; batch files run under %ComSpec%.  The command line quotes every
  * argument so that CommandLineToArgvW in the child gives ARGV back.
@@ -39,5 +45,10 @@ wchar_t *ctrun_win_quote_argv(char *const *argv);
 DWORD ctrun_win_create_process(const wchar_t *app, wchar_t *cmdline, DWORD flags, void *env,
                                HANDLE stdio[3], HANDLE *inherit, size_t n,
                                PROCESS_INFORMATION *pi);
+
+/* First thing: take the detached supervisor's marker (set by the ctrun
+ * that started this one) out of the environment, where no command may
+ * see it; a variable of that name from elsewhere is dropped all the same. */
+void ctrun_win_detach_init(void);
 
 #endif

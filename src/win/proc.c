@@ -342,37 +342,6 @@ int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_c
   return 0;
 }
 
-/* S->ENV as a UTF-16 environment block. */
-static wchar_t *env_block(char **env) {
-  size_t total = 1, at = 0;
-  wchar_t *block, **w;
-  size_t n = 0;
-
-  while (env[n] != NULL)
-    n++;
-  w = calloc(n + 1, sizeof *w);
-  if (w == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    w[i] = ctrun_win_wide(env[i]);
-    if (w[i] != NULL)
-      total += wcslen(w[i]) + 1;
-  }
-  block = malloc(total * sizeof *block);
-  for (size_t i = 0; i < n; i++) {
-    if (block != NULL && w[i] != NULL) {
-      size_t len = wcslen(w[i]) + 1;
-      wmemcpy(block + at, w[i], len);
-      at += len;
-    }
-    free(w[i]);
-  }
-  free(w);
-  if (block != NULL)
-    block[at] = L'\0';
-  return block;
-}
-
 /* The handle behind FD for the child, or ctrun's own standard handle. */
 static HANDLE std_handle(int fd, DWORD which) {
   if (fd >= 0)
@@ -461,7 +430,7 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
   r = ctrun_win_command(s->argv, &app, &cmdline);
   if (r != 0)
     return r;
-  env = env_block(s->env);
+  env = ctrun_win_env_block(s->env);
   if (env == NULL) {
     r = UV_ENOMEM;
     goto out;
@@ -776,8 +745,11 @@ int ctrun_proc_held_signal(void) { return 0; }
 
 void ctrun_proc_init(int *argc, char ***argv) {
   int n = 0;
-  wchar_t **w = CommandLineToArgvW(GetCommandLineW(), &n);
+  wchar_t **w;
   char **v;
+
+  ctrun_win_detach_init();
+  w = CommandLineToArgvW(GetCommandLineW(), &n);
 
   /* The CRT's argv is in the ANSI code page; ctrun speaks UTF-8.  Kept for
    * the life of the process, as argv is. */

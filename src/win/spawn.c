@@ -308,6 +308,76 @@ int ctrun_win_command(char *const *argv, wchar_t **app, wchar_t **cmdline) {
   return 0;
 }
 
+/* One entry of an environment block being built. */
+struct env_entry {
+  wchar_t *s;
+  size_t name_len, order;
+};
+
+/* The length of the name of entry S: up to its first '=' after the first
+ * character ("=C:=C:\dir", the current directory of drive C:, is named
+ * "=C:"). */
+static size_t env_name_len(const wchar_t *s) {
+  const wchar_t *eq = s[0] != L'\0' ? wcschr(s + 1, L'=') : NULL;
+  return eq != NULL ? (size_t)(eq - s) : wcslen(s);
+}
+
+/* Names compare as Windows compares them: ordinal, without case. */
+static int env_name_cmp(const struct env_entry *a, const struct env_entry *b) {
+  int c = CompareStringOrdinal(a->s, (int)a->name_len, b->s, (int)b->name_len, TRUE);
+  return c == CSTR_LESS_THAN ? -1 : c == CSTR_GREATER_THAN ? 1 : 0;
+}
+
+static int by_name_then_order(const void *x, const void *y) {
+  const struct env_entry *a = x, *b = y;
+  int c = env_name_cmp(a, b);
+  return c != 0 ? c : a->order < b->order ? -1 : a->order > b->order;
+}
+
+wchar_t *ctrun_win_env_block(char *const *env) {
+  struct env_entry *v;
+  size_t n = 0, k = 0, total = 2, at = 0; /* an empty block is two NULs */
+  wchar_t *block;
+
+  while (env[n] != NULL)
+    n++;
+  v = calloc(n + 1, sizeof *v);
+  if (v == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    wchar_t *w = ctrun_win_wide(env[i]);
+    if (w == NULL)
+      continue; /* not UTF-8: it has no UTF-16 form to pass on */
+    v[k].s = w;
+    v[k].name_len = env_name_len(w);
+    v[k].order = i;
+    k++;
+  }
+  qsort(v, k, sizeof *v, by_name_then_order);
+  /* Of the entries that Windows takes for one variable, the last given. */
+  for (size_t i = 0; i < k; i++) {
+    if (i + 1 < k && env_name_cmp(&v[i], &v[i + 1]) == 0) {
+      free(v[i].s);
+      v[i].s = NULL;
+    } else {
+      total += wcslen(v[i].s) + 1;
+    }
+  }
+  block = malloc(total * sizeof *block);
+  for (size_t i = 0; i < k; i++) {
+    if (block != NULL && v[i].s != NULL) {
+      size_t len = wcslen(v[i].s) + 1;
+      wmemcpy(block + at, v[i].s, len);
+      at += len;
+    }
+    free(v[i].s);
+  }
+  free(v);
+  if (block != NULL)
+    block[at] = block[at + 1] = L'\0';
+  return block;
+}
+
 DWORD ctrun_win_create_process(const wchar_t *app, wchar_t *cmdline, DWORD flags, void *env,
                                HANDLE stdio[3], HANDLE *inherit, size_t n,
                                PROCESS_INFORMATION *pi) {

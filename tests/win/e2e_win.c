@@ -759,6 +759,54 @@ static void replace_stops_only_the_real_holder(void **state) {
   finish(locker, 20);
 }
 
+/* Windows takes ctrun_run_id for CTRUN_RUN_ID: a variable of the caller
+ * that differs from one of ctrun's only in case neither hides ctrun's nor
+ * survives beside it.  (That the block is sorted is test_win_spawn's:
+ * Wine appends variables of its own to every process's block.)  A stray
+ * variable named like the detached supervisor's marker neither reaches a
+ * command nor makes a caller take itself for the supervisor. */
+static void environment_names_ignore_case(void **state) {
+  static char text[65536];
+  struct e2e *t = *state;
+  const wchar_t *dump = path_in(t, L"env"), *pids = path_in(t, L"pids");
+  int ids = 0, names = 0, markers = 0;
+  char id[64] = "", name[64] = "";
+
+  SetEnvironmentVariableW(L"ctrun_run_id", L"forged");
+  SetEnvironmentVariableW(L"Ctrun_Name", L"forged");
+  SetEnvironmentVariableW(L"ctrun_detached_supervisor", L"4:0123456789ab");
+  assert_int_equal(RUN(t, L"-n", L"envtest", L"--", child, L"env-dump", dump), 0);
+  read_file(dump, text, sizeof text, NULL);
+  for (char *line = text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+    char *eq = strchr(line + 1, '=');
+    wchar_t wname[256];
+    int n;
+    *nl = '\0';
+    if (eq == NULL)
+      continue;
+    n = MultiByteToWideChar(CP_UTF8, 0, line, (int)(eq - line), wname, 255);
+    wname[n > 0 ? n : 0] = L'\0';
+    if (_wcsicmp(wname, L"CTRUN_RUN_ID") == 0 && ++ids)
+      snprintf(id, sizeof id, "%s", eq + 1);
+    if (_wcsicmp(wname, L"CTRUN_NAME") == 0 && ++names)
+      snprintf(name, sizeof name, "%s", eq + 1);
+    markers += _wcsicmp(wname, L"CTRUN_DETACHED_SUPERVISOR") == 0;
+  }
+  assert_int_equal(ids, 1);
+  assert_int_equal(strlen(id), 12);
+  assert_int_equal(strspn(id, "0123456789abcdef"), 12);
+  assert_int_equal(names, 1);
+  assert_string_equal(name, "envtest");
+  assert_int_equal(markers, 0);
+
+  assert_int_equal(RUN(t, L"-d", L"--", child, L"pidfile", pids, L"exit", L"0"), 0);
+  assert_int_equal(strspn(t->out, "0123456789abcdef"), 12);
+  wait_for_lines(pids, 1, 20);
+  SetEnvironmentVariableW(L"ctrun_run_id", NULL);
+  SetEnvironmentVariableW(L"Ctrun_Name", NULL);
+  SetEnvironmentVariableW(L"ctrun_detached_supervisor", NULL);
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -913,6 +961,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(a_lock_file_open_elsewhere_is_busy, setup, teardown),
     cmocka_unit_test_setup_teardown(a_lock_file_with_content_keeps_it, setup, teardown),
     cmocka_unit_test_setup_teardown(replace_stops_only_the_real_holder, setup, teardown),
+    cmocka_unit_test_setup_teardown(environment_names_ignore_case, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
