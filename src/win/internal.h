@@ -19,10 +19,18 @@ int ctrun_win_error(DWORD err);
 
 /* Find the program NAME as cmd.exe would: a name with a directory part is
  * taken as it is, else the current directory (unless
- * NoDefaultCurrentDirectoryInExePath is set) and then PATH are searched;
- * a name without an extension is tried with each of PATHEXT's, and ".exe"
- * is always among them.  Returns 0 with *PATH (free()) or UV_ENOENT. */
+ * NoDefaultCurrentDirectoryInExePath is set) and then each directory of
+ * PATH are searched, in order; in each, the name itself if it has an
+ * extension, then the name with each extension of PATHEXT, ".exe" always
+ * among them.  Returns 0 with *PATH (free()) or UV_ENOENT. */
 int ctrun_win_search(const char *name, wchar_t **path);
+
+/* The next directory of the PATH list at *P, read as cmd.exe reads it: an
+ * entry ends at a ';' outside double quotes, and the quotes themselves
+ * are dropped, so that "C:\My Tools", "C:;b" and C:"My Tools" are each
+ * one directory.  Returns a new string ("" for an empty entry; free()),
+ * or NULL at the end of the list. */
+wchar_t *ctrun_win_path_next(const wchar_t **p);
 
 /* ENV (UTF-8 "NAME=value" strings) as a UTF-16 environment block for
  * CreateProcessW: sorted by name without regard to case, as Windows

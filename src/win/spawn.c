@@ -183,6 +183,27 @@ static wchar_t *try_dir(const wchar_t *dir, size_t dirlen, const wchar_t *name, 
   return NULL;
 }
 
+wchar_t *ctrun_win_path_next(const wchar_t **p) {
+  const wchar_t *s = *p;
+  bool quoted = false;
+  size_t n = 0;
+  wchar_t *dir;
+
+  if (s == NULL || *s == L'\0' || (dir = malloc((wcslen(s) + 1) * sizeof *dir)) == NULL) {
+    *p = NULL;
+    return NULL;
+  }
+  for (; *s != L'\0' && (quoted || *s != L';'); s++) {
+    if (*s == L'"')
+      quoted = !quoted;
+    else
+      dir[n++] = *s;
+  }
+  dir[n] = L'\0';
+  *p = *s == L';' ? s + 1 : s;
+  return dir;
+}
+
 int ctrun_win_search(const char *utf8name, wchar_t **out) {
   wchar_t *name = ctrun_win_wide(utf8name), *pathext = NULL, *path = NULL, *found = NULL;
   wchar_t exts[512];
@@ -213,17 +234,13 @@ int ctrun_win_search(const char *utf8name, wchar_t **out) {
   }
   if (NeedCurrentDirectoryForExePathW(name) && (found = try_dir(L".", 1, name, exts, has_ext)))
     goto out;
-  for (const wchar_t *d = path; *d && found == NULL;) {
-    size_t len = wcscspn(d, L";");
-    const wchar_t *dir = d;
-    /* A quoted PATH entry ("C:\Program Files\x") is allowed by cmd.exe. */
-    if (len >= 2 && dir[0] == L'"' && dir[len - 1] == L'"')
-      found = try_dir(dir + 1, len - 2, name, exts, has_ext);
-    else if (len > 0)
-      found = try_dir(dir, len, name, exts, has_ext);
-    d += len;
-    if (*d == L';')
-      d++;
+  for (const wchar_t *d = path; found == NULL;) {
+    wchar_t *dir = ctrun_win_path_next(&d);
+    if (dir == NULL)
+      break;
+    if (dir[0] != L'\0')
+      found = try_dir(dir, wcslen(dir), name, exts, has_ext);
+    free(dir);
   }
 out:
   free(name);

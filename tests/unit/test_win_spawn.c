@@ -1,5 +1,5 @@
-/* The Windows backend's rules for starting a command: the environment
- * block the command gets. */
+/* The Windows backend's rules for starting a command: how PATH is read,
+ * how the program is found, and the environment block the command gets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,119 @@
 #include <uv.h>
 
 #include "../../src/win/internal.h"
+
+static void path_is(const wchar_t *list, const wchar_t *const *want) {
+  const wchar_t *p = list;
+  wchar_t *dir;
+  size_t i = 0;
+  while ((dir = ctrun_win_path_next(&p)) != NULL) {
+    if (want[i] == NULL || wcscmp(dir, want[i]) != 0)
+      fail_msg("PATH '%ls': entry %u is '%ls', not '%ls'", list, (unsigned)i, dir,
+               want[i] ? want[i] : L"(end)");
+    free(dir);
+    i++;
+  }
+  if (want[i] != NULL)
+    fail_msg("PATH '%ls': entry %u '%ls' missing", list, (unsigned)i, want[i]);
+}
+
+/* cmd.exe's reading of PATH: ';' separates outside quotes, quotes go. */
+static void path_entries_as_cmd_reads_them(void **state) {
+  (void)state;
+  path_is(L"a;b", (const wchar_t *const[]){ L"a", L"b", NULL });
+  path_is(L"\"C:\\My Tools\";C:\\x", (const wchar_t *const[]){ L"C:\\My Tools", L"C:\\x", NULL });
+  path_is(L"\"C:\\a;b\";c", (const wchar_t *const[]){ L"C:\\a;b", L"c", NULL });
+  path_is(L"C:\\\"My Tools\"\\bin", (const wchar_t *const[]){ L"C:\\My Tools\\bin", NULL });
+  path_is(L";;a;", (const wchar_t *const[]){ L"", L"", L"a", NULL });
+  path_is(L"\"open;x", (const wchar_t *const[]){ L"open;x", NULL });
+  path_is(L"", (const wchar_t *const[]){ NULL });
+}
+
+static wchar_t root[MAX_PATH];
+
+/* Delete DIR and everything in it. */
+static void remove_tree(const wchar_t *dir) {
+  WIN32_FIND_DATAW fd;
+  wchar_t pattern[MAX_PATH], path[MAX_PATH];
+  HANDLE h;
+  _snwprintf(pattern, MAX_PATH, L"%ls\\*", dir);
+  h = FindFirstFileW(pattern, &fd);
+  if (h != INVALID_HANDLE_VALUE) {
+    do {
+      if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
+        continue;
+      _snwprintf(path, MAX_PATH, L"%ls\\%ls", dir, fd.cFileName);
+      if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+        remove_tree(path);
+      else
+        DeleteFileW(path);
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+  }
+  RemoveDirectoryW(dir);
+}
+
+static void make(const wchar_t *rel, bool dir) {
+  wchar_t p[MAX_PATH];
+  _snwprintf(p, MAX_PATH, L"%ls\\%ls", root, rel);
+  if (dir) {
+    assert_true(CreateDirectoryW(p, NULL));
+  } else {
+    HANDLE h = CreateFileW(p, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+    assert_true(h != INVALID_HANDLE_VALUE);
+    CloseHandle(h);
+  }
+}
+
+static void found_at(const char *name, const wchar_t *rel) {
+  wchar_t *path = NULL, want[MAX_PATH];
+  int r = ctrun_win_search(name, &path);
+  if (rel == NULL) {
+    assert_int_equal(r, UV_ENOENT);
+    return;
+  }
+  _snwprintf(want, MAX_PATH, L"%ls\\%ls", root, rel);
+  if (r != 0 || _wcsicmp(path, want) != 0)
+    fail_msg("'%s' found as '%ls', not '%ls'", name, r == 0 ? path : L"(nothing)", want);
+  free(path);
+}
+
+/* The search itself: quoted PATH entries, PATH order, PATHEXT order, a
+ * name with an extension of its own. */
+static void programs_are_found_as_cmd_finds_them(void **state) {
+  static const wchar_t *const tree[] = {
+    L"My Tools", L"semi;colon", L"part q", L"first", L"second", NULL,
+  };
+  wchar_t tmp[MAX_PATH], path[4 * MAX_PATH];
+  (void)state;
+  GetTempPathW(MAX_PATH, tmp);
+  _snwprintf(root, MAX_PATH, L"%lsctrun-unit-%lu-%llu", tmp, GetCurrentProcessId(),
+             (unsigned long long)GetTickCount64());
+  assert_true(CreateDirectoryW(root, NULL));
+  for (size_t i = 0; tree[i] != NULL; i++)
+    make(tree[i], true);
+  make(L"My Tools\\mytool.exe", false);
+  make(L"semi;colon\\semi.exe", false);
+  make(L"part q\\partq.exe", false);
+  make(L"first\\both.cmd", false);
+  make(L"first\\both.exe", false);
+  make(L"first\\dup.exe", false);
+  make(L"second\\dup.exe", false);
+  make(L"second\\noext", false);
+  _snwprintf(path, 4 * MAX_PATH, L"\"%ls\\My Tools\";\"%ls\\semi;colon\";%ls\\\"part q\";;%ls\\first;%ls\\second",
+             root, root, root, root, root);
+  SetEnvironmentVariableW(L"PATH", path);
+  SetEnvironmentVariableW(L"PATHEXT", L".COM;.EXE;.BAT;.CMD");
+  found_at("mytool", L"My Tools\\mytool.exe");
+  found_at("semi", L"semi;colon\\semi.exe");
+  found_at("partq", L"part q\\partq.exe");
+  found_at("both", L"first\\both.exe"); /* .EXE before .CMD */
+  found_at("both.cmd", L"first\\both.cmd");
+  found_at("dup", L"first\\dup.exe"); /* the first directory */
+  found_at("noext", NULL);             /* no extension, nothing to run */
+  found_at("ctrun-no-such-program", NULL);
+  remove_tree(root);
+}
 
 static const char *const env_in[] = {
   "b=1", "A=2", "ctrun_run_id=forged", "Path=p1", "CTRUN_RUN_ID=real", "=C:=C:\\x", "a=3", "\xff=bad",
@@ -30,6 +143,8 @@ static void environment_block(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(path_entries_as_cmd_reads_them),
+    cmocka_unit_test(programs_are_found_as_cmd_finds_them),
     cmocka_unit_test(environment_block),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

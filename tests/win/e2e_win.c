@@ -807,6 +807,32 @@ static void environment_names_ignore_case(void **state) {
   SetEnvironmentVariableW(L"ctrun_detached_supervisor", NULL);
 }
 
+/* Copy the test child to DIR\NAME (DIR made first). */
+static void install_child(const wchar_t *dir, const wchar_t *name) {
+  wchar_t to[MAX_PATH];
+  CreateDirectoryW(dir, NULL);
+  _snwprintf(to, MAX_PATH, L"%ls\\%ls", dir, name);
+  assert_true(CopyFileW(child, to, FALSE));
+}
+
+/* A command is found along PATH as cmd.exe finds it, quoted entries and
+ * semicolons inside quotes included. */
+static void path_search_reads_quotes_as_cmd_does(void **state) {
+  struct e2e *t = *state;
+  static wchar_t saved[32768], path[32768];
+  DWORD had = GetEnvironmentVariableW(L"PATH", saved, 32768);
+  install_child(path_in(t, L"My Tools"), L"mytool.exe");
+  install_child(path_in(t, L"semi;colon"), L"semi.exe");
+  install_child(path_in(t, L"part q"), L"partq.exe");
+  _snwprintf(path, 32768, L"\"%ls\\My Tools\";\"%ls\\semi;colon\";%ls\\\"part q\";%ls", t->dir,
+             t->dir, t->dir, had > 0 && had < 32768 ? saved : L"");
+  SetEnvironmentVariableW(L"PATH", path);
+  assert_int_equal(RUN(t, L"--", L"mytool", L"exit", L"5"), 5);
+  assert_int_equal(RUN(t, L"--", L"semi", L"exit", L"6"), 6);
+  assert_int_equal(RUN(t, L"--", L"partq", L"exit", L"7"), 7);
+  SetEnvironmentVariableW(L"PATH", had > 0 && had < 32768 ? saved : NULL);
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -962,6 +988,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(a_lock_file_with_content_keeps_it, setup, teardown),
     cmocka_unit_test_setup_teardown(replace_stops_only_the_real_holder, setup, teardown),
     cmocka_unit_test_setup_teardown(environment_names_ignore_case, setup, teardown),
+    cmocka_unit_test_setup_teardown(path_search_reads_quotes_as_cmd_does, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
