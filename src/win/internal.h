@@ -32,6 +32,14 @@ int ctrun_win_search(const char *name, wchar_t **path);
  * or NULL at the end of the list. */
 wchar_t *ctrun_win_path_next(const wchar_t **p);
 
+/* Whether Windows runs PATH as a batch file, that is through cmd.exe, with
+ * a command line that cmd reads by its own rules: when the extension of
+ * its last component begins with ".bat" or ".cmd", in any case, once the
+ * path is normalized as Windows normalizes it before opening it ("x.bat.",
+ * "x.bat  ", "X.BAT" and "x.bat::$DATA" all name x.bat).  A \?\ path is
+ * taken as it is. */
+bool ctrun_win_is_batch(const wchar_t *path);
+
 /* ENV (UTF-8 "NAME=value" strings) as a UTF-16 environment block for
  * CreateProcessW: sorted by name without regard to case, as Windows
  * requires, and with one entry a name, where names that differ only in
@@ -42,7 +50,7 @@ wchar_t *ctrun_win_env_block(char *const *env);
  * for; batch files run under %ComSpec%.  The command line quotes every
  * argument so that CommandLineToArgvW in the child gives ARGV back.
  * Returns 0, UV_ENOENT, or UV_EINVAL for an argument a batch file cannot
- * receive intact. */
+ * receive intact (or a script path with a % in it). */
 int ctrun_win_command(char *const *argv, wchar_t **app, wchar_t **cmdline);
 
 /* ARGV quoted into one command line (the rules of CommandLineToArgvW). */

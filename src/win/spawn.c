@@ -254,27 +254,68 @@ out:
   return 0;
 }
 
-static bool is_batch(const wchar_t *path) {
-  const wchar_t *dot = wcsrchr(path, L'.');
-  return dot != NULL && (_wcsicmp(dot, L".bat") == 0 || _wcsicmp(dot, L".cmd") == 0);
+/* PATH as Windows resolves it before it opens it, a new string: the full
+ * path, with the trailing dots and spaces of its last component dropped
+ * (GetFullPathNameW, as CreateProcess does it); a \\?\ path as it is,
+ * since that is the one form Windows takes verbatim. */
+static wchar_t *normalized(const wchar_t *path) {
+  DWORD n;
+  wchar_t *full;
+  if (wcsncmp(path, L"\\\\?\\", 4) == 0)
+    return _wcsdup(path);
+  n = GetFullPathNameW(path, 0, NULL, NULL);
+  if (n == 0 || (full = malloc((size_t)n * sizeof *full)) == NULL)
+    return NULL;
+  if (GetFullPathNameW(path, n, full, NULL) >= n) {
+    free(full);
+    return NULL;
+  }
+  return full;
+}
+
+bool ctrun_win_is_batch(const wchar_t *path) {
+  wchar_t *full = normalized(path);
+  const wchar_t *base, *dot;
+  bool batch;
+
+  if (full == NULL)
+    return true; /* cannot tell: the careful answer */
+  base = full + wcslen(full);
+  while (base > full && base[-1] != L'\\' && base[-1] != L'/')
+    base--;
+  dot = wcsrchr(base, L'.');
+  batch = dot != NULL && (_wcsnicmp(dot, L".bat", 4) == 0 || _wcsnicmp(dot, L".cmd", 4) == 0);
+  free(full);
+  return batch;
 }
 
 /* cmd.exe /c "script" args: cmd expands %VAR% and reads quotes inside its
  * line whatever the quoting, so an argument with one of those characters
  * cannot reach a batch file intact; refuse it rather than run something
  * else. */
-static int batch_command(const wchar_t *script, char *const *argv, wchar_t **app,
+static int batch_command(const wchar_t *path, char *const *argv, wchar_t **app,
                          wchar_t **cmdline) {
   struct wbuf b = { 0 };
-  wchar_t *comspec = env_var(L"ComSpec");
+  wchar_t *comspec, *script = normalized(path);
 
-  if (comspec == NULL)
+  /* The script's own path goes through cmd too: a %VAR% in it would be
+   * expanded into another path. */
+  if (script == NULL || wcschr(script, L'%') != NULL) {
+    free(script);
+    return script == NULL ? UV_ENOMEM : UV_EINVAL;
+  }
+  comspec = env_var(L"ComSpec");
+  if (comspec == NULL) {
+    free(script);
     return UV_ENOMEM;
+  }
   if (comspec[0] == L'\0') {
     free(comspec);
     comspec = _wcsdup(L"C:\\Windows\\System32\\cmd.exe");
-    if (comspec == NULL)
+    if (comspec == NULL) {
+      free(script);
       return UV_ENOMEM;
+    }
   }
   static const wchar_t head[] = L"cmd.exe /d /e:on /v:off /s /c \"\"";
   wput(&b, head, wcslen(head));
@@ -286,6 +327,7 @@ static int batch_command(const wchar_t *script, char *const *argv, wchar_t **app
       free(w);
       free(b.s);
       free(comspec);
+      free(script);
       return UV_EINVAL;
     }
     wput(&b, L" \"", 2);
@@ -294,6 +336,7 @@ static int batch_command(const wchar_t *script, char *const *argv, wchar_t **app
     free(w);
   }
   wputc(&b, L'"', 1);
+  free(script);
   *cmdline = wdone(&b);
   if (*cmdline == NULL) {
     free(comspec);
@@ -311,7 +354,7 @@ int ctrun_win_command(char *const *argv, wchar_t **app, wchar_t **cmdline) {
   r = ctrun_win_search(argv[0], &path);
   if (r != 0)
     return r;
-  if (is_batch(path)) {
+  if (ctrun_win_is_batch(path)) {
     r = batch_command(path, argv, app, cmdline);
     free(path);
     return r;

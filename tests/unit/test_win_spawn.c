@@ -1,5 +1,6 @@
-/* The Windows backend's rules for starting a command: how PATH is read,
- * how the program is found, and the environment block the command gets. */
+/* The Windows backend's rules for starting a command: which names are
+ * batch files (and so go through cmd.exe), how PATH is read, how the
+ * program is found, and the environment block the command gets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,31 @@
 #include <uv.h>
 
 #include "../../src/win/internal.h"
+
+/* Windows normalizes a path before it opens it (trailing dots and spaces
+ * of the last component go), and CreateProcess decides "batch file" by
+ * the extension: every spelling that reaches a .bat or .cmd file counts. */
+static void batch_files_by_every_name(void **state) {
+  static const wchar_t *const batch[] = {
+    L"C:\\d\\x.bat",         L"C:\\d\\X.BAT",       L"C:\\d\\x.Cmd",
+    L"C:\\d\\x.bat.",        L"C:\\d\\x.bat ",      L"C:\\d\\x.cmd  ",
+    L"C:\\d\\x.bat. . .",    L"C:\\d\\x.bat..",     L"C:\\d\\x.bat::$DATA",
+    L"C:\\dir.exe\\x.BaT",   L"x.bat.",             L"C:\\d\\x.bat.\\.",
+    L"\\\\?\\C:\\d\\x.bat",  L"C:/d/x.cmd.",        L"x.batch",
+    L"\\\\?\\C:\\d\\x.bat ",
+  };
+  static const wchar_t *const not_batch[] = {
+    L"C:\\d\\x.exe",   L"C:\\d\\x.bat.exe", L"C:\\dir.bat\\x.exe", L"C:\\d\\xbat",
+    L"C:\\d\\x.ba",    L"C:\\d\\bat",       L"C:\\d\\.cm",         L"\\\\?\\C:\\d\\x.bat.",
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof batch / sizeof batch[0]; i++)
+    if (!ctrun_win_is_batch(batch[i]))
+      fail_msg("'%ls' is a batch file", batch[i]);
+  for (size_t i = 0; i < sizeof not_batch / sizeof not_batch[0]; i++)
+    if (ctrun_win_is_batch(not_batch[i]))
+      fail_msg("'%ls' is not a batch file", not_batch[i]);
+}
 
 static void path_is(const wchar_t *list, const wchar_t *const *want) {
   const wchar_t *p = list;
@@ -143,6 +169,7 @@ static void environment_block(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(batch_files_by_every_name),
     cmocka_unit_test(path_entries_as_cmd_reads_them),
     cmocka_unit_test(programs_are_found_as_cmd_finds_them),
     cmocka_unit_test(environment_block),

@@ -833,6 +833,38 @@ static void path_search_reads_quotes_as_cmd_does(void **state) {
   SetEnvironmentVariableW(L"PATH", had > 0 && had < 32768 ? saved : NULL);
 }
 
+/* Every name that Windows resolves to a batch file goes through cmd.exe
+ * with the same care: it runs, with arguments cmd passes on intact, and is
+ * refused (126) an argument that cmd would expand or split. */
+static void batch_files_by_any_name_get_the_same_care(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *bat = path_in(t, L"job.bat");
+  wchar_t names[4][MAX_PATH];
+  static wchar_t saved[32768], path[32768];
+  DWORD had;
+
+  write_file(bat, "@echo off\r\necho job ran %1\r\nexit /b 4\r\n");
+  _snwprintf(names[0], MAX_PATH, L"%ls", bat);
+  _snwprintf(names[1], MAX_PATH, L"%ls.", bat);
+  _snwprintf(names[2], MAX_PATH, L"%ls  ", bat);
+  _snwprintf(names[3], MAX_PATH, L"%ls\\JOB.BAT", t->dir);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(RUN(t, L"--", names[i], L"a&b"), 4);
+    assert_non_null(strstr(t->out, "job ran \"a&b\""));
+    assert_int_equal(RUN(t, L"--", names[i], L"a%PATH%b"), 126);
+    assert_null(strstr(t->out, "job ran"));
+    assert_int_equal(RUN(t, L"--", names[i], L"x\"&echo injected"), 126);
+    assert_null(strstr(t->out, "injected"));
+  }
+  /* Found along PATH by PATHEXT, the same. */
+  had = GetEnvironmentVariableW(L"PATH", saved, 32768);
+  _snwprintf(path, 32768, L"%ls;%ls", t->dir, had > 0 && had < 32768 ? saved : L"");
+  SetEnvironmentVariableW(L"PATH", path);
+  assert_int_equal(RUN(t, L"--", L"job", L"ok"), 4);
+  assert_int_equal(RUN(t, L"--", L"job", L"%PATH%"), 126);
+  SetEnvironmentVariableW(L"PATH", had > 0 && had < 32768 ? saved : NULL);
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -989,6 +1021,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(replace_stops_only_the_real_holder, setup, teardown),
     cmocka_unit_test_setup_teardown(environment_names_ignore_case, setup, teardown),
     cmocka_unit_test_setup_teardown(path_search_reads_quotes_as_cmd_does, setup, teardown),
+    cmocka_unit_test_setup_teardown(batch_files_by_any_name_get_the_same_care, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
