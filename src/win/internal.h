@@ -67,4 +67,12 @@ DWORD ctrun_win_create_process(const wchar_t *app, wchar_t *cmdline, DWORD flags
  * see it; a variable of that name from elsewhere is dropped all the same. */
 void ctrun_win_detach_init(void);
 
+/* The console handler of a supervising ctrun: when the console closes,
+ * or the user logs off or the system shuts down, it kills the tree hard
+ * and returns only once it is gone (or 3 s have passed), for Windows ends
+ * ctrun a few seconds later whatever it does, and the lock must outlive
+ * the tree.  Returns FALSE, so that libuv's handler then tells the loop
+ * (SIGHUP), which ends the run as usual. */
+BOOL WINAPI ctrun_win_console_end(DWORD type);
+
 #endif

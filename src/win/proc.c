@@ -13,6 +13,7 @@
 #include "ctrun/proc.h"
 
 #include <aclapi.h>
+#include <fcntl.h>
 #include <io.h>
 #include <sddl.h>
 #include <stddef.h>
@@ -122,6 +123,15 @@ static int protect_self(void) {
   done = true;
   return 0;
 }
+
+/* The inner job of the run, for the console's end: taken (shared) by the
+ * handler, cleared (exclusive) before the job's handle closes. */
+static SRWLOCK end_lock = SRWLOCK_INIT;
+static HANDLE end_job;
+
+/* How long the console handler waits for the killed tree to be gone:
+ * Windows ends ctrun about 5 s after the console closes. */
+#define END_WAIT_MS 3000
 
 static DWORD active_processes(HANDLE job) {
   JOBOBJECT_BASIC_ACCOUNTING_INFORMATION info;
@@ -262,6 +272,21 @@ static DWORD WINAPI watch(void *arg) {
   return 0;
 }
 
+BOOL ctrun_win_console_end(DWORD type) {
+  HANDLE job;
+  if (type != CTRL_CLOSE_EVENT && type != CTRL_LOGOFF_EVENT && type != CTRL_SHUTDOWN_EVENT)
+    return FALSE;
+  AcquireSRWLockShared(&end_lock);
+  job = end_job;
+  if (job != NULL) {
+    TerminateJobObject(job, KILLED_CODE);
+    for (int waited = 0; waited < END_WAIT_MS && active_processes(job) > 0; waited += 10)
+      Sleep(10);
+  }
+  ReleaseSRWLockShared(&end_lock);
+  return FALSE;
+}
+
 /* Note the command's exit, once it has happened: its 32-bit code as it
  * is (Windows has no signals to tell apart from an exit). */
 static void refresh(struct ctrun_tree *t) {
@@ -312,6 +337,8 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
     ctrun_tree_free(t);
     return r;
   }
+  /* After libuv's (set up with the loop), so that it is called first. */
+  SetConsoleCtrlHandler(ctrun_win_console_end, TRUE);
   *out = t;
   return 0;
 }
@@ -415,6 +442,9 @@ static int make_job(struct ctrun_tree *t, const char *run_id) {
   acp.CompletionPort = t->port;
   if (!SetInformationJobObject(t->job, JobObjectAssociateCompletionPortInformation, &acp, sizeof acp))
     return ctrun_win_error(GetLastError());
+  AcquireSRWLockExclusive(&end_lock);
+  end_job = t->job;
+  ReleaseSRWLockExclusive(&end_lock);
   return 0;
 }
 
@@ -564,6 +594,11 @@ void ctrun_tree_free(struct ctrun_tree *t) {
   }
   if (t->held != NULL)
     CloseHandle(t->held);
+  SetConsoleCtrlHandler(ctrun_win_console_end, FALSE);
+  AcquireSRWLockExclusive(&end_lock);
+  if (end_job == t->job)
+    end_job = NULL;
+  ReleaseSRWLockExclusive(&end_lock);
   /* Whatever might remain is killed here, not left to kill-on-close: that
    * fires only with the job's last handle, and a process of the tree may
    * hold one of its own. */
@@ -684,7 +719,9 @@ int ctrun_proc_request_stop(const struct ctrun_entry *e) {
 }
 
 /* libuv reports Ctrl+C as INT, Ctrl+Break as BREAK and the closing of the
- * console as HUP. */
+ * console as HUP; by then ctrun_win_console_end has killed the tree, for
+ * Windows ends ctrun a few seconds later, whatever it does.  A Ctrl+C that
+ * ctrun's parent told it to ignore never arrives. */
 static const int run_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGBREAK };
 #define N_RUN_SIGNALS (sizeof run_signals / sizeof run_signals[0])
 
@@ -743,11 +780,52 @@ int ctrun_proc_protect(char *err, size_t errlen) {
 
 int ctrun_proc_held_signal(void) { return 0; }
 
+/* Whether H can serve as a standard handle: a parent may pass NULL,
+ * INVALID_HANDLE_VALUE, or the value of a handle that is not open here
+ * (which names whatever ctrun opens next under that value). */
+static bool usable(HANDLE h) {
+  if (!valid(h))
+    return false;
+  SetLastError(NO_ERROR);
+  return GetFileType(h) != FILE_TYPE_UNKNOWN || GetLastError() == NO_ERROR;
+}
+
+/* Every standard handle ctrun lacks becomes the null device, before ctrun
+ * opens anything: for the C runtime's descriptors 0-2 and for
+ * GetStdHandle alike.  So a message never lands in a lock file or a log
+ * that took over a stale handle's value, a handle value the parent left
+ * stale is never passed on to the command, and the command gets the null
+ * device where ctrun has nothing (as on Unix, /dev/null). */
+static void safe_std_handles(void) {
+  static const DWORD which[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE };
+  for (int i = 0; i < 3; i++) {
+    HANDLE null;
+    int fd;
+    if (usable(GetStdHandle(which[i])))
+      continue;
+    null = CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                       NULL, OPEN_EXISTING, 0, NULL);
+    if (null == INVALID_HANDLE_VALUE)
+      continue;
+    fd = _open_osfhandle((intptr_t)null, (i == 0 ? _O_RDONLY : _O_WRONLY) | _O_BINARY);
+    if (fd < 0) {
+      CloseHandle(null);
+      continue;
+    }
+    if (fd != i) {
+      _dup2(fd, i);
+      _close(fd);
+    }
+    SetStdHandle(which[i], (HANDLE)_get_osfhandle(i));
+  }
+}
+
 void ctrun_proc_init(int *argc, char ***argv) {
   int n = 0;
   wchar_t **w;
   char **v;
 
+  safe_std_handles();
   ctrun_win_detach_init();
   w = CommandLineToArgvW(GetCommandLineW(), &n);
 

@@ -23,7 +23,8 @@
  *   env-dump FILE       write the environment block to FILE, one UTF-8 line
  *                       an entry, in the block's order
  *   stdio FILE          write the types (GetFileType) of the standard
- *                       handles to FILE: "in=T out=T err=T"
+ *                       handles to FILE: "in=T out=T err=T", each T
+ *                       followed by "c" when the handle is a console
  *   hold FILE SECS SHARE
  *                       keep FILE open (created if missing) for SECS with
  *                       share mode SHARE: none, read or read-delete; says
@@ -157,11 +158,17 @@ static int env_dump(const wchar_t *file) {
 }
 
 static void stdio_types(const wchar_t *file) {
+  static const DWORD which[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE };
+  static const char *const names[3] = { "in", "out", "err" };
   char line[64];
-  snprintf(line, sizeof line, "in=%lu out=%lu err=%lu\n",
-           (unsigned long)GetFileType(GetStdHandle(STD_INPUT_HANDLE)),
-           (unsigned long)GetFileType(GetStdHandle(STD_OUTPUT_HANDLE)),
-           (unsigned long)GetFileType(GetStdHandle(STD_ERROR_HANDLE)));
+  int n = 0;
+  for (int i = 0; i < 3; i++) {
+    HANDLE h = GetStdHandle(which[i]);
+    DWORD mode;
+    n += snprintf(line + n, sizeof line - n, "%s%s=%lu%s", i ? " " : "", names[i],
+                  (unsigned long)GetFileType(h), GetConsoleMode(h, &mode) ? "c" : "");
+  }
+  snprintf(line + n, sizeof line - n, "\n");
   append(file, line);
 }
 

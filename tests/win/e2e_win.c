@@ -865,6 +865,53 @@ static void batch_files_by_any_name_get_the_same_care(void **state) {
   SetEnvironmentVariableW(L"PATH", had > 0 && had < 32768 ? saved : NULL);
 }
 
+/* Start EXE with ARGS and every standard handle V (NULL, or
+ * INVALID_HANDLE_VALUE), as a service or a careless parent does. */
+static long long run_bare(const wchar_t *exe, HANDLE v, const wchar_t *const *args) {
+  static wchar_t line[32768];
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  _snwprintf(line, 32768, L"\"%ls\"", exe);
+  for (size_t i = 0; args[i] != NULL; i++)
+    quote(line, 32768, args[i]);
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = si.hStdOutput = si.hStdError = v;
+  assert_true(CreateProcessW(exe, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi));
+  CloseHandle(pi.hThread);
+  return finish(pi.hProcess, 60);
+}
+
+/* ctrun and ctrunw started without standard handles: a run, its timeout
+ * notice (which must go nowhere, and never into the lock file) and -d all
+ * work, and the command gets the null device for all three. */
+static void no_standard_handles(void **state) {
+  static const HANDLE bad[] = { NULL, INVALID_HANDLE_VALUE };
+  struct e2e *t = *state;
+  const wchar_t *lock = path_in(t, L"the.lock"), *types = path_in(t, L"types");
+  const wchar_t *pids = path_in(t, L"pids");
+  const wchar_t *exes[] = { ctrun, ctrunw };
+  int runs = 0;
+  for (size_t e = 0; e < 2; e++) {
+    for (size_t b = 0; b < 2; b++) {
+      char text[4096];
+      write_file(types, "");
+      assert_int_equal(run_bare(exes[e], bad[b],
+                                (const wchar_t *const[]){ L"-l", lock, L"-t", L"1s", L"-k", L"100ms", L"--",
+                                                          child, L"stdio", types, L"sleep", L"30", NULL }),
+                       124);
+      read_file(types, text, sizeof text, NULL);
+      assert_string_equal(text, "in=2 out=2 err=2\n"); /* FILE_TYPE_CHAR: NUL */
+      assert_false(file_has(lock, "ctrun"));
+      assert_int_equal(run_bare(exes[e], bad[b],
+                                (const wchar_t *const[]){ L"-d", L"--", child, L"pidfile", pids, NULL }),
+                       0);
+      wait_for_lines(pids, ++runs, 20);
+    }
+  }
+}
+
 /* A state directory owned by someone else (here LocalSystem) is refused,
  * as on Unix.  Skipped (and shown so) where the owner cannot be changed:
  * Wine does not keep a file's owner. */
@@ -1022,6 +1069,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(environment_names_ignore_case, setup, teardown),
     cmocka_unit_test_setup_teardown(path_search_reads_quotes_as_cmd_does, setup, teardown),
     cmocka_unit_test_setup_teardown(batch_files_by_any_name_get_the_same_care, setup, teardown),
+    cmocka_unit_test_setup_teardown(no_standard_handles, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
