@@ -692,11 +692,14 @@ int ctrun_tmpfile(void) {
   HANDLE h;
   int fd;
   /* In the user's temporary directory (tmpfile() of older C runtimes
-   * writes to the root of the drive), deleted when its handle closes. */
+   * writes to the root of the drive), deleted when its handle closes, and
+   * shared with no one: no other process can open it (the command writes
+   * through a duplicate of ctrun's handle), and one that opened it in the
+   * moment after GetTempFileNameW made it makes this open fail. */
   if (GetTempPathW(MAX_PATH + 1, dir) == 0 || GetTempFileNameW(dir, L"ctr", 0, name) == 0)
     return ctrun_win_error(GetLastError());
-  h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                  CREATE_ALWAYS, FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, NULL);
+  h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+                  FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, NULL);
   if (h == INVALID_HANDLE_VALUE) {
     DWORD e = GetLastError();
     DeleteFileW(name);

@@ -272,7 +272,7 @@ static DWORD WINAPI watch(void *arg) {
   return 0;
 }
 
-BOOL ctrun_win_console_end(DWORD type) {
+BOOL WINAPI ctrun_win_console_end(DWORD type) {
   HANDLE job;
   if (type != CTRL_CLOSE_EVENT && type != CTRL_LOGOFF_EVENT && type != CTRL_SHUTDOWN_EVENT)
     return FALSE;

@@ -302,7 +302,7 @@ static int batch_command(const wchar_t *path, char *const *argv, wchar_t **app,
    * expanded into another path. */
   if (script == NULL || wcschr(script, L'%') != NULL) {
     free(script);
-    return script == NULL ? UV_ENOMEM : UV_EINVAL;
+    return UV_EINVAL;
   }
   comspec = env_var(L"ComSpec");
   if (comspec == NULL) {

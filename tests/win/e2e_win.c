@@ -273,6 +273,11 @@ static void exit_codes(void **state) {
   assert_non_null(strstr(t->out, "hello"));
   assert_int_equal(run_exe(t, ctrunw, (const wchar_t *const[]){ L"--", child, L"exit", L"5", NULL }),
                    5);
+  /* --quiet-success holds the output in a private temporary file. */
+  assert_int_equal(RUN(t, L"--quiet-success", L"--", child, L"out", L"hidden", L"exit", L"0"), 0);
+  assert_null(strstr(t->out, "hidden"));
+  assert_int_equal(RUN(t, L"--quiet-success", L"--", child, L"out", L"shown", L"exit", L"3"), 3);
+  assert_non_null(strstr(t->out, "shown"));
 }
 
 static void not_found_and_not_executable(void **state) {
