@@ -248,8 +248,10 @@ static DWORD WINAPI watch(void *arg) {
     } else if (ok && key == KEY_STOP_EVENT) {
       stop = (HANDLE)ov;
     } else if (ok && key == KEY_JOB) {
-      wake = msg == JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO || msg == JOB_OBJECT_MSG_EXIT_PROCESS ||
-             msg == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS;
+      /* A new process too: the run samples the tree's size on each wake,
+       * and a short-lived peak would otherwise fall between two polls. */
+      wake = msg == JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO || msg == JOB_OBJECT_MSG_NEW_PROCESS ||
+             msg == JOB_OBJECT_MSG_EXIT_PROCESS || msg == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS;
     }
     if (job != NULL) {
       n = active_processes(job);

@@ -366,7 +366,7 @@ static void leftovers_are_counted_in_the_report(void **state) {
   const wchar_t *pids = path_in(t, L"pids"), *report = path_in(t, L"report.json");
   int listed;
   assert_int_equal(RUN(t, L"-k", L"1s", L"--report", report, L"--", child, L"spawn", L"plain", pids,
-                       L"spawn", L"plain", pids, L"sleep", L"0.5", L"exit", L"0"),
+                       L"spawn", L"plain", pids, L"sleep", L"1", L"exit", L"0"),
                    0);
   if (!file_has(report, "\"leftovers_killed\":2,") || !file_has(report, "\"peak_procs\":3}")) {
     char text[4096];
