@@ -56,6 +56,10 @@ enum ctrun_file_use {
   CTRUN_FILE_REPORT, /* --report's temporary file: write, created new; a regular file */
 };
 
+/* Say in ERR why opening PATH for USE failed with error E (for the
+ * platforms' ctrun_file_open: one wording everywhere). */
+void ctrun_file_error(char *err, size_t errlen, enum ctrun_file_use use, const char *path, int e);
+
 /* Open PATH for USE.  Returns a descriptor, or a negative libuv error with
  * ERR saying what failed, on what, and why: UV_EBUSY when another program
  * holds the file open and shares it with no one (Windows), which for a

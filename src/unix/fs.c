@@ -260,14 +260,7 @@ const char *ctrun_strerror(int err) {
   return strerror(-err); /* libuv's codes are -errno on Unix */
 }
 
-static const char *const file_what[] = {
-  [CTRUN_FILE_LOCK] = "lock file",
-  [CTRUN_FILE_LOG] = "log file",
-  [CTRUN_FILE_REPORT] = "report file",
-};
-
 int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t errlen) {
-  const char *what = file_what[use];
   struct stat st;
   /* O_NOFOLLOW: a link planted in a shared directory such as /tmp must not
    * make ctrun open (and create, or write into) another file.  O_NONBLOCK:
@@ -281,7 +274,7 @@ int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t
   case CTRUN_FILE_REPORT: flags |= O_WRONLY | O_EXCL; break;
   }
   if (path[0] == '\0') {
-    snprintf(err, errlen, "%s '' is not a valid path", what);
+    ctrun_file_error(err, errlen, use, path, UV_EILSEQ);
     return UV_EINVAL;
   }
   fd = open(path, flags, 0644);
@@ -290,17 +283,12 @@ int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t
     fd = open(path, (flags & ~(O_CREAT | O_RDWR)) | O_RDONLY);
   if (fd < 0) {
     r = -errno;
-    if (r == UV_ELOOP)
-      snprintf(err, errlen, "%s '%s' is a symbolic link (refused)", what, path);
-    else if (r == UV_ENOENT)
-      snprintf(err, errlen, "cannot open %s '%s': its directory does not exist", what, path);
-    else
-      snprintf(err, errlen, "cannot open %s '%s': %s", what, path, ctrun_strerror(r));
+    ctrun_file_error(err, errlen, use, path, r);
     return r;
   }
   ok = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || (use == CTRUN_FILE_LOG && S_ISCHR(st.st_mode)));
   if (!ok) {
-    snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
+    ctrun_file_error(err, errlen, use, path, UV_EINVAL);
     close(fd);
     return UV_EINVAL;
   }

@@ -614,19 +614,12 @@ int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
 
 const char *ctrun_strerror(int err) { return uv_strerror(err); }
 
-static const char *const file_what[] = {
-  [CTRUN_FILE_LOCK] = "lock file",
-  [CTRUN_FILE_LOG] = "log file",
-  [CTRUN_FILE_REPORT] = "report file",
-};
-
 int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t errlen) {
-  const char *what = file_what[use];
   wchar_t *w = path[0] != '\0' ? wide_path(path) : NULL;
   int fd;
 
   if (w == NULL) {
-    snprintf(err, errlen, "%s '%s' is not a valid path", what, path);
+    ctrun_file_error(err, errlen, use, path, UV_EILSEQ);
     return UV_EINVAL;
   }
   /* Never through a reparse point: a link planted in a shared directory
@@ -651,17 +644,8 @@ int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t
     break;
   }
   free(w);
-  if (fd == UV_ELOOP)
-    snprintf(err, errlen, "%s '%s' is a symbolic link (refused)", what, path);
-  else if (fd == UV_EBUSY)
-    snprintf(err, errlen, "%s '%s' is open in another program that does not share it", what,
-             path);
-  else if (fd == UV_EINVAL || fd == UV_EISDIR)
-    snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
-  else if (fd == UV_ENOENT)
-    snprintf(err, errlen, "cannot open %s '%s': its directory does not exist", what, path);
-  else if (fd < 0)
-    snprintf(err, errlen, "cannot open %s '%s': %s", what, path, ctrun_strerror(fd));
+  if (fd < 0)
+    ctrun_file_error(err, errlen, use, path, fd);
   return fd;
 }
 
