@@ -42,6 +42,39 @@ static ssize_t read_small(const char *path, char *buf, size_t size) {
   return got;
 }
 
+/* The state letter of /proc/.../stat at PATH; 0 if unreadable. */
+static char state_at(const char *path) {
+  char buf[1024];
+  const char *s;
+  if (read_small(path, buf, sizeof buf) <= 0 || (s = strrchr(buf, ')')) == NULL || s[1] != ' ')
+    return 0;
+  return s[2];
+}
+
+/* Whether a thread of process PID still runs.  Once the main thread has
+ * called pthread_exit(), /proc/PID/stat reads Z (the group leader waits,
+ * a zombie, for the others) while the process runs on in its threads. */
+static bool group_alive(pid_t pid) {
+  char path[64], task[384];
+  struct dirent *de;
+  bool live = false;
+  DIR *d;
+
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  if ((d = opendir(path)) == NULL)
+    return false;
+  while (!live && (de = readdir(d)) != NULL) {
+    char st;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(task, sizeof task, "%s/%s/stat", path, de->d_name);
+    st = state_at(task);
+    live = st != 0 && st != 'Z' && st != 'X';
+  }
+  closedir(d);
+  return live;
+}
+
 /* /proc/PID/stat: "pid (comm) state ppid pgrp session ... starttime(22)".
  * The command name may hold spaces and parentheses: parse after the last ')'. */
 static int read_stat(pid_t pid, struct ctrun_pinfo *p) {
@@ -64,7 +97,7 @@ static int read_stat(pid_t pid, struct ctrun_pinfo *p) {
   p->ppid = ppid;
   p->pgid = pgid;
   p->start = start;
-  p->zombie = state == 'Z' || state == 'X';
+  p->zombie = (state == 'Z' || state == 'X') && !group_alive(pid);
   return 0;
 }
 
@@ -110,15 +143,20 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   return 0;
 }
 
-int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
-  static const char key[] = "CTRUN_RUN_ID=";
-  char path[64], env[32768];
-  ssize_t n;
+/* tag_at: the file is empty (a zombie's, or a thread's that has exited). */
+#define ENV_EMPTY 1
 
-  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-  n = read_small(path, env, sizeof env);
+/* CTRUN_RUN_ID in the environment at PATH: 0, UV_ENOENT, ENV_EMPTY, or why
+ * the file could not be read. */
+static int tag_at(const char *path, char *buf, size_t size) {
+  static const char key[] = "CTRUN_RUN_ID=";
+  char env[32768];
+  ssize_t n = read_small(path, env, sizeof env);
+
   if (n < 0)
     return errno == EACCES ? UV_EACCES : UV_ESRCH;
+  if (n == 0)
+    return ENV_EMPTY;
   /* NUL-separated; a tag past the first 32 KiB is not seen (documented). */
   for (char *s = env; s < env + n; s += strlen(s) + 1) {
     if (strncmp(s, key, sizeof key - 1) == 0) {
@@ -127,6 +165,32 @@ int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
     }
   }
   return UV_ENOENT;
+}
+
+int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
+  char path[64], task[384];
+  struct dirent *de;
+  DIR *d;
+  int r;
+
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  r = tag_at(path, buf, size);
+  if (r != UV_ESRCH && r != ENV_EMPTY)
+    return r;
+  /* A process whose main thread has exited shows its environment only
+   * through the threads that still run. */
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  if ((d = opendir(path)) == NULL)
+    return UV_ESRCH;
+  r = UV_ESRCH;
+  while ((r == UV_ESRCH || r == ENV_EMPTY) && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(task, sizeof task, "%s/%s/environ", path, de->d_name);
+    r = tag_at(task, buf, size);
+  }
+  closedir(d);
+  return r == ENV_EMPTY ? UV_ENOENT : r;
 }
 
 int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {

@@ -1,0 +1,191 @@
+/* End-to-end: trees that work against their supervisor.  A process whose
+ * main thread has exited, a pid hopper, a fork storm, a tag buried under a
+ * large environment, a member ctrun may not signal, children that ctrun
+ * had before it started, ctrun as PID 1 with and without its own /proc.
+ * Each test says why it is skipped (77) where the host cannot show it. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Skip this test, saying why. */
+#define SKIP_BECAUSE(...)                                                                          \
+  do {                                                                                             \
+    fprintf(stderr, "skipped: " __VA_ARGS__);                                                      \
+    fputc('\n', stderr);                                                                           \
+    skip();                                                                                        \
+  } while (0)
+
+/* Escapees (setsid, orphans) are out of the generic POSIX path's reach, as
+ * it documents. */
+#define NEED_EXTRAS()                                                                              \
+  do {                                                                                             \
+    if (!e2e_has_extras())                                                                         \
+      SKIP_BECAUSE("the generic POSIX containment cannot reach processes that leave the group");  \
+  } while (0)
+
+/* Wait up to SECS for ctrun PID; fail (after killing it) if it hangs. */
+static int finish(pid_t pid, double secs) {
+  int code = e2e_wait(pid, secs);
+  if (code == -1) {
+    kill(pid, SIGKILL);
+    e2e_wait(pid, 5);
+  }
+  return code;
+}
+
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* Make prctl(PR_SET_CHILD_SUBREAPER) fail with EPERM in this process and
+ * what it execs, as some sandboxes do.  0, or -1 where it cannot. */
+static int forbid_subreaper(void) {
+#ifdef TEST_AUDIT_ARCH
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_CHILD_SUBREAPER, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 &&
+      prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && errno == EPERM)
+    return 0;
+#endif
+  return -1;
+}
+
+/* Start ARGV (argv[0] a full path; "@ctrun" and "@child" stand for the
+ * programs under test) with the test's marker and state directory, its
+ * output in the test directory; with NO_REAPER, where the kernel refuses
+ * the subreaper.  77 from the process: that could not be arranged. */
+static pid_t spawn(struct e2e *t, bool no_reaper, const char *const *argv) {
+  size_t n = 0;
+  while (argv[n] != NULL)
+    n++;
+  const char **v = calloc(n + 1, sizeof *v);
+  for (size_t i = 0; i < n; i++)
+    v[i] = strcmp(argv[i], "@ctrun") == 0   ? getenv("CTRUN")
+           : strcmp(argv[i], "@child") == 0 ? getenv("CTRUN_TESTCHILD")
+                                            : argv[i];
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (no_reaper && forbid_subreaper() != 0)
+      _exit(77);
+    setenv("CTRUN_STATE_DIR", t->state, 1);
+    setenv("CTRUN_TEST_MARK", t->mark, 1);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(e2e_path(t, "spawn.out"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(e2e_path(t, "spawn.err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execvp(v[0], (char *const *)v);
+    _exit(200);
+  }
+  free(v);
+  e2e_own(pid);
+  return pid;
+}
+#define SPAWN(t, no_reaper, ...) spawn((t), (no_reaper), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* ---- A process whose main thread has exited ---------------------------- */
+
+static void thread_leader_exited_leftover_is_killed(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS();
+  /* The command exits at once; what it leaves reads Z in /proc/PID/stat
+   * and has no /proc/PID/environ, while its thread runs on. */
+  pid_t pid = E2E_START(t, "-t", "5", "-k", "0.5", "-l", e2e_path(t, "lock"), "--", "@child", "{",
+                        "zleader", "ignore-term", "sleep", "300", "}", "exit", "0");
+  assert_int_equal(finish(pid, 30), 0);
+  assert_int_equal(e2e_count_marked(t), 0);
+  /* The lock went with the tree. */
+  struct e2e_result r;
+  E2E_RUN(t, &r, "-l", e2e_path(t, "lock"), "--", "@child", "exit", "0");
+  assert_int_equal(r.code, 0);
+}
+
+static void thread_leader_exited_process_times_out(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS();
+  pid_t pid = E2E_START(t, "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid", "zleader",
+                        "ignore-term", "sleep", "300", "}", "sleep", "300");
+  assert_int_equal(finish(pid, 30), 124);
+  assert_int_equal(e2e_count_marked(t), 0);
+}
+
+/* Without a subreaper the tree is found by its tag, which such a process
+ * shows only through the threads that still run. */
+static void thread_leader_exited_escapee_dies_without_subreaper(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS();
+  pid_t pid = SPAWN(t, true, "@ctrun", "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid",
+                    "zleader", "ignore-term", "sleep", "300", "}", "sleep", "300");
+  int code = finish(pid, 30);
+  if (code == 77)
+    SKIP_BECAUSE("no seccomp filter here to refuse the subreaper");
+  assert_int_equal(code, 124);
+  assert_int_equal(e2e_count_marked(t), 0);
+  e2e_forgive_orphans(); /* without a subreaper, orphans come to the runner */
+}
+
+/* ps and check count it; after ctrun's SIGKILL, cleanup finds it by its
+ * tag, which only a running thread still shows. */
+static void thread_leader_exited_process_is_counted_and_cleaned(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  NEED_EXTRAS();
+  pid_t pid = E2E_START(t, "-n", "zl", "--", "@child", "{", "setsid", "zleader", "sleep", "300",
+                        "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 3, 10)); /* ctrun, its command, the zleader */
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_non_null(strstr(r.out, "\"procs\":2"));
+  E2E_RUN(t, &r, "check");
+  assert_non_null(strstr(r.out, "2 processes"));
+  kill(pid, SIGKILL);
+  assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
+  e2e_sleep(0.2);
+  assert_int_equal(e2e_count_marked(t), 1); /* the zleader lives on */
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_non_null(strstr(r.out, "\"procs\":1"));
+  E2E_RUN(t, &r, "cleanup");
+  assert_int_equal(r.code, 0);
+  assert_non_null(strstr(r.out, "cleaned stale run"));
+  assert_int_equal(e2e_count_marked(t), 0);
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_string_equal(r.out, "[]\n");
+  e2e_forgive_orphans();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    E2E_TEST(thread_leader_exited_leftover_is_killed),
+    E2E_TEST(thread_leader_exited_process_times_out),
+    E2E_TEST(thread_leader_exited_escapee_dies_without_subreaper),
+    E2E_TEST(thread_leader_exited_process_is_counted_and_cleaned),
+  };
+  return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);
+}
