@@ -218,7 +218,9 @@ static int watch_signals(struct run *r) {
   return 0;
 }
 
-/* The command's environment: ctrun's, plus CTRUN_RUN_ID and CTRUN_NAME. */
+/* The command's environment: CTRUN_RUN_ID and CTRUN_NAME, then ctrun's.
+ * The tag comes first, where a reader of another process's environment
+ * finds it at once, however large the rest is. */
 static char **make_env(const char *id, const char *name) {
   uv_env_item_t *items;
   int count, k = 0;
@@ -227,6 +229,11 @@ static char **make_env(const char *id, const char *name) {
   if (uv_os_environ(&items, &count) != 0)
     return NULL;
   env = calloc((size_t)count + 3, sizeof *env);
+  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12;
+  if (env != NULL && (env[k] = malloc(l1)) != NULL)
+    snprintf(env[k++], l1, "CTRUN_RUN_ID=%s", id);
+  if (env != NULL && (env[k] = malloc(l2)) != NULL)
+    snprintf(env[k++], l2, "CTRUN_NAME=%s", name);
   for (int i = 0; env != NULL && i < count; i++) {
     if (strcmp(items[i].name, "CTRUN_RUN_ID") == 0 || strcmp(items[i].name, "CTRUN_NAME") == 0)
       continue;
@@ -235,13 +242,6 @@ static char **make_env(const char *id, const char *name) {
       snprintf(env[k++], len, "%s=%s", items[i].name, items[i].value);
   }
   uv_os_free_environ(items, count);
-  if (env == NULL)
-    return NULL;
-  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12;
-  if ((env[k] = malloc(l1)) != NULL)
-    snprintf(env[k++], l1, "CTRUN_RUN_ID=%s", id);
-  if ((env[k] = malloc(l2)) != NULL)
-    snprintf(env[k++], l2, "CTRUN_NAME=%s", name);
   return env;
 }
 

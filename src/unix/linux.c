@@ -146,25 +146,70 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
 /* tag_at: the file is empty (a zombie's, or a thread's that has exited). */
 #define ENV_EMPTY 1
 
-/* CTRUN_RUN_ID in the environment at PATH: 0, UV_ENOENT, ENV_EMPTY, or why
- * the file could not be read. */
+/* How much of an environment is read: more than exec(2) accepts. */
+#define ENV_MAX (16 << 20)
+
+/* CTRUN_RUN_ID in the environment at PATH, read to its end (at most
+ * ENV_MAX), so that where the tag sits does not matter: 0, UV_ENOENT,
+ * ENV_EMPTY, or why the file could not be read. */
 static int tag_at(const char *path, char *buf, size_t size) {
   static const char key[] = "CTRUN_RUN_ID=";
-  char env[32768];
-  ssize_t n = read_small(path, env, sizeof env);
+  const size_t keylen = sizeof key - 1;
+  char chunk[16384];
+  size_t total = 0, matched = 0, vlen = 0;
+  enum { MATCH, SKIP, VALUE } st = MATCH;
+  int fd = open(path, O_RDONLY | O_CLOEXEC), r = UV_ENOENT;
 
-  if (n < 0)
+  if (fd < 0)
     return errno == EACCES ? UV_EACCES : UV_ESRCH;
-  if (n == 0)
-    return ENV_EMPTY;
-  /* NUL-separated; a tag past the first 32 KiB is not seen (documented). */
-  for (char *s = env; s < env + n; s += strlen(s) + 1) {
-    if (strncmp(s, key, sizeof key - 1) == 0) {
-      snprintf(buf, size, "%s", s + sizeof key - 1);
-      return 0;
+  /* The strings are NUL-separated; a string may span two reads. */
+  while (total < ENV_MAX && r == UV_ENOENT) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      r = total == 0 ? (errno == EACCES ? UV_EACCES : UV_ESRCH) : UV_ENOENT;
+      break;
+    }
+    if (n == 0)
+      break;
+    total += (size_t)n;
+    for (const char *s = chunk, *end = chunk + n; s < end && r == UV_ENOENT;) {
+      if (st == SKIP) {
+        const char *nul = memchr(s, '\0', (size_t)(end - s));
+        if (nul == NULL)
+          break;
+        s = nul + 1;
+        st = MATCH;
+        matched = 0;
+      } else if (st == MATCH) {
+        char c = *s++;
+        if (c == key[matched]) {
+          if (++matched == keylen) {
+            st = VALUE;
+            vlen = 0;
+          }
+        } else {
+          st = c == '\0' ? MATCH : SKIP; /* another variable */
+          matched = 0;
+        }
+      } else {
+        if (*s == '\0')
+          r = 0;
+        else if (vlen + 1 < size)
+          buf[vlen++] = *s;
+        s++;
+      }
     }
   }
-  return UV_ENOENT;
+  close(fd);
+  if (st == VALUE)
+    r = 0; /* the last string may lack its NUL */
+  if (r == 0 && size > 0)
+    buf[vlen < size ? vlen : size - 1] = '\0';
+  if (r == UV_ENOENT && total == 0)
+    r = ENV_EMPTY;
+  return r;
 }
 
 int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {

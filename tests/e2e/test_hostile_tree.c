@@ -180,12 +180,42 @@ static void thread_leader_exited_process_is_counted_and_cleaned(void **state) {
   e2e_forgive_orphans();
 }
 
+/* ---- A run tag behind a large environment ------------------------------ */
+
+/* The escapee of a killed supervisor is found by its tag however large
+ * the environment in front of it. */
+static void tag_is_found_behind_a_large_environment(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  NEED_EXTRAS();
+  char *big = malloc(40 * 1024 + 1);
+  memset(big, 'x', 40 * 1024);
+  big[40 * 1024] = '\0';
+  setenv("CTRUN_TEST_A_LARGE_VARIABLE", big, 1);
+  free(big);
+  pid_t pid = E2E_START(t, "-n", "big", "-k", "0.5", "--", "@child", "{", "setsid", "ignore-term", "sleep", "300",
+                        "}", "sleep", "300");
+  unsetenv("CTRUN_TEST_A_LARGE_VARIABLE");
+  assert_true(e2e_wait_marked(t, 3, 10));
+  kill(pid, SIGKILL);
+  assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
+  e2e_sleep(0.2);
+  assert_int_equal(e2e_count_marked(t), 1); /* the escapee */
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_non_null(strstr(r.out, "\"procs\":1"));
+  E2E_RUN(t, &r, "cleanup");
+  assert_int_equal(r.code, 0);
+  assert_int_equal(e2e_count_marked(t), 0);
+  e2e_forgive_orphans();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(thread_leader_exited_leftover_is_killed),
     E2E_TEST(thread_leader_exited_process_times_out),
     E2E_TEST(thread_leader_exited_escapee_dies_without_subreaper),
     E2E_TEST(thread_leader_exited_process_is_counted_and_cleaned),
+    E2E_TEST(tag_is_found_behind_a_large_environment),
   };
   return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);
 }
