@@ -5,6 +5,7 @@
  * Each test says why it is skipped (77) where the host cannot show it. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -209,6 +210,110 @@ static void tag_is_found_behind_a_large_environment(void **state) {
   e2e_forgive_orphans();
 }
 
+/* ---- Bounded cleanup and stop ------------------------------------------- */
+
+/* A supervisor SIGKILLed with an escapee that ignores TERM under -k inf. */
+static void crash_an_endless_run(struct e2e *t, const char *name) {
+  pid_t pid = E2E_START(t, "-n", name, "-k", "inf", "--", "@child", "{", "setsid", "ignore-term",
+                        "sleep", "300", "}", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 3, 10));
+  kill(pid, SIGKILL);
+  assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
+  e2e_sleep(0.2);
+  assert_int_equal(e2e_count_marked(t), 1);
+}
+
+static void cleanup_is_bounded_under_kill_after_inf(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS();
+  crash_an_endless_run(t, "endless");
+  double t0 = e2e_now();
+  pid_t pid = E2E_START(t, "cleanup");
+  assert_int_equal(finish(pid, 60), 0);
+  assert_true(e2e_now() - t0 < 30);
+  assert_int_equal(e2e_count_marked(t), 0);
+  e2e_forgive_orphans();
+}
+
+static void check_cleanup_is_bounded_under_kill_after_inf(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS();
+  crash_an_endless_run(t, "endless");
+  double t0 = e2e_now();
+  pid_t pid = E2E_START(t, "check", "--crit", "1", "--cleanup");
+  assert_int_equal(finish(pid, 60), 2);
+  assert_true(e2e_now() - t0 < 30);
+  assert_int_equal(e2e_count_marked(t), 0);
+  e2e_forgive_orphans();
+}
+
+/* A supervisor that cannot act (stopped) makes stop -k 0 give up after
+ * its bound of about 10 s, by the clock. */
+static void stop_gives_up_in_time(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  pid_t pid = E2E_START(t, "-n", "frozen", "--", "@child", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 2, 10));
+  kill(pid, SIGSTOP);
+  E2E_RUN(t, &r, "stop", "-k", "0", "frozen");
+  assert_int_equal(r.code, 125);
+  assert_true(r.secs >= 9 && r.secs < 30);
+  assert_non_null(strstr(r.err, "did not stop in time"));
+  kill(pid, SIGCONT); /* it reads the request now */
+  assert_int_equal(finish(pid, 30), 124);
+}
+
+static void stop_has_no_cap_on_runs(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  for (int i = 0; i < 70; i++) {
+    E2E_RUN(t, &r, "-d", "-n", "many", "-k", "0.2", "--", "@child", "sleep", "300");
+    assert_int_equal(r.code, 0);
+  }
+  E2E_RUN(t, &r, "stop", "many");
+  assert_int_equal(r.code, 0);
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_string_equal(r.out, "[]\n");
+  double end = e2e_now() + 20;
+  while (e2e_count_marked(t) > 0 && e2e_now() < end)
+    e2e_sleep(0.05);
+  e2e_forgive_orphans(); /* detached supervisors come to the runner */
+}
+
+/* Whether the state directory holds a run entry. */
+static bool has_entry(struct e2e *t) {
+  DIR *d = opendir(t->state);
+  struct dirent *de;
+  bool found = false;
+  while (d != NULL && !found && (de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    found = n > 4 && strcmp(de->d_name + n - 4, ".run") == 0;
+  }
+  if (d)
+    closedir(d);
+  return found;
+}
+
+/* Two stops at once, right as the run has started: both succeed. */
+static void concurrent_stops_are_idempotent(void **state) {
+  struct e2e *t = *state;
+  for (int round = 0; round < 20; round++) {
+    pid_t run = E2E_START(t, "-n", "twin", "-k", "0.2", "--", "@child", "ignore-term", "sleep",
+                          "300");
+    /* The run is stoppable once its entry exists. */
+    double end = e2e_now() + 10;
+    while (!has_entry(t) && e2e_now() < end)
+      ;
+    pid_t a = E2E_START(t, "stop", "twin"), b = E2E_START(t, "stop", "twin");
+    int ca = finish(a, 30), cb = finish(b, 30);
+    if (ca != 0 || cb != 0)
+      fprintf(stderr, "round %d: the stops exited %d and %d\n", round, ca, cb);
+    assert_int_equal(ca, 0);
+    assert_int_equal(cb, 0);
+    assert_int_equal(finish(run, 30), 124);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(thread_leader_exited_leftover_is_killed),
@@ -216,6 +321,11 @@ int main(void) {
     E2E_TEST(thread_leader_exited_escapee_dies_without_subreaper),
     E2E_TEST(thread_leader_exited_process_is_counted_and_cleaned),
     E2E_TEST(tag_is_found_behind_a_large_environment),
+    E2E_TEST(cleanup_is_bounded_under_kill_after_inf),
+    E2E_TEST(check_cleanup_is_bounded_under_kill_after_inf),
+    E2E_TEST(stop_gives_up_in_time),
+    E2E_TEST(stop_has_no_cap_on_runs),
+    E2E_TEST(concurrent_stops_are_idempotent),
   };
   return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);
 }
