@@ -441,5 +441,8 @@ int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n) {
    * to a PID 1 that may never reap. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   signal(SIGPIPE, SIG_IGN);
+  /* E2E_FILTER=pattern runs only the tests it matches ('*' and '?'). */
+  if (getenv("E2E_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("E2E_FILTER"));
   return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }

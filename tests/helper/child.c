@@ -18,6 +18,8 @@
  *   setuid UID      become user UID (real, effective and saved)
  *   exec ARG...     replace this process with ARG... (the rest of the
  *                   script is its command line)
+ *   umount PATH     detach the mount at PATH (in a mount namespace of its
+ *                   own: "unshare -m")
  *
  * So "{ { ignore-term sleep 300 } }" double-forks a grandchild that ignores
  * TERM, and "{ setsid sleep 300 } exit 0" leaves a setsid escapee behind.
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -222,6 +225,10 @@ static int run(int argc, char **argv, int i) {
         args[k - i] = argv[k];
       execvp(args[0], args);
       return 127;
+    } else if (strcmp(cmd, "umount") == 0) {
+      if (umount2(arg, MNT_DETACH) != 0)
+        return 95;
+      i++;
     } else if (strcmp(cmd, "crit") == 0) {
       int r = crit(arg);
       if (r != 0)
