@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,29 +76,34 @@ static bool group_alive(pid_t pid) {
   return live;
 }
 
-/* /proc/PID/stat: "pid (comm) state ppid pgrp session ... starttime(22)".
- * The command name may hold spaces and parentheses: parse after the last ')'. */
-static int read_stat(pid_t pid, struct ctrun_pinfo *p) {
+/* /proc/HP/stat: "pid (comm) state ppid pgrp session ... starttime(22)".
+ * The command name may hold spaces and parentheses: parse after the last
+ * ')'. */
+static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
   char path[64], buf[1024];
   const char *s;
   unsigned long long start = 0;
-  int ppid, pgid;
+  int ppid, pgid, sid;
+  long threads;
   char state;
 
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)hp);
   if (read_small(path, buf, sizeof buf) <= 0)
     return UV_ESRCH;
   s = strrchr(buf, ')');
   if (s == NULL)
     return UV_EINVAL;
-  if (sscanf(s + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-             &state, &ppid, &pgid, &start) != 4)
+  if (sscanf(s + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld %*d %llu",
+             &state, &ppid, &pgid, &sid, &threads, &start) != 6)
     return UV_EINVAL;
-  p->pid = pid;
+  p->pid = hp;
   p->ppid = ppid;
   p->pgid = pgid;
+  p->sid = sid;
   p->start = start;
-  p->zombie = (state == 'Z' || state == 'X') && !group_alive(pid);
+  /* A zombie counts one thread, itself; more, and its main thread has
+   * exited while others run on. */
+  p->zombie = (state == 'Z' || state == 'X') && (threads <= 1 || !group_alive(hp));
   return 0;
 }
 
@@ -109,37 +115,90 @@ int ctrun_os_proc_start(pid_t pid, uint64_t *start) {
   return r;
 }
 
-int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
-  DIR *d = opendir("/proc");
-  struct dirent *de;
-  size_t cap = 256, len = 0;
-  struct ctrun_pinfo *out;
-
-  if (d == NULL)
-    return UV_ENOSYS;
-  out = malloc(cap * sizeof *out);
-  if (out == NULL) {
-    closedir(d);
-    return UV_ENOMEM;
-  }
-  while ((de = readdir(d)) != NULL) {
-    char *end;
-    long pid = strtol(de->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0)
-      continue;
-    if (len == cap) {
-      struct ctrun_pinfo *bigger = realloc(out, 2 * cap * sizeof *out);
-      if (bigger == NULL)
-        break;
-      out = bigger;
-      cap *= 2;
+/* How many entries the directory FD lists, read in large batches. */
+static long count_entries(int fd) {
+  char buf[32768] __attribute__((aligned(8)));
+  long n, count = 0;
+  while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+    for (long at = 0; at < n; count++) {
+      unsigned short reclen;
+      memcpy(&reclen, buf + at + offsetof(struct dirent64, d_reclen), sizeof reclen);
+      at += reclen;
     }
-    if (read_stat((pid_t)pid, &out[len]) == 0)
-      len++;
+  return count;
+}
+
+/* Where /proc is our namespace's: call FN on each process as it is read,
+ * so that the caller may signal it moments after it was listed.  The
+ * directory is read a few entries at a time, not in readdir's large
+ * batches: a process listed in a batch of a thousand would be read (and
+ * signalled) a millisecond later, time enough for a process that forks a
+ * successor and exits to have moved on, to a pid the batch does not hold. */
+static int each_ours(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  char buf[128] __attribute__((aligned(8)));
+  int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  long n, budget;
+
+  if (fd < 0)
+    return UV_ENOSYS;
+  /* A pass reads as many entries as /proc holds now, and some more for
+   * the processes born meanwhile: it follows a process that hops to new
+   * pids for a while, but does not chase a fork storm for ever. */
+  budget = count_entries(fd) + 1024;
+  lseek(fd, 0, SEEK_SET);
+  while (budget > 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+    for (long at = 0; at < n;) {
+      /* struct dirent64 as far as this record goes: its name is short. */
+      unsigned short reclen;
+      struct ctrun_pinfo p;
+      char *end;
+      long pid = strtol(buf + at + offsetof(struct dirent64, d_name), &end, 10);
+      memcpy(&reclen, buf + at + offsetof(struct dirent64, d_reclen), sizeof reclen);
+      at += reclen;
+      if (*end != '\0' || pid <= 0 || budget-- <= 0)
+        continue;
+      if (read_stat((pid_t)pid, &p) == 0)
+        fn(&p, arg);
+    }
   }
-  closedir(d);
-  *v = out;
-  *n = len;
+  close(fd);
+  return budget > 0 && n < 0 ? UV_ENOSYS : 0;
+}
+
+int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  return each_ours(fn, arg);
+}
+
+struct collect { struct ctrun_pinfo *v; size_t n, cap; bool failed; };
+
+static void collect_one(const struct ctrun_pinfo *p, void *arg) {
+  struct collect *c = arg;
+  if (c->failed)
+    return;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 256;
+    struct ctrun_pinfo *bigger = realloc(c->v, cap * sizeof *bigger);
+    if (bigger == NULL) {
+      c->failed = true;
+      return;
+    }
+    c->v = bigger;
+    c->cap = cap;
+  }
+  c->v[c->n++] = *p;
+}
+
+int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
+  struct collect c = { NULL, 0, 0, false };
+  int r = ctrun_os_proc_each(collect_one, &c);
+  if (r == 0 && c.failed)
+    r = UV_ENOMEM;
+  if (r != 0) {
+    free(c.v);
+    return r;
+  }
+  *v = c.v;
+  *n = c.n;
   return 0;
 }
 

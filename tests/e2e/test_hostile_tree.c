@@ -95,11 +95,14 @@ static pid_t spawn(struct e2e *t, bool no_reaper, const char *const *argv) {
   if (pid == 0) {
     if (no_reaper && forbid_subreaper() != 0)
       _exit(77);
+    char path[600];
     setenv("CTRUN_STATE_DIR", t->state, 1);
     setenv("CTRUN_TEST_MARK", t->mark, 1);
     int in = open("/dev/null", O_RDONLY);
-    int out = open(e2e_path(t, "spawn.out"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open(e2e_path(t, "spawn.err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    snprintf(path, sizeof path, "%s/spawn.out", t->dir); /* not e2e_path: V points there */
+    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    snprintf(path, sizeof path, "%s/spawn.err", t->dir);
+    int err = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
@@ -314,6 +317,91 @@ static void concurrent_stops_are_idempotent(void **state) {
   }
 }
 
+/* ---- A pid hopper and a fork storm ------------------------------------- */
+
+static bool exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* A process that forks a successor and exits, for ever, outside the
+ * command's group: the soft signal must reach it, not just the hard kill. */
+static void pid_hopper_gets_the_soft_signal(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  NEED_EXTRAS();
+  E2E_RUN(t, &r, "-t", "0.5", "-k", "20", "--report", e2e_path(t, "report.json"), "--", "@child",
+          "{", "setsid", "trap-term", e2e_path(t, "hopper-got-term"), "hopper", "}", "sleep", "300");
+  assert_int_equal(r.code, 124);
+  assert_true(r.secs < 15);
+  assert_true(exists(e2e_path(t, "hopper-got-term")));
+  char *report = e2e_read(e2e_path(t, "report.json"));
+  assert_non_null(strstr(report, "\"killed_hard\":false"));
+  free(report);
+}
+
+/* Orphans dying by the thousand, each a SIGCHLD to ctrun: with --report,
+ * the deadline must still fire on time. */
+static void fork_storm_does_not_starve_the_deadline(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  NEED_EXTRAS();
+  E2E_RUN(t, &r, "-t", "1", "-k", "1", "--report", e2e_path(t, "report.json"), "--", "@child",
+          "forkstorm", "4");
+  assert_int_equal(r.code, 124);
+  assert_true(r.secs < 6);
+  char *report = e2e_read(e2e_path(t, "report.json"));
+  assert_non_null(strstr(report, "\"peak_procs\":"));
+  assert_null(strstr(report, "\"peak_procs\":0"));
+  free(report);
+}
+
+/* ---- ctrun as PID 1 of a PID namespace ------------------------------------ */
+
+/* Whether "unshare FLAGS true" works here; the reason in WHY if not. */
+static bool can_unshare(const char *flags, char *why, size_t size) {
+  pid_t pid = fork();
+  int st = 0;
+  if (pid == 0) {
+    int fd = open("/dev/null", O_RDWR);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execlp("unshare", "unshare", flags, "true", (char *)NULL);
+    _exit(127);
+  }
+  waitpid(pid, &st, 0);
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return true;
+  snprintf(why, size, "'unshare %s true' %s here: no PID namespaces for this test", flags,
+           WIFEXITED(st) && WEXITSTATUS(st) == 127 ? "is not installed" : "fails");
+  return false;
+}
+
+/* A tree, under a command that ignores TERM: a setsid child with a child
+ * of its own (both alive: their parents are), that each note the soft
+ * signal, and an escapee that ignores it. */
+#define NOTING_TREE(t)                                                                               "--", "@child", "{", "setsid", "trap-term", e2e_path(t, "child-got-term"), "{", "trap-term",         e2e_path(t, "grandchild-got-term"), "sleep", "300", "}", "sleep", "300", "}", "{", "setsid",       "ignore-term", "sleep", "300", "}", "ignore-term", "sleep", "300"
+
+static void check_noting_tree(struct e2e *t, pid_t pid) {
+  double t0 = e2e_now();
+  int code = finish(pid, 30);
+  assert_true(e2e_now() - t0 < 20);
+  assert_true(code == 124 || code == 0); /* ctrun's, or PID 1's that waited for it */
+  assert_true(exists(e2e_path(t, "child-got-term")));
+  assert_true(exists(e2e_path(t, "grandchild-got-term")));
+  assert_int_equal(e2e_count_marked(t), 0);
+}
+
+/* PID 1 with the namespace's own /proc: its children's ppid is 1, which
+ * is ctrun itself. */
+static void pid1_soft_signal_reaches_grandchildren(void **state) {
+  struct e2e *t = *state;
+  char why[200];
+  NEED_EXTRAS();
+  if (!can_unshare("-pf", why, sizeof why) || !can_unshare("--mount-proc", why, sizeof why))
+    SKIP_BECAUSE("%s", why);
+  pid_t pid = SPAWN(t, false, "unshare", "-pf", "--mount-proc", "@ctrun", "-t", "0.5", "-k", "3",
+                    NOTING_TREE(t));
+  check_noting_tree(t, pid);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(thread_leader_exited_leftover_is_killed),
@@ -326,6 +414,9 @@ int main(void) {
     E2E_TEST(stop_gives_up_in_time),
     E2E_TEST(stop_has_no_cap_on_runs),
     E2E_TEST(concurrent_stops_are_idempotent),
+    E2E_TEST(pid_hopper_gets_the_soft_signal),
+    E2E_TEST(fork_storm_does_not_starve_the_deadline),
+    E2E_TEST(pid1_soft_signal_reaches_grandchildren),
   };
   return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);
 }
