@@ -1,4 +1,11 @@
-/* Linux: child subreaper, parent-death signal, /proc and pidfd. */
+/* Linux: child subreaper, parent-death signal, /proc and pidfd.
+ *
+ * /proc may belong to another pid namespace than ctrun's: a PID namespace
+ * entered without a /proc of its own ("unshare -pf" without --mount-proc)
+ * sees the parent namespace's /proc, whose numbers are not its pids.  Then
+ * every pid is translated (NSpid in /proc/PID/status; a pidfd's fdinfo
+ * the other way), or a signal would reach a stranger and the tree would
+ * not be found at all. */
 #include "contain.h"
 
 #include <dirent.h>
@@ -43,6 +50,92 @@ static ssize_t read_small(const char *path, char *buf, size_t size) {
   return got;
 }
 
+/* How /proc relates to ctrun's pid namespace, learnt once (a fork keeps
+ * both the namespace and the mount). */
+enum { PROC_UNKNOWN, PROC_OURS, PROC_FOREIGN, PROC_NONE };
+static int proc_state = PROC_UNKNOWN;
+static int ns_level; /* PROC_FOREIGN: the index of our pids in NSpid lines */
+
+/* The numbers after "KEY:" at the start of a line of /proc status text S
+ * (NSpid, Pid...); returns how many (at most MAX). */
+static int status_numbers(const char *s, const char *key, long *v, int max) {
+  size_t klen = strlen(key);
+  const char *p = s;
+  int n = 0;
+
+  while (p != NULL && (strncmp(p, key, klen) != 0 || p[klen] != ':')) {
+    p = strchr(p, '\n');
+    if (p != NULL)
+      p++;
+  }
+  if (p == NULL)
+    return 0;
+  for (p += klen + 1; n < max;) {
+    char *end;
+    long x = strtol(p, &end, 10); /* the next line starts with a letter */
+    if (end == p)
+      break;
+    v[n++] = x;
+    p = end;
+  }
+  return n;
+}
+
+/* Learn how /proc relates to ctrun's pid namespace. */
+static int proc_mode(void) {
+  char buf[4096];
+  long ns[32];
+  ssize_t n;
+
+  if (proc_state != PROC_UNKNOWN)
+    return proc_state;
+  n = readlink("/proc/self", buf, sizeof buf - 1);
+  if (n <= 0) {
+    proc_state = PROC_NONE; /* no /proc, or one where ctrun is not seen */
+    return proc_state;
+  }
+  buf[n] = '\0';
+  if (strtol(buf, NULL, 10) == (long)getpid()) {
+    proc_state = PROC_OURS;
+    return proc_state;
+  }
+  /* /proc/self resolves in the mount's namespace: NSpid lists our pid
+   * there first and ours (getpid) last. */
+  proc_state = PROC_NONE;
+  if (read_small("/proc/self/status", buf, sizeof buf) > 0) {
+    int k = status_numbers(buf, "NSpid", ns, 32);
+    if (k >= 2 && ns[k - 1] == (long)getpid()) {
+      ns_level = k - 1;
+      proc_state = PROC_FOREIGN;
+    }
+  }
+  return proc_state;
+}
+
+/* The number /proc knows PID by, or -1 if it knows no such process. */
+static pid_t proc_pid(pid_t pid) {
+  int mode = proc_mode();
+  if (mode == PROC_OURS)
+    return pid;
+  if (mode != PROC_FOREIGN || pid <= 0)
+    return -1;
+#ifdef SYS_pidfd_open
+  /* A pidfd names the process in our namespace; its fdinfo gives its pid
+   * in the namespace of the /proc that shows it. */
+  char path[64], buf[1024];
+  long host[1];
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return -1;
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  ssize_t n = read_small(path, buf, sizeof buf);
+  close(fd);
+  if (n > 0 && status_numbers(buf, "Pid", host, 1) == 1 && host[0] > 0)
+    return (pid_t)host[0];
+#endif
+  return -1;
+}
+
 /* The state letter of /proc/.../stat at PATH; 0 if unreadable. */
 static char state_at(const char *path) {
   char buf[1024];
@@ -76,9 +169,9 @@ static bool group_alive(pid_t pid) {
   return live;
 }
 
-/* /proc/HP/stat: "pid (comm) state ppid pgrp session ... starttime(22)".
- * The command name may hold spaces and parentheses: parse after the last
- * ')'. */
+/* /proc/HP/stat: "pid (comm) state ppid pgrp session ... starttime(22)",
+ * as /proc numbers them (HP).  The command name may hold spaces and
+ * parentheses: parse after the last ')'. */
 static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
   char path[64], buf[1024];
   const char *s;
@@ -109,7 +202,8 @@ static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
 
 int ctrun_os_proc_start(pid_t pid, uint64_t *start) {
   struct ctrun_pinfo p;
-  int r = read_stat(pid, &p);
+  pid_t hp = proc_pid(pid);
+  int r = hp > 0 ? read_stat(hp, &p) : proc_state == PROC_NONE ? UV_ENOSYS : UV_ESRCH;
   if (r == 0)
     *start = p.start;
   return r;
@@ -165,8 +259,98 @@ static int each_ours(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *a
   return budget > 0 && n < 0 ? UV_ENOSYS : 0;
 }
 
+struct host_row { pid_t host, pid; };
+
+static int by_host(const void *a, const void *b) {
+  pid_t x = ((const struct host_row *)a)->host, y = ((const struct host_row *)b)->host;
+  return (x > y) - (x < y);
+}
+
+/* Where /proc is another namespace's: the processes of ours (and of the
+ * namespaces below it), renumbered as we see them.  A parent outside our
+ * namespace reads as 0, as the kernel shows it. */
+static int each_foreign(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  struct ctrun_pinfo *v = NULL;
+  struct host_row *map = NULL;
+  pid_t *hppid = NULL;
+  size_t n = 0, cap = 0;
+  int r = 0;
+
+  if (d == NULL)
+    return UV_ENOSYS;
+  while ((de = readdir(d)) != NULL) {
+    char path[64], status[4096], *end;
+    long hp = strtol(de->d_name, &end, 10), ids[32], pgids[32];
+    struct ctrun_pinfo p;
+    if (*end != '\0' || hp <= 0 || read_stat((pid_t)hp, &p) != 0)
+      continue;
+    snprintf(path, sizeof path, "/proc/%ld/status", hp);
+    if (read_small(path, status, sizeof status) <= 0 ||
+        status_numbers(status, "NSpid", ids, 32) <= ns_level)
+      continue; /* above our namespace */
+    /* A process of a sibling namespace has as many levels: only one of
+     * ours is the process its pid names here. */
+    if (proc_pid((pid_t)ids[ns_level]) != (pid_t)hp)
+      continue;
+    if (n == cap) {
+      size_t c = cap ? 2 * cap : 64;
+      struct ctrun_pinfo *bv = realloc(v, c * sizeof *v);
+      struct host_row *bm = bv ? realloc(map, c * sizeof *map) : NULL;
+      pid_t *bp = bm ? realloc(hppid, c * sizeof *hppid) : NULL;
+      if (bv)
+        v = bv;
+      if (bm)
+        map = bm;
+      if (bp == NULL) {
+        r = UV_ENOMEM;
+        break;
+      }
+      hppid = bp;
+      cap = c;
+    }
+    hppid[n] = p.ppid;
+    map[n].host = (pid_t)hp;
+    map[n].pid = (pid_t)ids[ns_level];
+    p.pid = (pid_t)ids[ns_level];
+    p.pgid = status_numbers(status, "NSpgid", pgids, 32) > ns_level ? (pid_t)pgids[ns_level] : 0;
+    p.sid = status_numbers(status, "NSsid", pgids, 32) > ns_level ? (pid_t)pgids[ns_level] : 0;
+    v[n++] = p;
+  }
+  closedir(d);
+  if (r == 0 && n > 0) {
+    struct host_row *sorted = malloc(n * sizeof *sorted);
+    if (sorted == NULL) {
+      r = UV_ENOMEM;
+    } else {
+      memcpy(sorted, map, n * sizeof *sorted);
+      qsort(sorted, n, sizeof *sorted, by_host);
+      for (size_t i = 0; i < n; i++) {
+        struct host_row key = { hppid[i], 0 }, *parent;
+        parent = bsearch(&key, sorted, n, sizeof *sorted, by_host);
+        v[i].ppid = parent != NULL ? parent->pid : 0;
+      }
+      free(sorted);
+      for (size_t i = 0; i < n; i++)
+        fn(&v[i], arg);
+    }
+  }
+  free(v);
+  free(map);
+  free(hppid);
+  return r;
+}
+
 int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
-  return each_ours(fn, arg);
+  switch (proc_mode()) {
+  case PROC_OURS:
+    return each_ours(fn, arg);
+  case PROC_FOREIGN:
+    return each_foreign(fn, arg);
+  default:
+    return UV_ENOSYS;
+  }
 }
 
 struct collect { struct ctrun_pinfo *v; size_t n, cap; bool failed; };
@@ -277,6 +461,8 @@ int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
   DIR *d;
   int r;
 
+  if ((pid = proc_pid(pid)) <= 0)
+    return proc_state == PROC_NONE ? UV_ENOSYS : UV_ESRCH;
   snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
   r = tag_at(path, buf, size);
   if (r != UV_ESRCH && r != ENV_EMPTY)

@@ -315,11 +315,16 @@ int ctrun_tree_count(struct ctrun_tree *t) {
 }
 
 void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
+  int n;
   /* The group id stays ours only while its leader is unreaped or the group
    * has members; a reaper reaches every member as a descendant anyway. */
   if (t->pid > 0 && (!t->exited || !t->reaper))
     kill(-t->pid, sig);
-  ctrun_unix_tree_walk(&t->u, !t->reaper, sig);
+  n = ctrun_unix_tree_walk(&t->u, !t->reaper, sig);
+  /* No process table to read (no /proc): PID 1 of a namespace still
+   * reaches every process of it at once, and they all are the run's. */
+  if (n == UV_ENOSYS && getpid() == 1)
+    kill(-1, sig);
 }
 
 /* Free the tree once the last of its handles has closed. */

@@ -402,6 +402,52 @@ static void pid1_soft_signal_reaches_grandchildren(void **state) {
   check_noting_tree(t, pid);
 }
 
+/* PID 1 whose /proc is the parent namespace's: its numbers are not our
+ * pids, and the tree must still be found. */
+static void pid1_without_its_own_proc_finds_the_tree(void **state) {
+  struct e2e *t = *state;
+  char why[200];
+  NEED_EXTRAS();
+  if (!can_unshare("-pf", why, sizeof why))
+    SKIP_BECAUSE("%s", why);
+  pid_t pid = SPAWN(t, false, "unshare", "-pf", "@ctrun", "-t", "0.5", "-k", "3", NOTING_TREE(t));
+  check_noting_tree(t, pid);
+}
+
+/* The same for a ctrun that is not PID 1 there (no kill(-1) to fall back
+ * on): PID 1 is a test child that waits for it.  A few children first, so
+ * that ctrun's pid there is not 2, kthreadd's in the parent namespace:
+ * read as that, the kernel threads' pids, which are small, would name the
+ * tree's processes here and hide the fault. */
+static void namespaced_ctrun_without_its_own_proc_finds_the_tree(void **state) {
+  struct e2e *t = *state;
+  char why[200];
+  NEED_EXTRAS();
+  if (!can_unshare("-pf", why, sizeof why))
+    SKIP_BECAUSE("%s", why);
+  pid_t pid = SPAWN(t, false, "unshare", "-pf", "@child", "{", "exit", "0", "}", "{", "exit", "0",
+                    "}", "{", "exit", "0", "}", "{", "exec", "@ctrun", "-t", "0.5", "-k", "3",
+                    NOTING_TREE(t), "}", "wait");
+  check_noting_tree(t, pid);
+}
+
+/* PID 1 with no /proc at all: kill(-1) reaches every process of the
+ * namespace, the escapee too. */
+static void pid1_without_proc_kills_the_escapee(void **state) {
+  struct e2e *t = *state;
+  char why[200];
+  NEED_EXTRAS();
+  if (!can_unshare("-pfm", why, sizeof why))
+    SKIP_BECAUSE("%s", why);
+  pid_t pid = SPAWN(t, false, "unshare", "-pfm", "@child", "umount", "/proc", "exec", "@ctrun", "-t",
+                    "0.5", "-k", "0.5", "--", "@child", "{", "setsid", "ignore-term", "sleep", "300",
+                    "}", "sleep", "300");
+  double t0 = e2e_now();
+  assert_int_equal(finish(pid, 30), 124);
+  assert_true(e2e_now() - t0 < 20);
+  assert_int_equal(e2e_count_marked(t), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(thread_leader_exited_leftover_is_killed),
@@ -417,6 +463,9 @@ int main(void) {
     E2E_TEST(pid_hopper_gets_the_soft_signal),
     E2E_TEST(fork_storm_does_not_starve_the_deadline),
     E2E_TEST(pid1_soft_signal_reaches_grandchildren),
+    E2E_TEST(pid1_without_its_own_proc_finds_the_tree),
+    E2E_TEST(namespaced_ctrun_without_its_own_proc_finds_the_tree),
+    E2E_TEST(pid1_without_proc_kills_the_escapee),
   };
   return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);
 }
