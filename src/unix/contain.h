@@ -60,9 +60,14 @@ struct ctrun_pidset {
 struct ctrun_unix_tree {
   pid_t command;                 /* the command, once spawned */
   char run_id[CTRUN_ID_LEN + 1]; /* its tag */
+  /* ctrun had children before the run (a shell exec'd it, keeping its
+   * background jobs): those, and their descendants, are no part of the
+   * run, and each pass remembers which processes are whose. */
+  bool mixed;
+  struct ctrun_pidset foreign, ours;
 };
 
-/* Before the command is spawned. */
+/* Before the command is spawned: note what already runs below ctrun. */
 void ctrun_unix_tree_init(struct ctrun_unix_tree *u);
 void ctrun_unix_tree_free(struct ctrun_unix_tree *u);
 

@@ -295,10 +295,21 @@ bool ctrun_tree_exited(const struct ctrun_tree *t, int *status, int *termsig) {
 
 bool ctrun_tree_empty(struct ctrun_tree *t) {
   reap(t);
-  if (t->has_children)
-    return false;
-  if (t->reaper)
-    return true;
+  if (t->u.mixed) {
+    /* Children of ctrun's own from before the run are not waited for:
+     * only the command, and what the table shows to be the run's. */
+    if (t->pid > 0 && !t->exited)
+      return false;
+    if (t->reaper) {
+      int n = ctrun_unix_tree_walk(&t->u, false, 0);
+      return n == 0 || (n < 0 && !t->has_children);
+    }
+  } else {
+    if (t->has_children)
+      return false;
+    if (t->reaper)
+      return true;
+  }
   /* No reaper: what is left is the group, and (where the host has a
    * process table) whatever left the group but carries the run's tag. */
   if (t->pid > 0 && (kill(-t->pid, 0) == 0 || errno != ESRCH))
@@ -322,8 +333,9 @@ void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
     kill(-t->pid, sig);
   n = ctrun_unix_tree_walk(&t->u, !t->reaper, sig);
   /* No process table to read (no /proc): PID 1 of a namespace still
-   * reaches every process of it at once, and they all are the run's. */
-  if (n == UV_ENOSYS && getpid() == 1)
+   * reaches every process of it at once, and they all are the run's
+   * unless ctrun had children of its own before. */
+  if (n == UV_ENOSYS && getpid() == 1 && !t->u.mixed)
     kill(-1, sig);
 }
 

@@ -257,7 +257,7 @@ static void set_free(struct ctrun_pidset *m) {
 }
 
 /* What a process is to the run. */
-enum { UNKNOWN, OURS, OUTSIDE };
+enum { UNKNOWN, OURS, FOREIGN, OUTSIDE };
 
 /* One pass over the process table. */
 struct pass {
@@ -274,6 +274,24 @@ struct pass {
   int members, fresh;
   bool failed;
 };
+
+/* A direct child of ctrun: the command's, unless ctrun had children
+ * before the run.  Then it is the run's if it is the command, or was seen
+ * as the run's, or (an orphan never seen before) carries the run's tag. */
+static int top_class(struct pass *w, const struct ctrun_pinfo *p) {
+  struct ctrun_unix_tree *u = w->u;
+  char tag[CTRUN_ID_LEN + 1];
+  int r;
+  if (!u->mixed || p->pid == u->command || set_has(&u->ours, p))
+    return OURS;
+  if (set_has(&u->foreign, p))
+    return FOREIGN;
+  r = ctrun_os_proc_tag(p->pid, tag, sizeof tag);
+  /* Unreadable (another user's): rather waited for than left behind. */
+  if (r == UV_EACCES || (r == 0 && strcmp(tag, u->run_id) == 0))
+    return OURS;
+  return FOREIGN;
+}
 
 /* Signal the process group of member P as a whole, once per walk, where
  * every process in it is the run's: the command's group, or one in a
@@ -331,7 +349,7 @@ static void on_row(const struct ctrun_pinfo *p, void *arg) {
                  ? OURS
                  : OUTSIDE;
   } else if (p->ppid == w->self) {
-    r->cls = OURS;
+    r->cls = top_class(w, p);
   } else {
     struct ctrun_pidslot *parent = set_find(&w->index, p->ppid);
     r->cls = parent != NULL ? w->rows[parent->val].cls : UNKNOWN;
@@ -363,6 +381,17 @@ static int resolve(struct pass *w, size_t i, size_t depth) {
   return r->cls;
 }
 
+/* Remember which processes are whose, for orphans whose line is gone. */
+static void remember(struct pass *w) {
+  struct ctrun_unix_tree *u = w->u;
+  set_free(&u->ours);
+  set_free(&u->foreign);
+  for (size_t i = 0; i < w->n; i++)
+    if (w->rows[i].cls == OURS || w->rows[i].cls == FOREIGN)
+      set_put(w->rows[i].cls == OURS ? &u->ours : &u->foreign, w->rows[i].p.pid,
+              w->rows[i].p.start, 0);
+}
+
 /* One pass: returns 0 or a negative error; fills W's counts. */
 static int pass(struct pass *w) {
   int r;
@@ -378,6 +407,8 @@ static int pass(struct pass *w) {
     return UV_ENOMEM;
   for (size_t i = 0; i < w->n; i++)
     resolve(w, i, 0);
+  if (w->u->mixed && !w->tagged)
+    remember(w);
   return w->failed ? UV_ENOMEM : 0;
 }
 
@@ -415,8 +446,41 @@ int ctrun_unix_tree_walk(struct ctrun_unix_tree *u, bool tagged, int sig) {
   return r;
 }
 
-void ctrun_unix_tree_init(struct ctrun_unix_tree *u) { memset(u, 0, sizeof *u); }
+/* Every process below ctrun now is no part of the run to come. */
+static void note_foreign(const struct ctrun_pinfo *p, void *arg) {
+  struct pass *w = arg;
+  on_row(p, w);
+}
+
+void ctrun_unix_tree_init(struct ctrun_unix_tree *u) {
+  struct pass w;
+  memset(u, 0, sizeof *u);
+  /* Children already (a shell exec'd ctrun and keeps its jobs)?  One
+   * system call says; the table is read only then. */
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD)
+    return;
+  u->mixed = true;
+  memset(&w, 0, sizeof w);
+  w.u = u;
+  w.self = getpid();
+  /* Before the run, anything found below is foreign: mark the direct
+   * children so, and their descendants follow. */
+  u->command = -1;
+  if (ctrun_os_proc_each(note_foreign, &w) == 0 && !w.failed) {
+    for (size_t i = 0; i < w.n; i++)
+      resolve(&w, i, 0);
+    for (size_t i = 0; i < w.n; i++)
+      if (w.rows[i].cls != OUTSIDE)
+        set_put(&u->foreign, w.rows[i].p.pid, w.rows[i].p.start, 0);
+  }
+  u->command = 0;
+  free(w.rows);
+  set_free(&w.index);
+}
 
 void ctrun_unix_tree_free(struct ctrun_unix_tree *u) {
-  (void)u;
+  set_free(&u->foreign);
+  set_free(&u->ours);
 }

@@ -448,6 +448,86 @@ static void pid1_without_proc_kills_the_escapee(void **state) {
   assert_int_equal(e2e_count_marked(t), 0);
 }
 
+/* ---- Children that ctrun had before the run ------------------------------ */
+
+static pid_t pid_in(const char *path) {
+  char *text = e2e_read(path);
+  pid_t pid = (pid_t)atoi(text);
+  free(text);
+  return pid;
+}
+
+/* Alive and not a zombie. */
+static bool running(pid_t pid) {
+  char path[64], *text, *s;
+  bool up;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  text = e2e_read(path);
+  s = strrchr(text, ')');
+  up = pid > 0 && s != NULL && s[1] == ' ' && s[2] != 'Z' && s[2] != 'X';
+  free(text);
+  return up;
+}
+
+/* How many zombies PARENT has. */
+static int zombies_of(pid_t parent) {
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  int n = 0;
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    char path[300], *text, *s, st;
+    int ppid;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+    text = e2e_read(path);
+    s = strrchr(text, ')');
+    if (s != NULL && sscanf(s + 1, " %c %d", &st, &ppid) == 2 && ppid == parent && st == 'Z')
+      n++;
+    free(text);
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+/* A shell's "job & exec ctrun ...": ctrun keeps the shell's children,
+ * which are no part of the run: neither signalled, counted nor waited
+ * for, nor are their descendants; but reaped when they exit. */
+static void exec_ctrun_leaves_earlier_children_alone(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS();
+  pid_t pid = SPAWN(t, false, "@child",
+                    /* a job that runs on */
+                    "{", "pidfile", e2e_path(t, "job"), "sleep", "300", "}",
+                    /* one that leaves an orphan to ctrun once the run is on */
+                    "{", "sleep", "0.5", "{", "pidfile", e2e_path(t, "orphan"), "sleep", "300", "}",
+                    "exit", "0", "}",
+                    /* one that ends during the run */
+                    "{", "sleep", "0.3", "exit", "0", "}",
+                    "exec", "@ctrun", "-t", "20", "-k", "1", "--report",
+                    e2e_path(t, "report.json"), "--", "@child", "{", "sleep", "300", "}", "sleep",
+                    "1.5", "exit", "0");
+  e2e_sleep(1);
+  assert_int_equal(zombies_of(pid), 0);
+  double t0 = e2e_now();
+  assert_int_equal(finish(pid, 30), 0);
+  assert_true(e2e_now() - t0 < 10);
+  pid_t job = pid_in(e2e_path(t, "job")), orphan = pid_in(e2e_path(t, "orphan"));
+  assert_true(running(job));
+  assert_true(running(orphan));
+  char *report = e2e_read(e2e_path(t, "report.json"));
+  assert_non_null(strstr(report, "\"leftovers_killed\":1,"));
+  assert_non_null(strstr(report, "\"killed_hard\":false"));
+  free(report);
+  kill(job, SIGKILL);
+  kill(orphan, SIGKILL);
+  double end = e2e_now() + 5;
+  while (e2e_count_marked(t) > 0 && e2e_now() < end)
+    e2e_sleep(0.01);
+  e2e_forgive_orphans(); /* the job and the orphan were ours to end */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(thread_leader_exited_leftover_is_killed),
@@ -466,6 +546,7 @@ int main(void) {
     E2E_TEST(pid1_without_its_own_proc_finds_the_tree),
     E2E_TEST(namespaced_ctrun_without_its_own_proc_finds_the_tree),
     E2E_TEST(pid1_without_proc_kills_the_escapee),
+    E2E_TEST(exec_ctrun_leaves_earlier_children_alone),
   };
   return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);
 }
