@@ -164,7 +164,7 @@ static void copy_fd(int from, int to) {
 
 void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
                          int code, int status, int termsig, bool timed_out, int64_t duration_ms) {
-  char text[128], result[64];
+  char text[400], result[64];
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
       copy_fd(out->capture_fd, out->log_fd);
@@ -182,8 +182,9 @@ void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *
              ctrun_signal_name(termsig) ? ctrun_signal_name(termsig) : "?", code);
   else
     snprintf(result, sizeof result, "exit %d", code);
-  snprintf(text, sizeof text, "end: %s after %lld.%03llds", result,
-           (long long)(duration_ms / 1000), (long long)(duration_ms % 1000));
+  snprintf(text, sizeof text, "end: %s after %lld.%03llds%s%s", result,
+           (long long)(duration_ms / 1000), (long long)(duration_ms % 1000),
+           out->end_note[0] ? "; " : "", out->end_note);
   log_line(out->log_fd, id, o->name, text);
 }
 

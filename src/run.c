@@ -60,6 +60,8 @@ struct run {
   bool exited;
   int status, termsig;
   int leftovers_killed, peak_procs;
+  long unkillable[16]; /* members ctrun could not signal (the first ones) */
+  int nunkillable;
 };
 
 int64_t ctrun_now_ms(void) {
@@ -128,6 +130,7 @@ static void check(struct run *r) {
   }
   if (r->exited && ctrun_tree_empty(r->tree)) {
     r->done = true;
+    r->nunkillable = ctrun_tree_unkillable(r->tree, r->unkillable, 16);
     close_handles(r);
     return;
   }
@@ -435,6 +438,13 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
 
 static void write_report(struct run *r, int code, bool skipped);
 
+/* "N process(es) could not be signalled: PID...", for the log's end line. */
+static void unkillable_note(const struct run *r, char *buf, size_t size) {
+  int n = snprintf(buf, size, "%d process(es) could not be signalled:", r->nunkillable);
+  for (int i = 0; i < r->nunkillable && i < 16 && n > 0 && (size_t)n < size; i++)
+    n += snprintf(buf + n, size - (size_t)n, " %ld", r->unkillable[i]);
+}
+
 int ctrun_run(struct ctrun_run_opts *o) {
   struct run run, *r = &run;
   struct ctrun_detach detach = { -1, NULL };
@@ -498,6 +508,8 @@ int ctrun_run(struct ctrun_run_opts *o) {
   /* The tree is gone: now the lock may go, and the run with it. */
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
+  if (r->nunkillable > 0)
+    unkillable_note(r, r->out.end_note, sizeof r->out.end_note);
   ctrun_output_finish(&r->out, o, r->id, code, r->status, r->termsig, r->timed_out,
                       r->ended_ms - r->started_ms);
   write_report(r, code, false);
@@ -539,7 +551,10 @@ static void write_report(struct run *r, int code, bool skipped) {
   fprintf(f, ",\"timed_out\":%s,\"killed_hard\":%s,\"leftovers_killed\":%d,\"lock\":",
           r->timed_out ? "true" : "false", r->killed_hard ? "true" : "false", r->leftovers_killed);
   ctrun_json_string_or_null(f, r->o->lock_path);
-  fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d}\n", (long long)r->lock_wait_ms,
-          skipped ? "true" : "false", r->peak_procs);
+  fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d,\"unkillable\":[",
+          (long long)r->lock_wait_ms, skipped ? "true" : "false", r->peak_procs);
+  for (int i = 0; i < r->nunkillable && i < 16; i++)
+    fprintf(f, "%s%ld", i ? "," : "", r->unkillable[i]);
+  fputs("]}\n", f);
   ctrun_output_report_end(&r->out);
 }

@@ -65,6 +65,7 @@ struct ctrun_unix_tree {
    * run, and each pass remembers which processes are whose. */
   bool mixed;
   struct ctrun_pidset foreign, ours;
+  struct ctrun_pidset denied; /* members ctrun may not signal (EPERM) */
 };
 
 /* Before the command is spawned: note what already runs below ctrun. */

@@ -339,6 +339,18 @@ void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
     kill(-1, sig);
 }
 
+int ctrun_tree_unkillable(struct ctrun_tree *t, long *pids, int max) {
+  int n = 0;
+  for (size_t i = 0; i < t->u.denied.cap; i++) {
+    if (t->u.denied.s[i].pid == 0)
+      continue;
+    if (n < max)
+      pids[n] = (long)t->u.denied.s[i].pid;
+    n++;
+  }
+  return n;
+}
+
 /* Free the tree once the last of its handles has closed. */
 static void free_tree(uv_handle_t *h) {
   struct ctrun_tree *t = h->data;

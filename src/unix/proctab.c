@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "ctrun/msg.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
 
@@ -307,7 +308,8 @@ static void signal_group(struct pass *w, const struct ctrun_pinfo *p) {
   kill(-p->pgid, w->sig);
 }
 
-/* Signal a member of the run, once per walk. */
+/* Signal a member of the run, once per walk; say so, once, of a member
+ * ctrun may not signal. */
 static void act(struct pass *w, struct row *r) {
   w->members++;
   if (w->sig <= 0 || set_has(w->signalled, &r->p))
@@ -318,7 +320,12 @@ static void act(struct pass *w, struct row *r) {
   }
   w->fresh++;
   signal_group(w, &r->p);
-  kill(r->p.pid, w->sig);
+  if (kill(r->p.pid, w->sig) == 0 || errno != EPERM || set_has(&w->u->denied, &r->p))
+    return;
+  set_put(&w->u->denied, r->p.pid, r->p.start, 0);
+  ctrun_error("cannot signal process %d of run %s: %s; it is not ctrun's to stop, and the run "
+              "lasts as long as it does",
+              (int)r->p.pid, w->u->run_id, strerror(EPERM));
 }
 
 static void on_row(const struct ctrun_pinfo *p, void *arg) {
@@ -483,4 +490,5 @@ void ctrun_unix_tree_init(struct ctrun_unix_tree *u) {
 void ctrun_unix_tree_free(struct ctrun_unix_tree *u) {
   set_free(&u->foreign);
   set_free(&u->ours);
+  set_free(&u->denied);
 }

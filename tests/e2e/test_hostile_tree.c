@@ -528,6 +528,67 @@ static void exec_ctrun_leaves_earlier_children_alone(void **state) {
   e2e_forgive_orphans(); /* the job and the orphan were ours to end */
 }
 
+/* ---- A member ctrun may not signal ------------------------------------- */
+
+/* As root without CAP_KILL, ctrun may not signal a child that became
+ * nobody: it must say so at once, in the report and in the log. */
+static void unkillable_member_is_named(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS();
+  if (getuid() != 0)
+    SKIP_BECAUSE("needs root: to drop CAP_KILL from ctrun and to setuid a child to nobody");
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* Dropped from the bounding set, CAP_KILL is gone after exec. */
+    if (prctl(PR_CAPBSET_DROP, 5 /* CAP_KILL */, 0, 0, 0) != 0)
+      _exit(77);
+    setenv("CTRUN_STATE_DIR", t->state, 1);
+    setenv("CTRUN_TEST_MARK", t->mark, 1);
+    int in = open("/dev/null", O_RDONLY);
+    int err = open(e2e_path(t, "ctrun.err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(in, 0);
+    dup2(err, 1);
+    dup2(err, 2);
+    execl(getenv("CTRUN"), "ctrun", "-t", "0.3", "-k", "0.3", "-o", e2e_path(t, "log"), "--report",
+          e2e_path(t, "report.json"), "--", getenv("CTRUN_TESTCHILD"), "{", "pidfile",
+          e2e_path(t, "nobody"), "setuid", "65534", "sleep", "4", "}", "sleep", "300", (char *)NULL);
+    _exit(200);
+  }
+  e2e_own(pid);
+  /* Said at once: well before the member ends by itself. */
+  double t0 = e2e_now();
+  char *err = NULL;
+  while (e2e_now() - t0 < 3) {
+    free(err);
+    err = e2e_read(e2e_path(t, "ctrun.err"));
+    if (strstr(err, "cannot signal process") != NULL)
+      break;
+    if (e2e_wait(pid, 0) == 77)
+      SKIP_BECAUSE("cannot drop CAP_KILL here (PR_CAPBSET_DROP failed)");
+    e2e_sleep(0.02);
+  }
+  pid_t nobody = pid_in(e2e_path(t, "nobody"));
+  char line[64];
+  snprintf(line, sizeof line, "cannot signal process %d ", (int)nobody);
+  assert_non_null(strstr(err, line));
+  assert_true(running(nobody));
+  free(err);
+  /* The run lasts as long as the member it could not stop. */
+  assert_int_equal(finish(pid, 30), 124);
+  err = e2e_read(e2e_path(t, "ctrun.err"));
+  assert_int_equal(strstr(strstr(err, line) + 1, "cannot signal process"), NULL); /* once */
+  free(err);
+  char want[64];
+  snprintf(want, sizeof want, "\"unkillable\":[%d]", (int)nobody);
+  char *report = e2e_read(e2e_path(t, "report.json"));
+  assert_non_null(strstr(report, want));
+  free(report);
+  snprintf(want, sizeof want, "could not be signalled: %d", (int)nobody);
+  char *log = e2e_read(e2e_path(t, "log"));
+  assert_non_null(strstr(log, want));
+  free(log);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(thread_leader_exited_leftover_is_killed),
@@ -547,6 +608,7 @@ int main(void) {
     E2E_TEST(namespaced_ctrun_without_its_own_proc_finds_the_tree),
     E2E_TEST(pid1_without_proc_kills_the_escapee),
     E2E_TEST(exec_ctrun_leaves_earlier_children_alone),
+    E2E_TEST(unkillable_member_is_named),
   };
   return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);
 }
