@@ -30,13 +30,15 @@
     skip();                                                                                        \
   } while (0)
 
-/* Escapees (setsid, orphans) are out of the generic POSIX path's reach, as
- * it documents. */
-#define NEED_EXTRAS()                                                                              \
+/* What the generic POSIX path (process group only, no process table)
+ * documents it cannot do; such a test is skipped there, saying why. */
+#define NEED_EXTRAS(why)                                                                           \
   do {                                                                                             \
     if (!e2e_has_extras())                                                                         \
-      SKIP_BECAUSE("the generic POSIX containment cannot reach processes that leave the group");  \
+      SKIP_BECAUSE("generic POSIX containment: %s", why);                                          \
   } while (0)
+#define LEAVES_GROUP "a process that leaves the command's group (setsid) is out of its reach"
+#define NO_TABLE "no process table: no counts, and cleanup cannot verify a stale run's remains"
 
 /* Wait up to SECS for ctrun PID; fail (after killing it) if it hangs. */
 static int finish(pid_t pid, double secs) {
@@ -119,7 +121,6 @@ static pid_t spawn(struct e2e *t, bool no_reaper, const char *const *argv) {
 
 static void thread_leader_exited_leftover_is_killed(void **state) {
   struct e2e *t = *state;
-  NEED_EXTRAS();
   /* The command exits at once; what it leaves reads Z in /proc/PID/stat
    * and has no /proc/PID/environ, while its thread runs on. */
   pid_t pid = E2E_START(t, "-t", "5", "-k", "0.5", "-l", e2e_path(t, "lock"), "--", "@child", "{",
@@ -134,7 +135,7 @@ static void thread_leader_exited_leftover_is_killed(void **state) {
 
 static void thread_leader_exited_process_times_out(void **state) {
   struct e2e *t = *state;
-  NEED_EXTRAS();
+  NEED_EXTRAS(LEAVES_GROUP);
   pid_t pid = E2E_START(t, "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid", "zleader",
                         "ignore-term", "sleep", "300", "}", "sleep", "300");
   assert_int_equal(finish(pid, 30), 124);
@@ -145,7 +146,7 @@ static void thread_leader_exited_process_times_out(void **state) {
  * shows only through the threads that still run. */
 static void thread_leader_exited_escapee_dies_without_subreaper(void **state) {
   struct e2e *t = *state;
-  NEED_EXTRAS();
+  NEED_EXTRAS(LEAVES_GROUP);
   pid_t pid = SPAWN(t, true, "@ctrun", "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid",
                     "zleader", "ignore-term", "sleep", "300", "}", "sleep", "300");
   int code = finish(pid, 30);
@@ -161,7 +162,7 @@ static void thread_leader_exited_escapee_dies_without_subreaper(void **state) {
 static void thread_leader_exited_process_is_counted_and_cleaned(void **state) {
   struct e2e *t = *state;
   struct e2e_result r;
-  NEED_EXTRAS();
+  NEED_EXTRAS(NO_TABLE);
   pid_t pid = E2E_START(t, "-n", "zl", "--", "@child", "{", "setsid", "zleader", "sleep", "300",
                         "}", "sleep", "300");
   assert_true(e2e_wait_marked(t, 3, 10)); /* ctrun, its command, the zleader */
@@ -191,14 +192,14 @@ static void thread_leader_exited_process_is_counted_and_cleaned(void **state) {
 static void tag_is_found_behind_a_large_environment(void **state) {
   struct e2e *t = *state;
   struct e2e_result r;
-  NEED_EXTRAS();
+  NEED_EXTRAS(NO_TABLE);
   char *big = malloc(40 * 1024 + 1);
   memset(big, 'x', 40 * 1024);
   big[40 * 1024] = '\0';
   setenv("CTRUN_TEST_A_LARGE_VARIABLE", big, 1);
   free(big);
-  pid_t pid = E2E_START(t, "-n", "big", "-k", "0.5", "--", "@child", "{", "setsid", "ignore-term", "sleep", "300",
-                        "}", "sleep", "300");
+  pid_t pid = E2E_START(t, "-n", "big", "-k", "0.5", "--", "@child", "{", "setsid", "ignore-term",
+                        "sleep", "300", "}", "sleep", "300");
   unsetenv("CTRUN_TEST_A_LARGE_VARIABLE");
   assert_true(e2e_wait_marked(t, 3, 10));
   kill(pid, SIGKILL);
@@ -228,7 +229,7 @@ static void crash_an_endless_run(struct e2e *t, const char *name) {
 
 static void cleanup_is_bounded_under_kill_after_inf(void **state) {
   struct e2e *t = *state;
-  NEED_EXTRAS();
+  NEED_EXTRAS(NO_TABLE);
   crash_an_endless_run(t, "endless");
   double t0 = e2e_now();
   pid_t pid = E2E_START(t, "cleanup");
@@ -240,7 +241,7 @@ static void cleanup_is_bounded_under_kill_after_inf(void **state) {
 
 static void check_cleanup_is_bounded_under_kill_after_inf(void **state) {
   struct e2e *t = *state;
-  NEED_EXTRAS();
+  NEED_EXTRAS(NO_TABLE);
   crash_an_endless_run(t, "endless");
   double t0 = e2e_now();
   pid_t pid = E2E_START(t, "check", "--crit", "1", "--cleanup");
@@ -326,9 +327,10 @@ static bool exists(const char *path) { return access(path, F_OK) == 0; }
 static void pid_hopper_gets_the_soft_signal(void **state) {
   struct e2e *t = *state;
   struct e2e_result r;
-  NEED_EXTRAS();
+  NEED_EXTRAS(LEAVES_GROUP);
   E2E_RUN(t, &r, "-t", "0.5", "-k", "20", "--report", e2e_path(t, "report.json"), "--", "@child",
-          "{", "setsid", "trap-term", e2e_path(t, "hopper-got-term"), "hopper", "}", "sleep", "300");
+          "{", "setsid", "trap-term", e2e_path(t, "hopper-got-term"), "hopper", "}", "sleep",
+          "300");
   assert_int_equal(r.code, 124);
   assert_true(r.secs < 15);
   assert_true(exists(e2e_path(t, "hopper-got-term")));
@@ -342,7 +344,8 @@ static void pid_hopper_gets_the_soft_signal(void **state) {
 static void fork_storm_does_not_starve_the_deadline(void **state) {
   struct e2e *t = *state;
   struct e2e_result r;
-  NEED_EXTRAS();
+  NEED_EXTRAS("without a subreaper the storm's orphans are not ctrun's to reap, and a storm "
+              "that escaped could not be ended");
   E2E_RUN(t, &r, "-t", "1", "-k", "1", "--report", e2e_path(t, "report.json"), "--", "@child",
           "forkstorm", "4");
   assert_int_equal(r.code, 124);
@@ -377,7 +380,10 @@ static bool can_unshare(const char *flags, char *why, size_t size) {
 /* A tree, under a command that ignores TERM: a setsid child with a child
  * of its own (both alive: their parents are), that each note the soft
  * signal, and an escapee that ignores it. */
-#define NOTING_TREE(t)                                                                               "--", "@child", "{", "setsid", "trap-term", e2e_path(t, "child-got-term"), "{", "trap-term",         e2e_path(t, "grandchild-got-term"), "sleep", "300", "}", "sleep", "300", "}", "{", "setsid",       "ignore-term", "sleep", "300", "}", "ignore-term", "sleep", "300"
+#define NOTING_TREE(t)                                                                             \
+  "--", "@child", "{", "setsid", "trap-term", e2e_path(t, "child-got-term"), "{", "trap-term",     \
+    e2e_path(t, "grandchild-got-term"), "sleep", "300", "}", "sleep", "300", "}", "{", "setsid",   \
+    "ignore-term", "sleep", "300", "}", "ignore-term", "sleep", "300"
 
 static void check_noting_tree(struct e2e *t, pid_t pid) {
   double t0 = e2e_now();
@@ -394,7 +400,7 @@ static void check_noting_tree(struct e2e *t, pid_t pid) {
 static void pid1_soft_signal_reaches_grandchildren(void **state) {
   struct e2e *t = *state;
   char why[200];
-  NEED_EXTRAS();
+  NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pf", why, sizeof why) || !can_unshare("--mount-proc", why, sizeof why))
     SKIP_BECAUSE("%s", why);
   pid_t pid = SPAWN(t, false, "unshare", "-pf", "--mount-proc", "@ctrun", "-t", "0.5", "-k", "3",
@@ -407,7 +413,7 @@ static void pid1_soft_signal_reaches_grandchildren(void **state) {
 static void pid1_without_its_own_proc_finds_the_tree(void **state) {
   struct e2e *t = *state;
   char why[200];
-  NEED_EXTRAS();
+  NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pf", why, sizeof why))
     SKIP_BECAUSE("%s", why);
   pid_t pid = SPAWN(t, false, "unshare", "-pf", "@ctrun", "-t", "0.5", "-k", "3", NOTING_TREE(t));
@@ -422,7 +428,7 @@ static void pid1_without_its_own_proc_finds_the_tree(void **state) {
 static void namespaced_ctrun_without_its_own_proc_finds_the_tree(void **state) {
   struct e2e *t = *state;
   char why[200];
-  NEED_EXTRAS();
+  NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pf", why, sizeof why))
     SKIP_BECAUSE("%s", why);
   pid_t pid = SPAWN(t, false, "unshare", "-pf", "@child", "{", "exit", "0", "}", "{", "exit", "0",
@@ -436,12 +442,12 @@ static void namespaced_ctrun_without_its_own_proc_finds_the_tree(void **state) {
 static void pid1_without_proc_kills_the_escapee(void **state) {
   struct e2e *t = *state;
   char why[200];
-  NEED_EXTRAS();
+  NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pfm", why, sizeof why))
     SKIP_BECAUSE("%s", why);
-  pid_t pid = SPAWN(t, false, "unshare", "-pfm", "@child", "umount", "/proc", "exec", "@ctrun", "-t",
-                    "0.5", "-k", "0.5", "--", "@child", "{", "setsid", "ignore-term", "sleep", "300",
-                    "}", "sleep", "300");
+  pid_t pid = SPAWN(t, false, "unshare", "-pfm", "@child", "umount", "/proc", "exec", "@ctrun",
+                    "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid", "ignore-term", "sleep",
+                    "300", "}", "sleep", "300");
   double t0 = e2e_now();
   assert_int_equal(finish(pid, 30), 124);
   assert_true(e2e_now() - t0 < 20);
@@ -496,7 +502,6 @@ static int zombies_of(pid_t parent) {
  * for, nor are their descendants; but reaped when they exit. */
 static void exec_ctrun_leaves_earlier_children_alone(void **state) {
   struct e2e *t = *state;
-  NEED_EXTRAS();
   pid_t pid = SPAWN(t, false, "@child",
                     /* a job that runs on */
                     "{", "pidfile", e2e_path(t, "job"), "sleep", "300", "}",
@@ -534,7 +539,7 @@ static void exec_ctrun_leaves_earlier_children_alone(void **state) {
  * nobody: it must say so at once, in the report and in the log. */
 static void unkillable_member_is_named(void **state) {
   struct e2e *t = *state;
-  NEED_EXTRAS();
+  NEED_EXTRAS("it signals the group as a whole and cannot tell which member refused");
   if (getuid() != 0)
     SKIP_BECAUSE("needs root: to drop CAP_KILL from ctrun and to setuid a child to nobody");
   pid_t pid = fork();
@@ -551,7 +556,8 @@ static void unkillable_member_is_named(void **state) {
     dup2(err, 2);
     execl(getenv("CTRUN"), "ctrun", "-t", "0.3", "-k", "0.3", "-o", e2e_path(t, "log"), "--report",
           e2e_path(t, "report.json"), "--", getenv("CTRUN_TESTCHILD"), "{", "pidfile",
-          e2e_path(t, "nobody"), "setuid", "65534", "sleep", "4", "}", "sleep", "300", (char *)NULL);
+          e2e_path(t, "nobody"), "setuid", "65534", "sleep", "4", "}", "sleep", "300",
+          (char *)NULL);
     _exit(200);
   }
   e2e_own(pid);
