@@ -367,8 +367,19 @@ void ctrun_tree_free(struct ctrun_tree *t) {
     close(t->go_fd); /* a held command that was never started exits */
   if (t->err_fd >= 0)
     close(t->err_fd);
-  if (t->stop_cb != NULL)
+  if (t->stop_cb != NULL) {
+    /* Closing the watcher restores SIGUSR1's default action, death; a
+     * stop that comes now (the run is over, its entry not yet removed)
+     * is moot, and must not kill ctrun before it has reported the run:
+     * SIGUSR1 is ignored from now on. */
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, &old);
     uv_close((uv_handle_t *)&t->sigusr1, free_tree);
+    signal(SIGUSR1, SIG_IGN);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+  }
   uv_close((uv_handle_t *)&t->more, free_tree);
   uv_close((uv_handle_t *)&t->sigchld, free_tree);
 }
