@@ -50,12 +50,25 @@ static void view_close(struct view *w) {
 
 static void sleep_ms(unsigned ms) { uv_sleep(ms); }
 
-/* Stop what remains of stale run E: SIG, then SIGKILL after KILL_AFTER_MS,
- * until nothing of it is left.  Returns how many processes were found. */
-static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_after_ms) {
+/* Milliseconds since T0 (uv_hrtime), by the monotonic clock: waits are
+ * bounded by time, not by counting steps whose length varies. */
+static uint64_t ms_since(uint64_t t0) { return (uv_hrtime() - t0) / 1000000; }
+
+/* Cleanup is bounded, whatever a stale run recorded (-k inf included):
+ * after the soft signal it waits at most CLEANUP_GRACE_MS before the hard
+ * kill, and gives up on what still stands CLEANUP_KILL_MS later. */
+#define CLEANUP_GRACE_MS 5000
+#define CLEANUP_KILL_MS 5000
+
+/* Stop what remains of stale run E: SIG, then SIGKILL after KILL_AFTER_MS
+ * (at most CLEANUP_GRACE_MS), until nothing of it is left or the bound is
+ * reached.  Returns how many processes were found; *LEFT says how many
+ * could not be killed. */
+static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_after_ms, int *left) {
   struct ctrun_proctab *tab = ctrun_proctab_load();
-  int found = ctrun_proctab_count(tab, e);
-  uint64_t waited = 0;
+  int found = ctrun_proctab_count(tab, e), n = found;
+  uint64_t t0 = uv_hrtime(), grace = kill_after_ms < CLEANUP_GRACE_MS ? kill_after_ms
+                                                                      : CLEANUP_GRACE_MS;
 
   if (found > 0) {
     ctrun_proctab_signal(tab, e, sig);
@@ -63,16 +76,19 @@ static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_afte
     ctrun_proctab_signal(tab, e, SIGCONT);
 #endif
   }
-  for (int n = found; n > 0;) {
+  while (n > 0 && ms_since(t0) < grace + CLEANUP_KILL_MS) {
     ctrun_proctab_free(tab);
     sleep_ms(20);
-    waited += 20;
     tab = ctrun_proctab_load();
     n = ctrun_proctab_count(tab, e);
-    if (n > 0 && kill_after_ms != CTRUN_DURATION_INF && waited >= kill_after_ms)
+    if (n > 0 && ms_since(t0) >= grace)
       ctrun_proctab_signal(tab, e, SIGKILL);
   }
   ctrun_proctab_free(tab);
+  *left = n > 0 ? n : 0;
+  if (n > 0)
+    ctrun_error("run %s (%s): %d process(es) still there after the hard kill; the entry is kept",
+                e->id, e->name, n);
   return found < 0 ? 0 : found;
 }
 
@@ -134,48 +150,72 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
   return fflush(stdout) == 0 ? 0 : CTRUN_EXIT_FAILURE;
 }
 
-/* Wait until run ID is over: its entry gone, or its supervisor gone. */
-static bool wait_gone(struct ctrun_dir *dir, const char *id, uint64_t limit_ms) {
-  for (uint64_t waited = 0; limit_ms == CTRUN_DURATION_INF || waited <= limit_ms; waited += 20) {
-    int fd = ctrun_registry_claim(dir, id);
-    if (fd == UV_ENOENT)
-      return true;
-    if (fd >= 0) {
-      /* The supervisor died meanwhile: its remains are cleanup's. */
-      ctrun_registry_drop(dir, id, fd);
-      return true;
-    }
-    sleep_ms(20);
-  }
-  return false;
+/* Kill what remains of stale run E, whose entry the caller claimed as FD;
+ * the entry goes only with the last of them. */
+static int clean_one(struct ctrun_dir *dir, const struct ctrun_entry *e, int fd, int sig,
+                     uint64_t kill_after_ms, int *left_out) {
+  int left, n = kill_remains(e, sig ? sig : SIGTERM, kill_after_ms, &left);
+  if (left_out != NULL)
+    *left_out = left;
+  if (left == 0)
+    ctrun_registry_drop(dir, e->id, fd);
+  else
+    ctrun_registry_unclaim(fd);
+  return n;
 }
 
-/* Stop one run; returns 0 or an exit code. */
+enum gone { GONE, STALE, RUNNING };
+
+/* Wait up to LIMIT_MS for run ID to be over: its entry gone (GONE), or its
+ * supervisor gone (STALE, the entry claimed as *FD). */
+static enum gone wait_gone(struct ctrun_dir *dir, const char *id, uint64_t limit_ms, int *fd) {
+  uint64_t t0 = uv_hrtime();
+  for (;;) {
+    *fd = ctrun_registry_claim(dir, id);
+    if (*fd == UV_ENOENT)
+      return GONE;
+    if (*fd >= 0)
+      return STALE;
+    if (limit_ms != CTRUN_DURATION_INF && ms_since(t0) >= limit_ms)
+      return RUNNING;
+    sleep_ms(20);
+  }
+}
+
+/* Stop one run; returns 0 or an exit code.  Stops are idempotent: any
+ * number of them, at once, all succeed once the run is over. */
 static int stop_one(struct view *w, const struct ctrun_entry *e, const struct ctrun_stop_opts *o) {
-  int sig = o->signal ? o->signal : e->signal;
+  int sig = o->signal ? o->signal : e->signal, fd;
   uint64_t ka = o->has_kill_after ? o->kill_after_ms : e->kill_after_ms;
+  enum gone g;
 
   if (e->stale) {
-    int fd = ctrun_registry_claim(w->dir, e->id);
+    fd = ctrun_registry_claim(w->dir, e->id);
     if (fd < 0)
       return fd == UV_ENOENT ? 0 : CTRUN_EXIT_FAILURE;
-    int n = kill_remains(e, sig ? sig : SIGTERM, ka);
-    ctrun_registry_drop(w->dir, e->id, fd);
+    int n = clean_one(w->dir, e, fd, sig, ka, NULL);
     ctrun_notice("stopped stale run %s (%s): %d process(es)", e->id, e->name, n);
     return 0;
   }
   if (ctrun_stop_request_write(w->dir, e->id, sig, ka) != 0 ||
       ctrun_proc_request_stop(e) != 0) {
     /* Gone just now, or no longer the recorded process. */
-    if (wait_gone(w->dir, e->id, 0))
+    g = wait_gone(w->dir, e->id, 0, &fd);
+    if (g == STALE)
+      clean_one(w->dir, e, fd, sig, ka, NULL);
+    if (g != RUNNING)
       return 0;
     ctrun_error("cannot signal the supervisor of run %s (pid %ld)", e->id, e->pid);
     return CTRUN_EXIT_FAILURE;
   }
-  if (!wait_gone(w->dir, e->id, ka == CTRUN_DURATION_INF ? ka : ka + 10000)) {
+  g = wait_gone(w->dir, e->id, ka == CTRUN_DURATION_INF ? ka : ka + 10000, &fd);
+  if (g == RUNNING) {
     ctrun_error("run %s (%s) did not stop in time", e->id, e->name);
     return CTRUN_EXIT_FAILURE;
   }
+  /* Its supervisor died while stopping it: its remains are ours to kill. */
+  if (g == STALE)
+    clean_one(w->dir, e, fd, sig, ka, NULL);
   ctrun_debug("stopped run %s (%s)", e->id, e->name);
   return 0;
 }
@@ -189,8 +229,15 @@ int ctrun_cmd_stop(const struct ctrun_stop_opts *o) {
     ctrun_error("%s", err);
     return CTRUN_EXIT_FAILURE;
   }
+  /* A name may match every run there is: no fixed cap. */
+  size_t *idx = malloc((w.n + 1) * sizeof *idx);
+  if (idx == NULL) {
+    ctrun_error("%s", ctrun_strerror(UV_ENOMEM));
+    view_close(&w);
+    return CTRUN_EXIT_FAILURE;
+  }
   for (int i = 0; i < o->nruns; i++) {
-    size_t idx[64], k = ctrun_registry_match(w.v, w.n, o->runs[i], idx, 64);
+    size_t k = ctrun_registry_match(w.v, w.n, o->runs[i], idx, w.n);
     if (k == 0) {
       ctrun_error("no such run '%s'", o->runs[i]);
       if (code == CTRUN_STOP_OK)
@@ -203,6 +250,7 @@ int ctrun_cmd_stop(const struct ctrun_stop_opts *o) {
         code = r;
     }
   }
+  free(idx);
   view_close(&w);
   return code;
 }
@@ -214,7 +262,8 @@ static int clean(struct view *w, bool dry_run, bool json) {
     putchar('[');
   for (size_t i = 0; i < w->n; i++) {
     const struct ctrun_entry *e = &w->v[i];
-    int fd, procs;
+    int fd, procs, left = 0;
+    bool removed = !dry_run;
     if (!e->stale)
       continue;
     procs = ctrun_proctab_count(w->tab, e);
@@ -229,22 +278,25 @@ static int clean(struct view *w, bool dry_run, bool json) {
        * whole process table again: per stale run, that read made cleanup
        * cost O(runs x processes). */
       if (procs != 0)
-        procs = kill_remains(e, e->signal ? e->signal : SIGTERM, e->kill_after_ms);
-      ctrun_registry_drop(w->dir, e->id, fd);
+        procs = clean_one(w->dir, e, fd, e->signal, e->kill_after_ms, &left);
+      else
+        ctrun_registry_drop(w->dir, e->id, fd);
+      removed = left == 0;
     }
     if (json) {
       printf("%s\n{\"id\":\"%s\",\"name\":", cleaned ? "," : "", e->id);
       ctrun_json_string(stdout, e->name);
       if (procs < 0)
-        printf(",\"procs\":null,\"removed\":%s}", dry_run ? "false" : "true");
+        printf(",\"procs\":null,\"removed\":%s}", removed ? "true" : "false");
       else
-        printf(",\"procs\":%d,\"removed\":%s}", procs, dry_run ? "false" : "true");
+        printf(",\"procs\":%d,\"removed\":%s}", procs, removed ? "true" : "false");
     } else if (ctrun_verbosity >= 0) {
       char n[16] = "?";
       if (procs >= 0)
         snprintf(n, sizeof n, "%d", procs);
       printf("%s stale run %s (%s): %s process(es)%s\n", dry_run ? "would clean" : "cleaned", e->id,
-             e->name, n, dry_run ? "" : " stopped, entry removed");
+             e->name, n,
+             dry_run ? "" : removed ? " stopped, entry removed" : " signalled, some remain, entry kept");
     }
     cleaned++;
   }

@@ -133,7 +133,7 @@ static void format_exit(int code, char *buf, size_t size) {
 
 void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
                          int code, int status, int termsig, bool timed_out, int64_t duration_ms) {
-  char text[128], result[80], ended[40];
+  char text[400], result[80], ended[40];
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
       ctrun_fd_copy(out->capture_fd, out->log_fd);
@@ -153,8 +153,9 @@ void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *
              ctrun_signal_name(termsig) ? ctrun_signal_name(termsig) : "?", ended);
   else
     snprintf(result, sizeof result, "%s", ended);
-  snprintf(text, sizeof text, "end: %s after %lld.%03llds", result,
-           (long long)(duration_ms / 1000), (long long)(duration_ms % 1000));
+  snprintf(text, sizeof text, "end: %s after %lld.%03llds%s%s", result,
+           (long long)(duration_ms / 1000), (long long)(duration_ms % 1000),
+           out->end_note[0] ? "; " : "", out->end_note);
   log_line(out->log_fd, id, o->name, text);
 }
 

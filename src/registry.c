@@ -519,9 +519,22 @@ void ctrun_registry_drop(struct ctrun_dir *dir, const char *id, int fd) {
   ctrun_fd_close(fd);
 }
 
+void ctrun_registry_unclaim(int fd) { ctrun_fd_close(fd); }
+
 /* Whether NAME is "<id><suffix>" for a well-formed run id; the id goes to ID. */
 static bool named(const char *name, const char *suffix, char id[CTRUN_ID_LEN + 1]) {
   if (strlen(name) != CTRUN_ID_LEN + strlen(suffix) || strcmp(name + CTRUN_ID_LEN, suffix) != 0)
+    return false;
+  memcpy(id, name, CTRUN_ID_LEN);
+  id[CTRUN_ID_LEN] = '\0';
+  return id_valid(id);
+}
+
+/* Whether NAME is a stop request being written, "<id>.<nonce>.stoptmp". */
+static bool stop_tmp(const char *name, char id[CTRUN_ID_LEN + 1]) {
+  size_t n = strlen(name);
+  if (n != 2 * CTRUN_ID_LEN + 9 || name[CTRUN_ID_LEN] != '.' ||
+      strcmp(name + 2 * CTRUN_ID_LEN + 1, ".stoptmp") != 0)
     return false;
   memcpy(id, name, CTRUN_ID_LEN);
   id[CTRUN_ID_LEN] = '\0';
@@ -541,7 +554,7 @@ static int sweep_one(const char *name, void *arg) {
       ctrun_dir_unlink(dir, name);
     if (fd >= 0)
       ctrun_fd_close(fd);
-  } else if (named(name, ".stop", id) || named(name, ".stoptmp", id)) {
+  } else if (named(name, ".stop", id) || named(name, ".stoptmp", id) || stop_tmp(name, id)) {
     /* A stop request outlives its run only if the run ended first. */
     entry_file(entry, sizeof entry, id, ".run");
     fd = ctrun_dir_openat(dir, entry, O_RDONLY);
@@ -556,12 +569,15 @@ static int sweep_one(const char *name, void *arg) {
 void ctrun_registry_sweep(struct ctrun_dir *dir) { ctrun_dir_each(dir, sweep_one, dir); }
 
 int ctrun_stop_request_write(struct ctrun_dir *dir, const char *id, int sig, uint64_t kill_after_ms) {
-  char tmp[CTRUN_ID_LEN + 12], name[CTRUN_ID_LEN + 8], text[64];
+  char tmp[2 * CTRUN_ID_LEN + 16], nonce[CTRUN_ID_LEN + 1], name[CTRUN_ID_LEN + 8], text[64];
   int n = snprintf(text, sizeof text, "signal=%d\nkill_after=%llu\n", sig,
                    (unsigned long long)kill_after_ms);
   int fd, r;
 
-  entry_file(tmp, sizeof tmp, id, ".stoptmp");
+  /* A temporary name of this writer's own: two stops of one run at once
+   * must not truncate or rename each other's request. */
+  ctrun_new_run_id(nonce);
+  snprintf(tmp, sizeof tmp, "%s.%s.stoptmp", id, nonce);
   entry_file(name, sizeof name, id, ".stop");
   fd = ctrun_dir_openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC);
   if (fd < 0)

@@ -27,7 +27,7 @@ struct run {
   struct ctrun_run_opts *o;
   uv_loop_t loop;
   struct ctrun_tree *tree;
-  uv_timer_t deadline, grace, poll;
+  uv_timer_t deadline, grace, poll, sampler;
   struct ctrun_signals *signals;
   struct ctrun_dir *dir;
   struct ctrun_record rec;
@@ -40,20 +40,31 @@ struct run {
   bool exited;
   int status, termsig;
   int leftovers_killed, peak_procs;
+  long unkillable[16]; /* members ctrun could not signal (the first ones) */
+  int nunkillable;
 };
 
-static void sample(struct run *r) {
-  if (r->o->report_path != NULL) {
-    int n = ctrun_tree_count(r->tree);
-    if (n > r->peak_procs)
-      r->peak_procs = n;
-  }
+/* --report's peak_procs.  Counting reads the process table, so it is done
+ * on a timer, never per SIGCHLD (under a fork storm a count per child's
+ * death starved the loop and its deadline): at most every SAMPLE_MS, and
+ * never more than a tenth of the time. */
+#define SAMPLE_MS 100
+
+static void on_sample(uv_timer_t *h) {
+  struct run *r = h->data;
+  uint64_t t0 = uv_hrtime(), took;
+  int n = ctrun_tree_count(r->tree);
+  if (n > r->peak_procs)
+    r->peak_procs = n;
+  took = (uv_hrtime() - t0) / 1000000;
+  uv_timer_start(&r->sampler, on_sample, took * 10 > SAMPLE_MS ? took * 10 : SAMPLE_MS, 0);
 }
 
 static void close_handles(struct run *r) {
   uv_close((uv_handle_t *)&r->deadline, NULL);
   uv_close((uv_handle_t *)&r->grace, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
+  uv_close((uv_handle_t *)&r->sampler, NULL);
   ctrun_signals_close(r->signals);
   r->signals = NULL;
   ctrun_tree_free(r->tree);
@@ -92,10 +103,10 @@ static void check(struct run *r) {
   }
   if (r->exited && ctrun_tree_empty(r->tree)) {
     r->done = true;
+    r->nunkillable = ctrun_tree_unkillable(r->tree, r->unkillable, 16);
     close_handles(r);
     return;
   }
-  sample(r);
   /* Each killed parent hands its children to us: kill again until none. */
   if (r->killed_hard)
     ctrun_tree_signal(r->tree, SIGKILL);
@@ -171,7 +182,9 @@ static void on_signal(int sig, void *data) {
   check(r);
 }
 
-/* The command's environment: ctrun's, plus CTRUN_RUN_ID and CTRUN_NAME. */
+/* The command's environment: CTRUN_RUN_ID and CTRUN_NAME, then ctrun's.
+ * The tag comes first, where a reader of another process's environment
+ * finds it at once, however large the rest is. */
 static char **make_env(const char *id, const char *name) {
   uv_env_item_t *items;
   int count, k = 0;
@@ -180,6 +193,11 @@ static char **make_env(const char *id, const char *name) {
   if (uv_os_environ(&items, &count) != 0)
     return NULL;
   env = calloc((size_t)count + 3, sizeof *env);
+  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12;
+  if (env != NULL && (env[k] = malloc(l1)) != NULL)
+    snprintf(env[k++], l1, "CTRUN_RUN_ID=%s", id);
+  if (env != NULL && (env[k] = malloc(l2)) != NULL)
+    snprintf(env[k++], l2, "CTRUN_NAME=%s", name);
   for (int i = 0; env != NULL && i < count; i++) {
     if (strcmp(items[i].name, "CTRUN_RUN_ID") == 0 || strcmp(items[i].name, "CTRUN_NAME") == 0)
       continue;
@@ -188,13 +206,6 @@ static char **make_env(const char *id, const char *name) {
       snprintf(env[k++], len, "%s=%s", items[i].name, items[i].value);
   }
   uv_os_free_environ(items, count);
-  if (env == NULL)
-    return NULL;
-  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12;
-  if ((env[k] = malloc(l1)) != NULL)
-    snprintf(env[k++], l1, "CTRUN_RUN_ID=%s", id);
-  if ((env[k] = malloc(l2)) != NULL)
-    snprintf(env[k++], l2, "CTRUN_NAME=%s", name);
   return env;
 }
 
@@ -382,7 +393,8 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_timer_init(&r->loop, &r->deadline);
   uv_timer_init(&r->loop, &r->grace);
   uv_timer_init(&r->loop, &r->poll);
-  r->deadline.data = r->grace.data = r->poll.data = r;
+  uv_timer_init(&r->loop, &r->sampler);
+  r->deadline.data = r->grace.data = r->poll.data = r->sampler.data = r;
   e = ctrun_signals_watch(&r->loop, on_signal, r, &r->signals);
   if (e == 0)
     e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
@@ -437,12 +449,21 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_update_time(&r->loop); /* the spawn may have taken a while */
   if (o->timeout_ms != 0)
     uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
+  if (o->report_path != NULL)
+    uv_timer_start(&r->sampler, on_sample, 0, 0);
   check(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   return exit_code(r);
 }
 
 static void write_report(struct run *r, int code, bool skipped);
+
+/* "N process(es) could not be signalled: PID...", for the log's end line. */
+static void unkillable_note(const struct run *r, char *buf, size_t size) {
+  int n = snprintf(buf, size, "%d process(es) could not be signalled:", r->nunkillable);
+  for (int i = 0; i < r->nunkillable && i < 16 && n > 0 && (size_t)n < size; i++)
+    n += snprintf(buf + n, size - (size_t)n, " %ld", r->unkillable[i]);
+}
 
 int ctrun_run(struct ctrun_run_opts *o) {
   struct run run, *r = &run;
@@ -511,6 +532,8 @@ int ctrun_run(struct ctrun_run_opts *o) {
   /* The tree is gone: now the lock may go, and the run with it. */
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
+  if (r->nunkillable > 0)
+    unkillable_note(r, r->out.end_note, sizeof r->out.end_note);
   ctrun_output_finish(&r->out, o, r->id, code, r->status, r->termsig, r->timed_out,
                       r->ended_ms - r->started_ms);
   write_report(r, code, false);
@@ -553,7 +576,10 @@ static void write_report(struct run *r, int code, bool skipped) {
   fprintf(f, ",\"timed_out\":%s,\"killed_hard\":%s,\"leftovers_killed\":%d,\"lock\":",
           r->timed_out ? "true" : "false", r->killed_hard ? "true" : "false", r->leftovers_killed);
   ctrun_json_string_or_null(f, r->o->lock_path);
-  fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d}\n", (long long)r->lock_wait_ms,
-          skipped ? "true" : "false", r->peak_procs);
+  fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d,\"unkillable\":[",
+          (long long)r->lock_wait_ms, skipped ? "true" : "false", r->peak_procs);
+  for (int i = 0; i < r->nunkillable && i < 16; i++)
+    fprintf(f, "%s%ld", i ? "," : "", r->unkillable[i]);
+  fputs("]}\n", f);
   ctrun_output_report_end(&r->out);
 }

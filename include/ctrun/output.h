@@ -18,6 +18,7 @@ struct ctrun_output {
   FILE *report;
   char *report_tmp;
   const char *report_path;
+  char end_note[256]; /* added to the log's end line when not empty */
 };
 
 /* Open everything O asks for, before anything runs, so that an unwritable

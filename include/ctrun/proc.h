@@ -59,6 +59,11 @@ int ctrun_tree_count(struct ctrun_tree *t);
  * its children to ctrun. */
 void ctrun_tree_signal(struct ctrun_tree *t, int sig);
 
+/* The processes of the tree that ctrun was not permitted to signal (they
+ * became another user's): how many, and up to MAX of their pids in PIDS.
+ * Each was named on stderr when first found. */
+int ctrun_tree_unkillable(struct ctrun_tree *t, long *pids, int max);
+
 /* Close the container's handles; the tree must be empty. */
 void ctrun_tree_free(struct ctrun_tree *t);
 

@@ -71,6 +71,9 @@ size_t ctrun_registry_match(const struct ctrun_entry *v, size_t n, const char *w
 int ctrun_registry_claim(struct ctrun_dir *dir, const char *id);
 /* Remove a claimed entry and close FD. */
 void ctrun_registry_drop(struct ctrun_dir *dir, const char *id, int fd);
+/* Give a claimed entry back, kept: what remains of its run may be tried
+ * again later. */
+void ctrun_registry_unclaim(int fd);
 
 /* Remove what crashed writers left: temporary entries nobody holds, stop
  * requests of runs that are gone. */

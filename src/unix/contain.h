@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ctrun/registry.h"
+
 /* Make this process the reaper of every orphan among its descendants.
  * Returns 0, or UV_ENOSYS where the host cannot. */
 int ctrun_os_reaper_acquire(void);
@@ -20,6 +22,7 @@ int ctrun_os_child_die_with_parent(pid_t parent);
 /* One row of the process table. */
 struct ctrun_pinfo {
   pid_t pid, ppid, pgid;
+  pid_t sid; /* its session; 0 where the host does not tell */
   uint64_t start; /* start time: changes when a pid is reused */
   bool zombie;
 };
@@ -45,15 +48,42 @@ void ctrun_os_boot_id(char *buf, size_t size);
  * the forked command, before exec).  Async-signal-safe. */
 void ctrun_unix_default_signals(void);
 
-/* Built on the above for every host (proctab.c): signal or count the live
- * descendants of this process.  UV_ENOSYS where there is no process table. */
-int ctrun_unix_signal_descendants(int sig);
-int ctrun_unix_count_descendants(void);
+/* Call FN on every row of the process table; where the host reads the
+ * table row by row (Linux), as each is read, so that a process can be
+ * signalled moments after it was seen.  UV_ENOSYS where there is none. */
+int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg);
 
-/* Where ctrun is no reaper, the tree is found by its run tag: signal (SIG
- * > 0) or count (SIG == 0) the live processes carrying CTRUN_RUN_ID=ID.
- * Returns how many, or UV_ENOSYS where there is no process table. */
-int ctrun_unix_tagged(const char *id, int sig);
+/* A set of processes, each by pid and start time (a small hash table). */
+struct ctrun_pidset {
+  struct ctrun_pidslot { pid_t pid; uint64_t start; size_t val; } *s;
+  size_t cap, n;
+};
+
+/* What the supervisor of one tree knows of the processes below it; the
+ * tree functions of proctab.c read and update it. */
+struct ctrun_unix_tree {
+  pid_t command;                 /* the command, once spawned */
+  char run_id[CTRUN_ID_LEN + 1]; /* its tag */
+  /* ctrun had children before the run (a shell exec'd it, keeping its
+   * background jobs): those, and their descendants, are no part of the
+   * run, and each pass remembers which processes are whose. */
+  bool mixed;
+  struct ctrun_pidset foreign, ours;
+  struct ctrun_pidset denied; /* members ctrun may not signal (EPERM) */
+};
+
+/* Before the command is spawned: note what already runs below ctrun. */
+void ctrun_unix_tree_init(struct ctrun_unix_tree *u);
+void ctrun_unix_tree_free(struct ctrun_unix_tree *u);
+
+/* Signal (SIG > 0) or count (SIG == 0) the live processes of the run: its
+ * processes below ctrun, or (TAGGED, where ctrun is no reaper) those in
+ * the command's group or carrying its tag.  A signal is sent until a
+ * pass over the process table finds no member it has not yet signalled
+ * (bounded), so that a process that forks a successor and exits cannot
+ * slip past.  Returns how many, or UV_ENOSYS where there is no process
+ * table. */
+int ctrun_unix_tree_walk(struct ctrun_unix_tree *u, bool tagged, int sig);
 
 /* Check PID's start time, then signal it: for hosts without a handle for an
  * existing process, the two are two system calls apart. */

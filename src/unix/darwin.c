@@ -87,6 +87,7 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
     out[len].pid = k[i].kp_proc.p_pid;
     out[len].ppid = k[i].kp_eproc.e_ppid;
     out[len].pgid = k[i].kp_eproc.e_pgid;
+    out[len].sid = 0; /* kinfo_proc holds a pointer to the session, not its id */
     out[len].start = start_of(&k[i]);
     out[len].zombie = k[i].kp_proc.p_stat == SZOMB;
     len++;
@@ -94,6 +95,19 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   free(k);
   *v = out;
   *n = len;
+  return 0;
+}
+
+/* The table is read at once, then handed out row by row. */
+int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  struct ctrun_pinfo *v;
+  size_t n;
+  int r = ctrun_os_proc_list(&v, &n);
+  if (r != 0)
+    return r;
+  for (size_t i = 0; i < n; i++)
+    fn(&v[i], arg);
+  free(v);
   return 0;
 }
 

@@ -29,12 +29,14 @@
 #define KP_PID(k) ((k)->kp_pid)
 #define KP_PPID(k) ((k)->kp_ppid)
 #define KP_PGID(k) ((k)->kp_pgid)
+#define KP_SID(k) ((pid_t)0) /* not relied upon here: 0, unknown */
 #define KP_ZOMBIE(k) ((k)->kp_stat == SZOMB)
 #define KP_LIST KERN_PROC_ALL
 #else
 #define KP_PID(k) ((k)->ki_pid)
 #define KP_PPID(k) ((k)->ki_ppid)
 #define KP_PGID(k) ((k)->ki_pgid)
+#define KP_SID(k) ((k)->ki_sid)
 #define KP_ZOMBIE(k) ((k)->ki_stat == SZOMB)
 #define KP_LIST KERN_PROC_PROC
 #endif
@@ -187,6 +189,7 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
     out[len].pid = KP_PID(&k[i]);
     out[len].ppid = KP_PPID(&k[i]);
     out[len].pgid = KP_PGID(&k[i]);
+    out[len].sid = KP_SID(&k[i]);
     out[len].start = start_of(&k[i], &boot);
     out[len].zombie = KP_ZOMBIE(&k[i]);
     len++;
@@ -194,6 +197,19 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   free(k);
   *v = out;
   *n = len;
+  return 0;
+}
+
+/* The table is read at once, then handed out row by row. */
+int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  struct ctrun_pinfo *v;
+  size_t n;
+  int r = ctrun_os_proc_list(&v, &n);
+  if (r != 0)
+    return r;
+  for (size_t i = 0; i < n; i++)
+    fn(&v[i], arg);
+  free(v);
   return 0;
 }
 

@@ -1,10 +1,18 @@
-/* Linux: child subreaper, parent-death signal, /proc and pidfd. */
+/* Linux: child subreaper, parent-death signal, /proc and pidfd.
+ *
+ * /proc may belong to another pid namespace than ctrun's: a PID namespace
+ * entered without a /proc of its own ("unshare -pf" without --mount-proc)
+ * sees the parent namespace's /proc, whose numbers are not its pids.  Then
+ * every pid is translated (NSpid in /proc/PID/status; a pidfd's fdinfo
+ * the other way), or a signal would reach a stranger and the tree would
+ * not be found at all. */
 #include "contain.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,91 +50,437 @@ static ssize_t read_small(const char *path, char *buf, size_t size) {
   return got;
 }
 
-/* /proc/PID/stat: "pid (comm) state ppid pgrp session ... starttime(22)".
- * The command name may hold spaces and parentheses: parse after the last ')'. */
-static int read_stat(pid_t pid, struct ctrun_pinfo *p) {
+/* How /proc relates to ctrun's pid namespace, learnt once (a fork keeps
+ * both the namespace and the mount). */
+enum { PROC_UNKNOWN, PROC_OURS, PROC_FOREIGN, PROC_NONE };
+static int proc_state = PROC_UNKNOWN;
+static int ns_level; /* PROC_FOREIGN: the index of our pids in NSpid lines */
+
+/* The numbers after "KEY:" at the start of a line of /proc status text S
+ * (NSpid, Pid...); returns how many (at most MAX). */
+static int status_numbers(const char *s, const char *key, long *v, int max) {
+  size_t klen = strlen(key);
+  const char *p = s;
+  int n = 0;
+
+  while (p != NULL && (strncmp(p, key, klen) != 0 || p[klen] != ':')) {
+    p = strchr(p, '\n');
+    if (p != NULL)
+      p++;
+  }
+  if (p == NULL)
+    return 0;
+  for (p += klen + 1; n < max;) {
+    char *end;
+    long x = strtol(p, &end, 10); /* the next line starts with a letter */
+    if (end == p)
+      break;
+    v[n++] = x;
+    p = end;
+  }
+  return n;
+}
+
+/* Learn how /proc relates to ctrun's pid namespace. */
+static int proc_mode(void) {
+  char buf[4096];
+  long ns[32];
+  ssize_t n;
+
+  if (proc_state != PROC_UNKNOWN)
+    return proc_state;
+  n = readlink("/proc/self", buf, sizeof buf - 1);
+  if (n <= 0) {
+    proc_state = PROC_NONE; /* no /proc, or one where ctrun is not seen */
+    return proc_state;
+  }
+  buf[n] = '\0';
+  if (strtol(buf, NULL, 10) == (long)getpid()) {
+    proc_state = PROC_OURS;
+    return proc_state;
+  }
+  /* /proc/self resolves in the mount's namespace: NSpid lists our pid
+   * there first and ours (getpid) last. */
+  proc_state = PROC_NONE;
+  if (read_small("/proc/self/status", buf, sizeof buf) > 0) {
+    int k = status_numbers(buf, "NSpid", ns, 32);
+    if (k >= 2 && ns[k - 1] == (long)getpid()) {
+      ns_level = k - 1;
+      proc_state = PROC_FOREIGN;
+    }
+  }
+  return proc_state;
+}
+
+/* The number /proc knows PID by, or -1 if it knows no such process. */
+static pid_t proc_pid(pid_t pid) {
+  int mode = proc_mode();
+  if (mode == PROC_OURS)
+    return pid;
+  if (mode != PROC_FOREIGN || pid <= 0)
+    return -1;
+#ifdef SYS_pidfd_open
+  /* A pidfd names the process in our namespace; its fdinfo gives its pid
+   * in the namespace of the /proc that shows it. */
+  char path[64], buf[1024];
+  long host[1];
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return -1;
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  ssize_t n = read_small(path, buf, sizeof buf);
+  close(fd);
+  if (n > 0 && status_numbers(buf, "Pid", host, 1) == 1 && host[0] > 0)
+    return (pid_t)host[0];
+#endif
+  return -1;
+}
+
+/* The state letter of /proc/.../stat at PATH; 0 if unreadable. */
+static char state_at(const char *path) {
+  char buf[1024];
+  const char *s;
+  if (read_small(path, buf, sizeof buf) <= 0 || (s = strrchr(buf, ')')) == NULL || s[1] != ' ')
+    return 0;
+  return s[2];
+}
+
+/* Whether a thread of process PID still runs.  Once the main thread has
+ * called pthread_exit(), /proc/PID/stat reads Z (the group leader waits,
+ * a zombie, for the others) while the process runs on in its threads. */
+static bool group_alive(pid_t pid) {
+  char path[64], task[384];
+  struct dirent *de;
+  bool live = false;
+  DIR *d;
+
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  if ((d = opendir(path)) == NULL)
+    return false;
+  while (!live && (de = readdir(d)) != NULL) {
+    char st;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(task, sizeof task, "%s/%s/stat", path, de->d_name);
+    st = state_at(task);
+    live = st != 0 && st != 'Z' && st != 'X';
+  }
+  closedir(d);
+  return live;
+}
+
+/* /proc/HP/stat: "pid (comm) state ppid pgrp session ... starttime(22)",
+ * as /proc numbers them (HP).  The command name may hold spaces and
+ * parentheses: parse after the last ')'. */
+static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
   char path[64], buf[1024];
   const char *s;
   unsigned long long start = 0;
-  int ppid, pgid;
+  int ppid, pgid, sid;
+  long threads;
   char state;
 
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)hp);
   if (read_small(path, buf, sizeof buf) <= 0)
     return UV_ESRCH;
   s = strrchr(buf, ')');
   if (s == NULL)
     return UV_EINVAL;
-  if (sscanf(s + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-             &state, &ppid, &pgid, &start) != 4)
+  if (sscanf(s + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld %*d %llu",
+             &state, &ppid, &pgid, &sid, &threads, &start) != 6)
     return UV_EINVAL;
-  p->pid = pid;
+  p->pid = hp;
   p->ppid = ppid;
   p->pgid = pgid;
+  p->sid = sid;
   p->start = start;
-  p->zombie = state == 'Z' || state == 'X';
+  /* A zombie counts one thread, itself; more, and its main thread has
+   * exited while others run on. */
+  p->zombie = (state == 'Z' || state == 'X') && (threads <= 1 || !group_alive(hp));
   return 0;
 }
 
 int ctrun_os_proc_start(pid_t pid, uint64_t *start) {
   struct ctrun_pinfo p;
-  int r = read_stat(pid, &p);
+  pid_t hp = proc_pid(pid);
+  int r = hp > 0 ? read_stat(hp, &p) : proc_state == PROC_NONE ? UV_ENOSYS : UV_ESRCH;
   if (r == 0)
     *start = p.start;
   return r;
 }
 
-int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
+/* How many entries the directory FD lists, read in large batches. */
+static long count_entries(int fd) {
+  char buf[32768] __attribute__((aligned(8)));
+  long n, count = 0;
+  while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+    for (long at = 0; at < n; count++) {
+      unsigned short reclen;
+      memcpy(&reclen, buf + at + offsetof(struct dirent64, d_reclen), sizeof reclen);
+      at += reclen;
+    }
+  return count;
+}
+
+/* Where /proc is our namespace's: call FN on each process as it is read,
+ * so that the caller may signal it moments after it was listed.  The
+ * directory is read a few entries at a time, not in readdir's large
+ * batches: a process listed in a batch of a thousand would be read (and
+ * signalled) a millisecond later, time enough for a process that forks a
+ * successor and exits to have moved on, to a pid the batch does not hold. */
+static int each_ours(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  char buf[128] __attribute__((aligned(8)));
+  int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  long n, budget;
+
+  if (fd < 0)
+    return UV_ENOSYS;
+  /* A pass reads as many entries as /proc holds now, and some more for
+   * the processes born meanwhile: it follows a process that hops to new
+   * pids for a while, but does not chase a fork storm for ever. */
+  budget = count_entries(fd) + 1024;
+  lseek(fd, 0, SEEK_SET);
+  while (budget > 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+    for (long at = 0; at < n;) {
+      /* struct dirent64 as far as this record goes: its name is short. */
+      unsigned short reclen;
+      struct ctrun_pinfo p;
+      char *end;
+      long pid = strtol(buf + at + offsetof(struct dirent64, d_name), &end, 10);
+      memcpy(&reclen, buf + at + offsetof(struct dirent64, d_reclen), sizeof reclen);
+      at += reclen;
+      if (*end != '\0' || pid <= 0 || budget-- <= 0)
+        continue;
+      if (read_stat((pid_t)pid, &p) == 0)
+        fn(&p, arg);
+    }
+  }
+  close(fd);
+  return budget > 0 && n < 0 ? UV_ENOSYS : 0;
+}
+
+struct host_row { pid_t host, pid; };
+
+static int by_host(const void *a, const void *b) {
+  pid_t x = ((const struct host_row *)a)->host, y = ((const struct host_row *)b)->host;
+  return (x > y) - (x < y);
+}
+
+/* Where /proc is another namespace's: the processes of ours (and of the
+ * namespaces below it), renumbered as we see them.  A parent outside our
+ * namespace reads as 0, as the kernel shows it. */
+static int each_foreign(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
   DIR *d = opendir("/proc");
   struct dirent *de;
-  size_t cap = 256, len = 0;
-  struct ctrun_pinfo *out;
+  struct ctrun_pinfo *v = NULL;
+  struct host_row *map = NULL;
+  pid_t *hppid = NULL;
+  size_t n = 0, cap = 0;
+  int r = 0;
 
   if (d == NULL)
     return UV_ENOSYS;
-  out = malloc(cap * sizeof *out);
-  if (out == NULL) {
-    closedir(d);
-    return UV_ENOMEM;
-  }
   while ((de = readdir(d)) != NULL) {
-    char *end;
-    long pid = strtol(de->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0)
+    char path[64], status[4096], *end;
+    long hp = strtol(de->d_name, &end, 10), ids[32], pgids[32];
+    struct ctrun_pinfo p;
+    if (*end != '\0' || hp <= 0 || read_stat((pid_t)hp, &p) != 0)
       continue;
-    if (len == cap) {
-      struct ctrun_pinfo *bigger = realloc(out, 2 * cap * sizeof *out);
-      if (bigger == NULL)
+    snprintf(path, sizeof path, "/proc/%ld/status", hp);
+    if (read_small(path, status, sizeof status) <= 0 ||
+        status_numbers(status, "NSpid", ids, 32) <= ns_level)
+      continue; /* above our namespace */
+    /* A process of a sibling namespace has as many levels: only one of
+     * ours is the process its pid names here. */
+    if (proc_pid((pid_t)ids[ns_level]) != (pid_t)hp)
+      continue;
+    if (n == cap) {
+      size_t c = cap ? 2 * cap : 64;
+      struct ctrun_pinfo *bv = realloc(v, c * sizeof *v);
+      struct host_row *bm = bv ? realloc(map, c * sizeof *map) : NULL;
+      pid_t *bp = bm ? realloc(hppid, c * sizeof *hppid) : NULL;
+      if (bv)
+        v = bv;
+      if (bm)
+        map = bm;
+      if (bp == NULL) {
+        r = UV_ENOMEM;
         break;
-      out = bigger;
-      cap *= 2;
+      }
+      hppid = bp;
+      cap = c;
     }
-    if (read_stat((pid_t)pid, &out[len]) == 0)
-      len++;
+    hppid[n] = p.ppid;
+    map[n].host = (pid_t)hp;
+    map[n].pid = (pid_t)ids[ns_level];
+    p.pid = (pid_t)ids[ns_level];
+    p.pgid = status_numbers(status, "NSpgid", pgids, 32) > ns_level ? (pid_t)pgids[ns_level] : 0;
+    p.sid = status_numbers(status, "NSsid", pgids, 32) > ns_level ? (pid_t)pgids[ns_level] : 0;
+    v[n++] = p;
   }
   closedir(d);
-  *v = out;
-  *n = len;
+  if (r == 0 && n > 0) {
+    struct host_row *sorted = malloc(n * sizeof *sorted);
+    if (sorted == NULL) {
+      r = UV_ENOMEM;
+    } else {
+      memcpy(sorted, map, n * sizeof *sorted);
+      qsort(sorted, n, sizeof *sorted, by_host);
+      for (size_t i = 0; i < n; i++) {
+        struct host_row key = { hppid[i], 0 }, *parent;
+        parent = bsearch(&key, sorted, n, sizeof *sorted, by_host);
+        v[i].ppid = parent != NULL ? parent->pid : 0;
+      }
+      free(sorted);
+      for (size_t i = 0; i < n; i++)
+        fn(&v[i], arg);
+    }
+  }
+  free(v);
+  free(map);
+  free(hppid);
+  return r;
+}
+
+int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  switch (proc_mode()) {
+  case PROC_OURS:
+    return each_ours(fn, arg);
+  case PROC_FOREIGN:
+    return each_foreign(fn, arg);
+  default:
+    return UV_ENOSYS;
+  }
+}
+
+struct collect { struct ctrun_pinfo *v; size_t n, cap; bool failed; };
+
+static void collect_one(const struct ctrun_pinfo *p, void *arg) {
+  struct collect *c = arg;
+  if (c->failed)
+    return;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 256;
+    struct ctrun_pinfo *bigger = realloc(c->v, cap * sizeof *bigger);
+    if (bigger == NULL) {
+      c->failed = true;
+      return;
+    }
+    c->v = bigger;
+    c->cap = cap;
+  }
+  c->v[c->n++] = *p;
+}
+
+int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
+  struct collect c = { NULL, 0, 0, false };
+  int r = ctrun_os_proc_each(collect_one, &c);
+  if (r == 0 && c.failed)
+    r = UV_ENOMEM;
+  if (r != 0) {
+    free(c.v);
+    return r;
+  }
+  *v = c.v;
+  *n = c.n;
   return 0;
 }
 
-int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
-  static const char key[] = "CTRUN_RUN_ID=";
-  char path[64], env[32768];
-  ssize_t n;
+/* tag_at: the file is empty (a zombie's, or a thread's that has exited). */
+#define ENV_EMPTY 1
 
-  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-  n = read_small(path, env, sizeof env);
-  if (n < 0)
+/* How much of an environment is read: more than exec(2) accepts. */
+#define ENV_MAX (16 << 20)
+
+/* CTRUN_RUN_ID in the environment at PATH, read to its end (at most
+ * ENV_MAX), so that where the tag sits does not matter: 0, UV_ENOENT,
+ * ENV_EMPTY, or why the file could not be read. */
+static int tag_at(const char *path, char *buf, size_t size) {
+  static const char key[] = "CTRUN_RUN_ID=";
+  const size_t keylen = sizeof key - 1;
+  char chunk[16384];
+  size_t total = 0, matched = 0, vlen = 0;
+  enum { MATCH, SKIP, VALUE } st = MATCH;
+  int fd = open(path, O_RDONLY | O_CLOEXEC), r = UV_ENOENT;
+
+  if (fd < 0)
     return errno == EACCES ? UV_EACCES : UV_ESRCH;
-  /* NUL-separated; a tag past the first 32 KiB is not seen (documented). */
-  for (char *s = env; s < env + n; s += strlen(s) + 1) {
-    if (strncmp(s, key, sizeof key - 1) == 0) {
-      snprintf(buf, size, "%s", s + sizeof key - 1);
-      return 0;
+  /* The strings are NUL-separated; a string may span two reads. */
+  while (total < ENV_MAX && r == UV_ENOENT) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      r = total == 0 ? (errno == EACCES ? UV_EACCES : UV_ESRCH) : UV_ENOENT;
+      break;
+    }
+    if (n == 0)
+      break;
+    total += (size_t)n;
+    for (const char *s = chunk, *end = chunk + n; s < end && r == UV_ENOENT;) {
+      if (st == SKIP) {
+        const char *nul = memchr(s, '\0', (size_t)(end - s));
+        if (nul == NULL)
+          break;
+        s = nul + 1;
+        st = MATCH;
+        matched = 0;
+      } else if (st == MATCH) {
+        char c = *s++;
+        if (c == key[matched]) {
+          if (++matched == keylen) {
+            st = VALUE;
+            vlen = 0;
+          }
+        } else {
+          st = c == '\0' ? MATCH : SKIP; /* another variable */
+          matched = 0;
+        }
+      } else {
+        if (*s == '\0')
+          r = 0;
+        else if (vlen + 1 < size)
+          buf[vlen++] = *s;
+        s++;
+      }
     }
   }
-  return UV_ENOENT;
+  close(fd);
+  if (st == VALUE)
+    r = 0; /* the last string may lack its NUL */
+  if (r == 0 && size > 0)
+    buf[vlen < size ? vlen : size - 1] = '\0';
+  if (r == UV_ENOENT && total == 0)
+    r = ENV_EMPTY;
+  return r;
+}
+
+int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size) {
+  char path[64], task[384];
+  struct dirent *de;
+  DIR *d;
+  int r;
+
+  if ((pid = proc_pid(pid)) <= 0)
+    return proc_state == PROC_NONE ? UV_ENOSYS : UV_ESRCH;
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  r = tag_at(path, buf, size);
+  if (r != UV_ESRCH && r != ENV_EMPTY)
+    return r;
+  /* A process whose main thread has exited shows its environment only
+   * through the threads that still run. */
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  if ((d = opendir(path)) == NULL)
+    return UV_ESRCH;
+  r = UV_ESRCH;
+  while ((r == UV_ESRCH || r == ENV_EMPTY) && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(task, sizeof task, "%s/%s/environ", path, de->d_name);
+    r = tag_at(task, buf, size);
+  }
+  closedir(d);
+  return r == ENV_EMPTY ? UV_ENOENT : r;
 }
 
 int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {

@@ -22,6 +22,12 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   return UV_ENOSYS;
 }
 
+int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+  (void)fn;
+  (void)arg;
+  return UV_ENOSYS;
+}
+
 int ctrun_os_proc_start(pid_t pid, uint64_t *start) {
   (void)pid;
   *start = 0;

@@ -19,6 +19,7 @@ extern char **environ;
 
 struct ctrun_tree {
   uv_signal_t sigchld;
+  uv_timer_t more;     /* reaping goes on in the loop's next turn */
   uv_signal_t sigusr1; /* ctrun stop's request, once watched */
   ctrun_tree_cb cb, stop_cb;
   void *data;
@@ -27,18 +28,33 @@ struct ctrun_tree {
   int go_fd;         /* write end: one byte lets the held command exec */
   int err_fd;        /* read end: the exec error, or EOF once it ran */
   bool reaper;       /* every orphan of the tree comes to us */
-  char run_id[CTRUN_ID_LEN + 1]; /* without a reaper, the tree's tag */
+  struct ctrun_unix_tree u; /* what is the run's below us */
   bool exited;       /* the command has been reaped */
   bool has_children; /* the last reap found children still running */
   int status, termsig;
 };
 
-/* Reap every child that has exited, ours and adopted alike.  Safe: ctrun
- * spawns its command itself, so no library waits for a pid of its own. */
+/* Reaped at most this many at a time: under a fork storm, orphans die as
+ * fast as they are reaped, and an unbounded loop would hold the event loop
+ * (and the run's deadline) for as long as the storm lasts. */
+#define REAP_BATCH 256
+
+static void on_more(uv_timer_t *h);
+
+/* Reap the children that have exited, ours and adopted alike, up to a
+ * batch; the rest in the loop's next turn.  Safe: ctrun spawns its command
+ * itself, so no library waits for a pid of its own. */
 static void reap(struct ctrun_tree *t) {
-  for (;;) {
+  for (int n = 0;; n++) {
     int st;
-    pid_t p = waitpid(-1, &st, WNOHANG);
+    pid_t p;
+    if (n == REAP_BATCH) {
+      t->has_children = true;
+      if (!uv_is_active((uv_handle_t *)&t->more))
+        uv_timer_start(&t->more, on_more, 0, 0);
+      return;
+    }
+    p = waitpid(-1, &st, WNOHANG);
     if (p > 0) {
       if (p == t->pid && !t->exited) {
         t->exited = true;
@@ -65,6 +81,12 @@ static void on_sigchld(uv_signal_t *h, int signum) {
   t->cb(t, t->data);
 }
 
+static void on_more(uv_timer_t *h) {
+  struct ctrun_tree *t = h->data;
+  reap(t);
+  t->cb(t, t->data);
+}
+
 int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_tree **out) {
   struct ctrun_tree *t = calloc(1, sizeof *t);
   int r;
@@ -75,15 +97,19 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
   t->data = data;
   t->go_fd = t->err_fd = -1;
   t->reaper = ctrun_os_reaper_acquire() == 0;
+  ctrun_unix_tree_init(&t->u);
   r = uv_signal_init(loop, &t->sigchld);
   if (r == 0)
     r = uv_signal_start(&t->sigchld, on_sigchld, SIGCHLD);
   if (r != 0) {
+    ctrun_unix_tree_free(&t->u);
     free(t);
     return r;
   }
   t->sigchld.data = t;
-  t->open_handles = 1;
+  uv_timer_init(loop, &t->more);
+  t->more.data = t;
+  t->open_handles = 2;
   *out = t;
   return 0;
 }
@@ -194,7 +220,8 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     return -err;
   }
   t->pid = pid;
-  snprintf(t->run_id, sizeof t->run_id, "%s", s->run_id);
+  t->u.command = pid;
+  snprintf(t->u.run_id, sizeof t->u.run_id, "%s", s->run_id);
   t->go_fd = go[1];
   t->err_fd = errp[0];
   /* Also from this side, so that the group exists before we signal it. */
@@ -260,41 +287,69 @@ bool ctrun_tree_exited(const struct ctrun_tree *t, int *status, int *termsig) {
 
 bool ctrun_tree_empty(struct ctrun_tree *t) {
   reap(t);
-  if (t->has_children)
-    return false;
-  if (t->reaper)
-    return true;
+  if (t->u.mixed) {
+    /* Children of ctrun's own from before the run are not waited for:
+     * only the command, and what the table shows to be the run's. */
+    if (t->pid > 0 && !t->exited)
+      return false;
+    if (t->reaper) {
+      int n = ctrun_unix_tree_walk(&t->u, false, 0);
+      return n == 0 || (n < 0 && !t->has_children);
+    }
+  } else {
+    if (t->has_children)
+      return false;
+    if (t->reaper)
+      return true;
+  }
   /* No reaper: what is left is the group, and (where the host has a
    * process table) whatever left the group but carries the run's tag. */
   if (t->pid > 0 && (kill(-t->pid, 0) == 0 || errno != ESRCH))
     return false;
-  return ctrun_unix_tagged(t->run_id, 0) <= 0;
+  return ctrun_unix_tree_walk(&t->u, true, 0) <= 0;
 }
 
 int ctrun_tree_count(struct ctrun_tree *t) {
   int n;
   if (ctrun_tree_empty(t))
     return 0;
-  n = t->reaper ? ctrun_unix_count_descendants() : ctrun_unix_tagged(t->run_id, 0);
+  n = ctrun_unix_tree_walk(&t->u, !t->reaper, 0);
   return n < 0 ? -1 : n;
 }
 
 void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
+  int n;
   /* The group id stays ours only while its leader is unreaped or the group
    * has members; a reaper reaches every member as a descendant anyway. */
   if (t->pid > 0 && (!t->exited || !t->reaper))
     kill(-t->pid, sig);
-  if (t->reaper)
-    ctrun_unix_signal_descendants(sig);
-  else
-    ctrun_unix_tagged(t->run_id, sig);
+  n = ctrun_unix_tree_walk(&t->u, !t->reaper, sig);
+  /* No process table to read (no /proc): PID 1 of a namespace still
+   * reaches every process of it at once, and they all are the run's
+   * unless ctrun had children of its own before. */
+  if (n == UV_ENOSYS && getpid() == 1 && !t->u.mixed)
+    kill(-1, sig);
+}
+
+int ctrun_tree_unkillable(struct ctrun_tree *t, long *pids, int max) {
+  int n = 0;
+  for (size_t i = 0; i < t->u.denied.cap; i++) {
+    if (t->u.denied.s[i].pid == 0)
+      continue;
+    if (n < max)
+      pids[n] = (long)t->u.denied.s[i].pid;
+    n++;
+  }
+  return n;
 }
 
 /* Free the tree once the last of its handles has closed. */
 static void free_tree(uv_handle_t *h) {
   struct ctrun_tree *t = h->data;
-  if (--t->open_handles == 0)
+  if (--t->open_handles == 0) {
+    ctrun_unix_tree_free(&t->u);
     free(t);
+  }
 }
 
 void ctrun_tree_free(struct ctrun_tree *t) {
@@ -304,7 +359,19 @@ void ctrun_tree_free(struct ctrun_tree *t) {
     close(t->go_fd); /* a held command that was never started exits */
   if (t->err_fd >= 0)
     close(t->err_fd);
-  if (t->stop_cb != NULL)
+  if (t->stop_cb != NULL) {
+    /* Closing the watcher restores SIGUSR1's default action, death; a
+     * stop that comes now (the run is over, its entry not yet removed)
+     * is moot, and must not kill ctrun before it has reported the run:
+     * SIGUSR1 is ignored from now on. */
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, &old);
     uv_close((uv_handle_t *)&t->sigusr1, free_tree);
+    signal(SIGUSR1, SIG_IGN);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+  }
+  uv_close((uv_handle_t *)&t->more, free_tree);
   uv_close((uv_handle_t *)&t->sigchld, free_tree);
 }

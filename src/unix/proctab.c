@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "ctrun/msg.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
 
@@ -55,7 +57,8 @@ struct ctrun_proctab *ctrun_proctab_load(void) {
     ctrun_proctab_free(tab);
     return NULL;
   }
-  /* Credit every live process to each of its ancestors; the depth bound
+  /* Credit every live process to each of its ancestors, up to the top
+   * (pid 1 too: a supervisor may be PID 1 of a namespace); the depth bound
    * guards against a torn snapshot that looks like a cycle. */
   for (size_t i = 0; i < tab->n; i++) {
     if (tab->v[i].zombie)
@@ -63,8 +66,6 @@ struct ctrun_proctab *ctrun_proctab_load(void) {
     long a = find(tab, tab->v[i].ppid);
     for (size_t depth = 0; a >= 0 && depth < tab->n; depth++) {
       tab->desc[a]++;
-      if (tab->v[a].ppid <= 1)
-        break;
       a = find(tab, tab->v[a].ppid);
     }
   }
@@ -161,27 +162,6 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
   return a.done;
 }
 
-int ctrun_unix_tagged(const char *id, int sig) {
-  struct ctrun_pinfo *v;
-  size_t n;
-  int found = 0, r = ctrun_os_proc_list(&v, &n);
-  pid_t self = getpid();
-  char tag[CTRUN_ID_LEN + 1];
-
-  if (r != 0)
-    return r;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i].zombie || v[i].pid == self || v[i].pid <= 1 ||
-        ctrun_os_proc_tag(v[i].pid, tag, sizeof tag) != 0 || strcmp(tag, id) != 0)
-      continue;
-    found++;
-    if (sig > 0)
-      ctrun_unix_signal_if_same(v[i].pid, v[i].start, sig);
-  }
-  free(v);
-  return found;
-}
-
 int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig) {
   uint64_t now;
   int r;
@@ -210,49 +190,299 @@ int ctrun_proc_start_time(long pid, uint64_t *start) {
 
 void ctrun_proc_boot_id(char *buf, size_t size) { ctrun_os_boot_id(buf, size); }
 
-/* The live descendants of this process, deepest last. */
-static int descendants(struct ctrun_pinfo **out, size_t *count) {
-  struct ctrun_pinfo *v;
-  size_t n, k = 0;
-  pid_t self = getpid();
-  int r = ctrun_os_proc_list(&v, &n);
-  if (r != 0)
-    return r;
-  qsort(v, n, sizeof *v, by_pid);
-  struct ctrun_proctab tab = { .v = v, .n = n };
-  for (size_t i = 0; i < n; i++) {
-    long a = find(&tab, v[i].ppid);
-    size_t depth = 0;
-    if (v[i].zombie)
-      continue;
-    while (a >= 0 && v[a].pid != self && v[a].ppid > 1 && depth++ < n)
-      a = find(&tab, v[a].ppid);
-    if (v[i].ppid == self || (a >= 0 && v[a].pid == self))
-      v[k++] = v[i];
+/* ---- The tree of a live run ------------------------------------------- */
+
+static size_t slot_of(pid_t pid, size_t cap) {
+  return (size_t)((uint32_t)pid * 2654435761u) & (cap - 1);
+}
+
+static struct ctrun_pidslot *set_find(const struct ctrun_pidset *m, pid_t pid) {
+  if (m->cap == 0)
+    return NULL;
+  for (size_t i = slot_of(pid, m->cap);; i = (i + 1) & (m->cap - 1)) {
+    if (m->s[i].pid == pid)
+      return &m->s[i];
+    if (m->s[i].pid == 0)
+      return NULL;
   }
-  *out = v;
-  *count = k;
+}
+
+/* Whether P (by pid and start time) is in M. */
+static bool set_has(const struct ctrun_pidset *m, const struct ctrun_pinfo *p) {
+  const struct ctrun_pidslot *s = set_find(m, p->pid);
+  return s != NULL && s->start == p->start;
+}
+
+/* Put PID in M (replacing what was there under that pid).  -1: no memory,
+ * and the set is unchanged. */
+static int set_put(struct ctrun_pidset *m, pid_t pid, uint64_t start, size_t val) {
+  struct ctrun_pidslot *s;
+  if (2 * (m->n + 1) > m->cap) {
+    size_t cap = m->cap ? 2 * m->cap : 64;
+    struct ctrun_pidslot *bigger = calloc(cap, sizeof *bigger), *old = m->s;
+    size_t oldcap = m->cap;
+    if (bigger == NULL)
+      return -1;
+    m->s = bigger;
+    m->cap = cap;
+    m->n = 0;
+    for (size_t i = 0; i < oldcap; i++)
+      if (old[i].pid != 0)
+        set_put(m, old[i].pid, old[i].start, old[i].val);
+    free(old);
+  }
+  s = set_find(m, pid);
+  if (s == NULL) {
+    for (size_t i = slot_of(pid, m->cap);; i = (i + 1) & (m->cap - 1))
+      if (m->s[i].pid == 0) {
+        s = &m->s[i];
+        break;
+      }
+    m->n++;
+  }
+  s->pid = pid;
+  s->start = start;
+  s->val = val;
   return 0;
 }
 
-int ctrun_unix_signal_descendants(int sig) {
-  struct ctrun_pinfo *v;
-  size_t n;
-  int r = descendants(&v, &n);
-  if (r != 0)
-    return r;
-  for (size_t i = 0; i < n; i++)
-    kill(v[i].pid, sig);
-  free(v);
-  return (int)n;
+static void set_free(struct ctrun_pidset *m) {
+  free(m->s);
+  memset(m, 0, sizeof *m);
 }
 
-int ctrun_unix_count_descendants(void) {
-  struct ctrun_pinfo *v;
-  size_t n;
-  int r = descendants(&v, &n);
+/* What a process is to the run. */
+enum { UNKNOWN, OURS, FOREIGN, OUTSIDE };
+
+/* One pass over the process table. */
+struct pass {
+  struct ctrun_unix_tree *u;
+  bool tagged;
+  int sig;
+  pid_t self;
+  struct row { struct ctrun_pinfo p; int cls; } *rows;
+  size_t n, cap;
+  pid_t self_sid;
+  struct ctrun_pidset index;      /* pid -> row */
+  struct ctrun_pidset *signalled; /* by this walk, over all its passes */
+  struct ctrun_pidset *groups;    /* process groups signalled as a whole */
+  int members, fresh;
+  bool failed;
+};
+
+/* A direct child of ctrun: the command's, unless ctrun had children
+ * before the run.  Then it is the run's if it is the command, or was seen
+ * as the run's, or (an orphan never seen before) carries the run's tag. */
+static int top_class(struct pass *w, const struct ctrun_pinfo *p) {
+  struct ctrun_unix_tree *u = w->u;
+  char tag[CTRUN_ID_LEN + 1];
+  int r;
+  if (!u->mixed || p->pid == u->command || set_has(&u->ours, p))
+    return OURS;
+  if (set_has(&u->foreign, p))
+    return FOREIGN;
+  r = ctrun_os_proc_tag(p->pid, tag, sizeof tag);
+  /* Unreadable (another user's): rather waited for than left behind. */
+  if (r == UV_EACCES || (r == 0 && strcmp(tag, u->run_id) == 0))
+    return OURS;
+  return FOREIGN;
+}
+
+/* Signal the process group of member P as a whole, once per walk, where
+ * every process in it is the run's: the command's group, or one in a
+ * session that a process of the run created (no other process can enter
+ * such a session).  kill() on a group reaches at once every member, one
+ * being forked included, so that a process hopping from pid to pid
+ * within its group cannot slip past. */
+static void signal_group(struct pass *w, const struct ctrun_pinfo *p) {
+  if (p->pgid <= 1 || (p->pgid != w->u->command && (p->sid <= 0 || p->sid == w->self_sid)))
+    return;
+  if (set_find(w->groups, p->pgid) != NULL || set_put(w->groups, p->pgid, 0, 0) != 0)
+    return;
+  kill(-p->pgid, w->sig);
+}
+
+/* Signal a member of the run, once per walk; say so, once, of a member
+ * ctrun may not signal. */
+static void act(struct pass *w, struct row *r) {
+  w->members++;
+  if (w->sig <= 0 || set_has(w->signalled, &r->p))
+    return;
+  if (set_put(w->signalled, r->p.pid, r->p.start, 0) != 0) {
+    w->failed = true;
+    return;
+  }
+  w->fresh++;
+  signal_group(w, &r->p);
+  if (kill(r->p.pid, w->sig) == 0 || errno != EPERM || set_has(&w->u->denied, &r->p))
+    return;
+  set_put(&w->u->denied, r->p.pid, r->p.start, 0);
+  ctrun_error("cannot signal process %d of run %s: %s; it is not ctrun's to stop, and the run "
+              "lasts as long as it does",
+              (int)r->p.pid, w->u->run_id, strerror(EPERM));
+}
+
+static void on_row(const struct ctrun_pinfo *p, void *arg) {
+  struct pass *w = arg;
+  struct row *r;
+  char tag[CTRUN_ID_LEN + 1];
+
+  if (p->zombie && p->ppid == w->self && p->pid != w->u->command && w->u->command != 0)
+    waitpid(p->pid, NULL, WNOHANG); /* lest a hopper's past selves fill the table */
+  if (w->failed || p->zombie || p->pid == w->self || p->pid <= 0)
+    return;
+  if (w->n == w->cap) {
+    size_t cap = w->cap ? 2 * w->cap : 256;
+    struct row *bigger = realloc(w->rows, cap * sizeof *bigger);
+    if (bigger == NULL) {
+      w->failed = true;
+      return;
+    }
+    w->rows = bigger;
+    w->cap = cap;
+  }
+  r = &w->rows[w->n];
+  r->p = *p;
+  if (w->tagged) {
+    r->cls = (w->u->command > 0 && p->pgid == w->u->command) ||
+                     (ctrun_os_proc_tag(p->pid, tag, sizeof tag) == 0 &&
+                      strcmp(tag, w->u->run_id) == 0)
+                 ? OURS
+                 : OUTSIDE;
+  } else if (p->ppid == w->self) {
+    r->cls = top_class(w, p);
+  } else {
+    struct ctrun_pidslot *parent = set_find(&w->index, p->ppid);
+    r->cls = parent != NULL ? w->rows[parent->val].cls : UNKNOWN;
+  }
+  if (set_put(&w->index, p->pid, p->start, w->n) != 0) {
+    w->failed = true;
+    return;
+  }
+  w->n++;
+  /* Signalled at once: a process that forks and exits is not given the
+   * time of a whole listing to do so. */
+  if (r->cls == OURS)
+    act(w, r);
+}
+
+/* The class of row I, from its ancestors: rows read before their parent
+ * (pids wrap) are placed once the whole table has been read. */
+static int resolve(struct pass *w, size_t i, size_t depth) {
+  struct row *r = &w->rows[i];
+  struct ctrun_pidslot *parent;
+  if (r->cls != UNKNOWN)
+    return r->cls;
+  if (depth > w->n || (parent = set_find(&w->index, r->p.ppid)) == NULL)
+    r->cls = OUTSIDE; /* its line of ancestors does not reach ctrun */
+  else
+    r->cls = resolve(w, parent->val, depth + 1);
+  if (r->cls == OURS)
+    act(w, r);
+  return r->cls;
+}
+
+/* Remember which processes are whose, for orphans whose line is gone. */
+static void remember(struct pass *w) {
+  struct ctrun_unix_tree *u = w->u;
+  set_free(&u->ours);
+  set_free(&u->foreign);
+  for (size_t i = 0; i < w->n; i++)
+    if (w->rows[i].cls == OURS || w->rows[i].cls == FOREIGN)
+      set_put(w->rows[i].cls == OURS ? &u->ours : &u->foreign, w->rows[i].p.pid,
+              w->rows[i].p.start, 0);
+}
+
+/* One pass: returns 0 or a negative error; fills W's counts. */
+static int pass(struct pass *w) {
+  int r;
+  w->n = 0;
+  w->members = w->fresh = 0;
+  set_free(&w->index);
+  w->self = getpid();
+  w->self_sid = getsid(0);
+  r = ctrun_os_proc_each(on_row, w);
   if (r != 0)
     return r;
-  free(v);
-  return (int)n;
+  if (w->failed)
+    return UV_ENOMEM;
+  for (size_t i = 0; i < w->n; i++)
+    resolve(w, i, 0);
+  if (w->u->mixed && !w->tagged)
+    remember(w);
+  return w->failed ? UV_ENOMEM : 0;
+}
+
+/* A signal goes out until a pass finds no member it has not yet signalled,
+ * for at most this many passes or this long. */
+#define WALK_PASSES 32
+#define WALK_MS 250
+
+int ctrun_unix_tree_walk(struct ctrun_unix_tree *u, bool tagged, int sig) {
+  struct ctrun_pidset signalled = { NULL, 0, 0 }, groups = { NULL, 0, 0 };
+  struct pass w;
+  uint64_t t0 = uv_hrtime();
+  int r;
+
+  memset(&w, 0, sizeof w);
+  w.u = u;
+  w.tagged = tagged;
+  w.sig = sig;
+  w.signalled = &signalled;
+  w.groups = &groups;
+  /* Two quiet passes in a row: one pass can miss a process that hops
+   * just as its row is read. */
+  for (int i = 0, quiet = 0; i < WALK_PASSES; i++) {
+    r = pass(&w);
+    quiet = w.fresh == 0 ? quiet + 1 : 0;
+    if (r != 0 || sig <= 0 || quiet == 2 || uv_hrtime() - t0 > (uint64_t)WALK_MS * 1000000)
+      break;
+  }
+  if (r == 0)
+    r = sig > 0 ? (int)signalled.n : w.members;
+  free(w.rows);
+  set_free(&w.index);
+  set_free(&signalled);
+  set_free(&groups);
+  return r;
+}
+
+/* Every process below ctrun now is no part of the run to come. */
+static void note_foreign(const struct ctrun_pinfo *p, void *arg) {
+  struct pass *w = arg;
+  on_row(p, w);
+}
+
+void ctrun_unix_tree_init(struct ctrun_unix_tree *u) {
+  struct pass w;
+  memset(u, 0, sizeof *u);
+  /* Children already (a shell exec'd ctrun and keeps its jobs)?  One
+   * system call says; the table is read only then. */
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD)
+    return;
+  u->mixed = true;
+  memset(&w, 0, sizeof w);
+  w.u = u;
+  w.self = getpid();
+  /* Before the run, anything found below is foreign: mark the direct
+   * children so, and their descendants follow. */
+  u->command = -1;
+  if (ctrun_os_proc_each(note_foreign, &w) == 0 && !w.failed) {
+    for (size_t i = 0; i < w.n; i++)
+      resolve(&w, i, 0);
+    for (size_t i = 0; i < w.n; i++)
+      if (w.rows[i].cls != OUTSIDE)
+        set_put(&u->foreign, w.rows[i].p.pid, w.rows[i].p.start, 0);
+  }
+  u->command = 0;
+  free(w.rows);
+  set_free(&w.index);
+}
+
+void ctrun_unix_tree_free(struct ctrun_unix_tree *u) {
+  set_free(&u->foreign);
+  set_free(&u->ours);
+  set_free(&u->denied);
 }

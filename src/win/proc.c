@@ -583,6 +583,14 @@ void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
     ctrl_break(t->pid); /* Windows has one soft signal for a group */
 }
 
+/* TerminateJobObject ends every process of the job, whoever it runs as. */
+int ctrun_tree_unkillable(struct ctrun_tree *t, long *pids, int max) {
+  (void)t;
+  (void)pids;
+  (void)max;
+  return 0;
+}
+
 static void free_tree(uv_handle_t *h) { free(h->data); }
 
 void ctrun_tree_free(struct ctrun_tree *t) {

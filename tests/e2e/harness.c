@@ -132,32 +132,133 @@ static int reap_adopted(void) {
   return 0;
 }
 
+/* The state letter of /proc/DIR/stat ('?' if unreadable). */
+static char state_of(const char *dir) {
+  char path[600], buf[1024];
+  int fd;
+  ssize_t n;
+  snprintf(path, sizeof path, "%s/stat", dir);
+  if ((fd = open(path, O_RDONLY)) < 0)
+    return '?';
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return '?';
+  buf[n] = '\0';
+  char *s = strrchr(buf, ')');
+  return s != NULL && s[1] == ' ' ? s[2] : '?';
+}
+
+/* Whether any thread of process PID runs.  Once its main thread has
+ * called pthread_exit(), /proc/PID/stat reads Z while the others run on. */
+static bool alive(const char *pid) {
+  char path[300], task[600];
+  DIR *d;
+  struct dirent *de;
+  bool live = false;
+  snprintf(path, sizeof path, "/proc/%s", pid);
+  char st = state_of(path);
+  if (st != 'Z' && st != 'X')
+    return st != '?';
+  snprintf(path, sizeof path, "/proc/%s/task", pid);
+  if ((d = opendir(path)) == NULL)
+    return false;
+  while (!live && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(task, sizeof task, "%s/%s", path, de->d_name);
+    st = state_of(task);
+    live = st != 'Z' && st != 'X' && st != '?';
+  }
+  closedir(d);
+  return live;
+}
+
+/* Read all of PATH (at most 16 MiB) into a new buffer; its length in *LEN. */
+static char *slurp(const char *path, size_t *len) {
+  size_t cap = 65536, n = 0;
+  char *buf = malloc(cap + 1);
+  int fd = open(path, O_RDONLY);
+  ssize_t r;
+  *len = 0;
+  if (fd < 0 || buf == NULL) {
+    if (fd >= 0)
+      close(fd);
+    free(buf);
+    return NULL;
+  }
+  while ((r = read(fd, buf + n, cap - n)) > 0 || (r < 0 && errno == EINTR)) {
+    if (r < 0)
+      continue;
+    n += (size_t)r;
+    if (n == cap && cap < (16u << 20)) {
+      char *bigger = realloc(buf, 2 * cap + 1);
+      if (bigger == NULL)
+        break;
+      buf = bigger;
+      cap *= 2;
+    } else if (n == cap) {
+      break;
+    }
+  }
+  close(fd);
+  buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+/* Whether the environment of process PID holds the string WANT, wherever
+ * it is.  A process whose main thread has exited shows no environment
+ * under /proc/PID, only under the tasks that still run. */
+static bool env_has(const char *pid, const char *want) {
+  char path[600];
+  size_t len;
+  char *env;
+  DIR *d;
+  struct dirent *de;
+  bool found = false;
+
+  snprintf(path, sizeof path, "/proc/%s/environ", pid);
+  env = slurp(path, &len);
+  if (env == NULL || len == 0) {
+    free(env);
+    env = NULL;
+    snprintf(path, sizeof path, "/proc/%s/task", pid);
+    d = opendir(path);
+    while (d != NULL && env == NULL && (de = readdir(d)) != NULL) {
+      if (de->d_name[0] < '0' || de->d_name[0] > '9')
+        continue;
+      snprintf(path, sizeof path, "/proc/%s/task/%s/environ", pid, de->d_name);
+      env = slurp(path, &len);
+      if (env != NULL && len == 0) {
+        free(env);
+        env = NULL;
+      }
+    }
+    if (d)
+      closedir(d);
+  }
+  for (char *s = env; env != NULL && s < env + len; s += strlen(s) + 1)
+    if (strcmp(s, want) == 0) {
+      found = true;
+      break;
+    }
+  free(env);
+  return found;
+}
+
 int e2e_count_marked(struct e2e *t) {
-  char want[80], path[300], env[65536];
+  char want[80];
   DIR *d = opendir("/proc");
   struct dirent *de;
   int n = 0;
 
   snprintf(want, sizeof want, "CTRUN_TEST_MARK=%s", t->mark);
   while (d != NULL && (de = readdir(d)) != NULL) {
-    int fd;
-    ssize_t len;
     if (de->d_name[0] < '0' || de->d_name[0] > '9')
       continue;
-    snprintf(path, sizeof path, "/proc/%s/environ", de->d_name);
-    fd = open(path, O_RDONLY);
-    if (fd < 0)
-      continue;
-    len = read(fd, env, sizeof env - 1);
-    close(fd);
-    if (len <= 0)
-      continue; /* a zombie has no environment left */
-    env[len] = '\0';
-    for (char *s = env; s < env + len; s += strlen(s) + 1)
-      if (strcmp(s, want) == 0) {
-        n++;
-        break;
-      }
+    if (alive(de->d_name) && env_has(de->d_name, want))
+      n++;
   }
   if (d)
     closedir(d);
@@ -358,5 +459,8 @@ int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n) {
    * to a PID 1 that may never reap. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   signal(SIGPIPE, SIG_IGN);
+  /* E2E_FILTER=pattern runs only the tests it matches ('*' and '?'). */
+  if (getenv("E2E_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("E2E_FILTER"));
   return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }

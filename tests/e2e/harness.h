@@ -58,7 +58,9 @@ void e2e_own(pid_t pid);
  * runner is expected there. */
 void e2e_forgive_orphans(void);
 
-/* Processes alive (not zombies) whose environment carries the test's mark. */
+/* Processes alive whose environment carries the test's mark, wherever in
+ * it: a process counts while any of its threads runs (its main thread may
+ * have exited), and its environment is read from a thread that runs. */
 int e2e_count_marked(struct e2e *t);
 /* Wait up to SECS for PATH to exist (a child's "pidfile" step). */
 bool e2e_wait_file(const char *path, double secs);

@@ -16,6 +16,19 @@
  *   exec PROG ARG...  exec the rest of the script's words as a program
  *   { ... }         fork: the child runs the block, then exits 0;
  *                   the parent goes on after the block.
+ *   zleader         the rest of the script runs in a new thread, and the
+ *                   main thread calls pthread_exit(): /proc then shows
+ *                   the process as a zombie while it runs on
+ *   trap-term FILE  on SIGTERM, create FILE and exit 0 (the handler is
+ *                   inherited by every later fork)
+ *   hopper          for ever: fork a successor, and exit (a pid hopper)
+ *   forkstorm N     N workers that for ever fork a child that forks a
+ *                   grandchild, both exiting at once (orphans galore)
+ *   setuid UID      become user UID (real, effective and saved)
+ *   exec ARG...     replace this process with ARG... (the rest of the
+ *                   script is its command line)
+ *   umount PATH     detach the mount at PATH (in a mount namespace of its
+ *                   own: "unshare -m")
  *
  * So "{ { ignore-term sleep 300 } }" double-forks a grandchild that ignores
  * TERM, and "{ setsid sleep 300 } exit 0" leaves a setsid escapee behind.
@@ -24,10 +37,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -82,6 +97,43 @@ static int crit(const char *dir) {
   if (fd >= 0)
     close(fd);
   return 0;
+}
+
+static int run(int argc, char **argv, int i);
+
+/* zleader: the rest of the script, in a thread that outlives main's. */
+struct script { int argc, i; char **argv; };
+
+static void *run_thread(void *arg) {
+  struct script *s = arg;
+  exit(run(s->argc, s->argv, s->i));
+}
+
+static const char *term_file;
+
+static void on_term(int sig) {
+  (void)sig;
+  int fd = open(term_file, O_CREAT | O_WRONLY, 0644);
+  if (fd >= 0)
+    close(fd);
+  _exit(0);
+}
+
+/* One worker of forkstorm: never returns. */
+static void storm(void) {
+  for (;;) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (fork() == 0)
+        _exit(0);
+      _exit(0);
+    }
+    if (pid > 0)
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    else
+      nap(0.001);
+  }
 }
 
 static int run(int argc, char **argv, int i) {
@@ -195,6 +247,49 @@ static int run(int argc, char **argv, int i) {
       if (fd < 0 || write(fd, line, strlen(line)) < 0)
         return 97;
       close(fd);
+      i++;
+    } else if (strcmp(cmd, "zleader") == 0) {
+      static struct script s;
+      pthread_t th;
+      s.argc = argc;
+      s.argv = argv;
+      s.i = i;
+      if (pthread_create(&th, NULL, run_thread, &s) != 0)
+        return 96;
+      pthread_exit(NULL);
+    } else if (strcmp(cmd, "trap-term") == 0) {
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      term_file = arg;
+      sa.sa_handler = on_term;
+      sigaction(SIGTERM, &sa, NULL);
+      i++;
+    } else if (strcmp(cmd, "hopper") == 0) {
+      for (;;) {
+        pid_t pid = fork();
+        if (pid > 0)
+          _exit(0);
+        if (pid < 0)
+          nap(0.001);
+      }
+    } else if (strcmp(cmd, "forkstorm") == 0) {
+      for (int n = atoi(arg); n > 1; n--)
+        if (fork() == 0)
+          break;
+      storm();
+    } else if (strcmp(cmd, "setuid") == 0) {
+      if (setuid((uid_t)atoi(arg)) != 0)
+        return 96;
+      i++;
+    } else if (strcmp(cmd, "exec") == 0) {
+      char **args = calloc((size_t)(argc - i + 1), sizeof *args);
+      for (int k = i; k < argc; k++)
+        args[k - i] = argv[k];
+      execvp(args[0], args);
+      return 127;
+    } else if (strcmp(cmd, "umount") == 0) {
+      if (umount2(arg, MNT_DETACH) != 0)
+        return 95;
       i++;
     } else if (strcmp(cmd, "crit") == 0) {
       int r = crit(arg);
