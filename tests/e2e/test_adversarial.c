@@ -65,7 +65,7 @@ static void fatal_signals_to_ctrun_end_the_run_not_ctrun(void **state) {
                               "ignore-term", "sleep", "300", "}", "ignore-term", "sleep", "300")
                   : E2E_START(t, "-k", "0.3", "-l", lock, "--", "@child", "{", "ignore-term",
                               "sleep", "300", "}", "ignore-term", "sleep", "300");
-    assert_true(e2e_wait_marked(t, 3, 5));
+    assert_true(e2e_wait_marked(t, 3, 30));
     kill(pid, sigs[i]);
     double end = e2e_now() + 10;
     int code = -1;
@@ -135,12 +135,12 @@ static void blocked_signals_are_unblocked(void **state) {
   /* TERM blocked: still forwarded.  USR1 blocked: ctrun stop still works. */
   pid_t pid = E2E_START_CMD(t, "@child", "block", "10,15", "exec", "@ctrun", "-n", "victim", "--",
                             "@child", "sleep", "300");
-  assert_true(e2e_wait_marked(t, 2, 5));
+  assert_true(e2e_wait_marked(t, 2, 30));
   E2E_RUN(t, &r, "stop", "-k", "1", "victim");
   assert_int_equal(r.code, 0);
   assert_int_equal(e2e_wait(pid, 10), 124);
   pid = E2E_START_CMD(t, "@child", "block", "15", "exec", "@ctrun", "--", "@child", "sleep", "300");
-  assert_true(e2e_wait_marked(t, 2, 5));
+  assert_true(e2e_wait_marked(t, 2, 30));
   kill(pid, SIGTERM);
   assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
 }
@@ -327,11 +327,14 @@ static void unwritable_state_and_no_processes_are_125(void **state) {
 static void lock_file_that_is_not_ctruns_own_is_never_written(void **state) {
   struct e2e *t = *state;
   struct e2e_result r;
+  char started[3][512];
+  for (int k = 0; k < 3; k++)
+    snprintf(started[k], sizeof started[k], "%s/started-%d", t->dir, k);
   const char *script = e2e_path(t, "job.sh");
   const char *body = "#!/bin/sh\necho the job\n";
   write_file(script, body);
-  pid_t pid = E2E_START(t, "-l", script, "--", "@child", "sleep", "0.5");
-  assert_true(e2e_wait_marked(t, 2, 5));
+  pid_t pid = E2E_START(t, "-l", script, "--", "@child", "pidfile", started[0], "sleep", "1");
+  assert_true(e2e_wait_file(started[0], 30));
   assert_true(locked(script));
   char *text = e2e_read(script);
   assert_string_equal(text, body);
@@ -344,16 +347,16 @@ static void lock_file_that_is_not_ctruns_own_is_never_written(void **state) {
   const char *a = e2e_path(t, "a.lock"), *b = e2e_path(t, "b.data");
   write_file(a, "");
   assert_int_equal(link(a, b), 0);
-  pid = E2E_START(t, "-l", a, "--", "@child", "sleep", "0.5");
-  assert_true(e2e_wait_marked(t, 2, 5));
+  pid = E2E_START(t, "-l", a, "--", "@child", "pidfile", started[1], "sleep", "1");
+  assert_true(e2e_wait_file(started[1], 30));
   text = e2e_read(b);
   assert_string_equal(text, "");
   free(text);
   assert_int_equal(e2e_wait(pid, 10), 0);
   /* A file of ctrun's own still names its holder while held. */
   const char *own = e2e_path(t, "own.lock");
-  pid = E2E_START(t, "-n", "holder", "-l", own, "--", "@child", "sleep", "0.5");
-  assert_true(e2e_wait_marked(t, 2, 5));
+  pid = E2E_START(t, "-n", "holder", "-l", own, "--", "@child", "pidfile", started[2], "sleep", "1");
+  assert_true(e2e_wait_file(started[2], 30));
   text = e2e_read(own);
   assert_non_null(strstr(text, "name=holder"));
   free(text);
@@ -371,7 +374,7 @@ static void replace_ignores_forged_holder_text(void **state) {
   const char *theirs = e2e_path(t, "victim.lock"), *shared = e2e_path(t, "shared.lock");
   const char *ran = e2e_path(t, "ran");
   pid_t victim = E2E_START(t, "-n", "victim", "-l", theirs, "--", "@child", "sleep", "300");
-  assert_true(e2e_wait_marked(t, 2, 5));
+  assert_true(e2e_wait_marked(t, 2, 30));
   char *text = e2e_read(theirs);
   assert_non_null(strstr(text, "name=victim"));
   /* The forger holds the shared lock and copies the victim's holder text. */
