@@ -76,11 +76,14 @@ static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_afte
     ctrun_proctab_signal(tab, e, SIGCONT);
 #endif
   }
-  while (n > 0 && ms_since(t0) < grace + CLEANUP_KILL_MS) {
+  /* Gone when two readings in a row find nothing: one reading can miss a
+   * process that hops from pid to pid just as its row is read. */
+  for (int empty = n > 0 ? 0 : 2; empty < 2 && ms_since(t0) < grace + CLEANUP_KILL_MS;) {
     ctrun_proctab_free(tab);
     sleep_ms(20);
     tab = ctrun_proctab_load();
     n = ctrun_proctab_count(tab, e);
+    empty = n > 0 ? 0 : empty + 1;
     if (n > 0 && ms_since(t0) >= grace)
       ctrun_proctab_signal(tab, e, SIGKILL);
   }

@@ -235,10 +235,11 @@ static int each_ours(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *a
 
   if (fd < 0)
     return UV_ENOSYS;
-  /* A pass reads as many entries as /proc holds now, and some more for
-   * the processes born meanwhile: it follows a process that hops to new
-   * pids for a while, but does not chase a fork storm for ever. */
-  budget = count_entries(fd) + 1024;
+  /* A pass reads the entries /proc holds now, and as many again (and
+   * some) for the processes born meanwhile: it follows a process that
+   * hops to new pids while it reads faster than they are born, but does
+   * not chase a fork storm for ever. */
+  budget = 2 * count_entries(fd) + 1024;
   lseek(fd, 0, SEEK_SET);
   while (budget > 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
     for (long at = 0; at < n;) {

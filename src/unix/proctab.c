@@ -42,21 +42,74 @@ static long find(const struct ctrun_proctab *tab, pid_t pid) {
   return -1;
 }
 
-struct ctrun_proctab *ctrun_proctab_load(void) {
-  struct ctrun_proctab *tab = calloc(1, sizeof *tab);
-  if (tab == NULL)
-    return NULL;
-  if (ctrun_os_proc_list(&tab->v, &tab->n) != 0) {
-    free(tab);
-    return NULL;
+/* A row and its run tag, as the table is read. */
+struct tagged_row {
+  struct ctrun_pinfo p;
+  char tag[CTRUN_ID_LEN + 1];
+};
+
+struct collect {
+  struct tagged_row *v;
+  size_t n, cap;
+  bool tags, failed;
+};
+
+static void collect_row(const struct ctrun_pinfo *p, void *arg) {
+  struct collect *c = arg;
+  struct tagged_row *r;
+  if (c->failed)
+    return;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 256;
+    struct tagged_row *bigger = realloc(c->v, cap * sizeof *bigger);
+    if (bigger == NULL) {
+      c->failed = true;
+      return;
+    }
+    c->v = bigger;
+    c->cap = cap;
   }
-  qsort(tab->v, tab->n, sizeof *tab->v, by_pid);
-  tab->desc = calloc(tab->n + 1, sizeof *tab->desc);
-  tab->tag = calloc(tab->n + 1, sizeof *tab->tag);
-  if (tab->desc == NULL || tab->tag == NULL) {
-    ctrun_proctab_free(tab);
-    return NULL;
+  r = &c->v[c->n++];
+  r->p = *p;
+  r->tag[0] = '\0';
+  /* Read at once, while the process surely still runs: one that forks a
+   * successor and exits is gone a moment later. */
+  if (c->tags && !p->zombie && ctrun_os_proc_tag(p->pid, r->tag, sizeof r->tag) != 0)
+    r->tag[0] = '\0';
+}
+
+static int by_row_pid(const void *a, const void *b) {
+  return by_pid(&((const struct tagged_row *)a)->p, &((const struct tagged_row *)b)->p);
+}
+
+/* (Re)read TAB from the process table, with the run tags if TAGS. */
+static int fill(struct ctrun_proctab *tab, bool tags) {
+  struct collect c = { NULL, 0, 0, tags, false };
+  int r = ctrun_os_proc_each(collect_row, &c);
+  if (r == 0 && c.failed)
+    r = UV_ENOMEM;
+  if (r != 0) {
+    free(c.v);
+    return r;
   }
+  qsort(c.v, c.n, sizeof *c.v, by_row_pid);
+  free(tab->v);
+  free(tab->desc);
+  free(tab->tag);
+  tab->n = c.n;
+  tab->v = malloc((c.n + 1) * sizeof *tab->v);
+  tab->desc = calloc(c.n + 1, sizeof *tab->desc);
+  tab->tag = calloc(c.n + 1, sizeof *tab->tag);
+  if (tab->v == NULL || tab->desc == NULL || tab->tag == NULL) {
+    free(c.v);
+    tab->n = 0;
+    return UV_ENOMEM;
+  }
+  for (size_t i = 0; i < c.n; i++) {
+    tab->v[i] = c.v[i].p;
+    memcpy(tab->tag[i], c.v[i].tag, sizeof tab->tag[i]);
+  }
+  free(c.v);
   /* Credit every live process to each of its ancestors, up to the top
    * (pid 1 too: a supervisor may be PID 1 of a namespace); the depth bound
    * guards against a torn snapshot that looks like a cycle. */
@@ -68,6 +121,18 @@ struct ctrun_proctab *ctrun_proctab_load(void) {
       tab->desc[a]++;
       a = find(tab, tab->v[a].ppid);
     }
+  }
+  tab->tags_loaded = tags;
+  return 0;
+}
+
+struct ctrun_proctab *ctrun_proctab_load(void) {
+  struct ctrun_proctab *tab = calloc(1, sizeof *tab);
+  if (tab == NULL)
+    return NULL;
+  if (fill(tab, false) != 0) {
+    ctrun_proctab_free(tab);
+    return NULL;
   }
   ctrun_os_boot_id(tab->boot_id, sizeof tab->boot_id);
   return tab;
@@ -82,13 +147,11 @@ void ctrun_proctab_free(struct ctrun_proctab *tab) {
   free(tab);
 }
 
+/* The run tags are read only when a stale run asks for them, and then
+ * with the table read again, each tag right after its row. */
 static void load_tags(struct ctrun_proctab *tab) {
-  if (tab->tags_loaded)
-    return;
-  for (size_t i = 0; i < tab->n; i++)
-    if (tab->v[i].zombie || ctrun_os_proc_tag(tab->v[i].pid, tab->tag[i], sizeof tab->tag[i]) != 0)
-      tab->tag[i][0] = '\0';
-  tab->tags_loaded = true;
+  if (!tab->tags_loaded)
+    fill(tab, true);
 }
 
 /* Whether the recorded process group still belongs to run E: its leader is
@@ -108,15 +171,19 @@ static bool group_is_ours(struct ctrun_proctab *tab, const struct ctrun_entry *e
   return false;
 }
 
-/* Call FN on every remaining process of stale run E. */
-static int each_remain(struct ctrun_proctab *tab, const struct ctrun_entry *e,
-                       void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg) {
+/* Whether stale run E may have left anything: a run of an earlier boot
+ * cannot have. */
+static bool this_boot(const struct ctrun_proctab *tab, const struct ctrun_entry *e) {
+  return e->boot_id[0] == '\0' || tab->boot_id[0] == '\0' || strcmp(e->boot_id, tab->boot_id) == 0;
+}
+
+/* How many processes remain of stale run E. */
+static int count_remains(struct ctrun_proctab *tab, const struct ctrun_entry *e) {
   bool group;
   int n = 0;
   pid_t self = getpid();
 
-  /* A run of an earlier boot cannot have left anything running. */
-  if (e->boot_id[0] != '\0' && tab->boot_id[0] != '\0' && strcmp(e->boot_id, tab->boot_id) != 0)
+  if (!this_boot(tab, e))
     return 0;
   load_tags(tab);
   group = group_is_ours(tab, e);
@@ -124,11 +191,8 @@ static int each_remain(struct ctrun_proctab *tab, const struct ctrun_entry *e,
     const struct ctrun_pinfo *p = &tab->v[i];
     if (p->zombie || p->pid == self || p->pid <= 1)
       continue;
-    if (strcmp(tab->tag[i], e->id) == 0 || (group && p->pgid == e->pgid)) {
+    if (strcmp(tab->tag[i], e->id) == 0 || (group && p->pgid == e->pgid))
       n++;
-      if (fn)
-        fn(p, arg);
-    }
   }
   return n;
 }
@@ -143,23 +207,7 @@ int ctrun_proctab_count(struct ctrun_proctab *tab, const struct ctrun_entry *e) 
       return 0;
     return tab->desc[s];
   }
-  return each_remain(tab, e, NULL, NULL);
-}
-
-struct signal_arg { int sig, done; };
-
-static void signal_one(const struct ctrun_pinfo *p, void *arg) {
-  struct signal_arg *a = arg;
-  if (ctrun_os_signal_verified(p->pid, p->start, a->sig) == 0)
-    a->done++;
-}
-
-int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e, int sig) {
-  struct signal_arg a = { sig, 0 };
-  if (tab == NULL)
-    return UV_ENOSYS;
-  each_remain(tab, e, signal_one, &a);
-  return a.done;
+  return count_remains(tab, e);
 }
 
 int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig) {
@@ -485,4 +533,61 @@ void ctrun_unix_tree_free(struct ctrun_unix_tree *u) {
   set_free(&u->foreign);
   set_free(&u->ours);
   set_free(&u->denied);
+}
+
+/* ---- What remains of a stale run ---------------------------------------- */
+
+struct remains {
+  const struct ctrun_entry *e;
+  bool group; /* the recorded group is still the run's */
+  int sig, fresh, done;
+  pid_t self;
+  struct ctrun_pidset signalled;
+};
+
+/* A remain of the run is signalled as soon as it is read, and once. */
+static void on_remain(const struct ctrun_pinfo *p, void *arg) {
+  struct remains *w = arg;
+  char tag[CTRUN_ID_LEN + 1];
+  if (p->zombie || p->pid == w->self || p->pid <= 1 || set_has(&w->signalled, p))
+    return;
+  if (!(w->group && p->pgid == w->e->pgid) &&
+      (ctrun_os_proc_tag(p->pid, tag, sizeof tag) != 0 || strcmp(tag, w->e->id) != 0))
+    return;
+  if (set_put(&w->signalled, p->pid, p->start, 0) != 0)
+    return;
+  w->fresh++;
+  if (ctrun_os_signal_verified(p->pid, p->start, w->sig) == 0)
+    w->done++;
+}
+
+int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e, int sig) {
+  struct remains w;
+  uint64_t t0 = uv_hrtime();
+  int r = 0;
+
+  if (tab == NULL)
+    return UV_ENOSYS;
+  if (!this_boot(tab, e))
+    return 0;
+  load_tags(tab);
+  memset(&w, 0, sizeof w);
+  w.e = e;
+  w.group = group_is_ours(tab, e);
+  w.sig = sig;
+  w.self = getpid();
+  /* Not from TAB, read before: the table is read again and each remain
+   * signalled as it is read, until two passes find none new (bounded),
+   * as for a live run's tree, so that a process hopping from pid to pid
+   * does not slip past. */
+  for (int i = 0, quiet = 0; i < WALK_PASSES && quiet < 2; i++) {
+    w.fresh = 0;
+    if ((r = ctrun_os_proc_each(on_remain, &w)) != 0)
+      break;
+    quiet = w.fresh == 0 ? quiet + 1 : 0;
+    if (uv_hrtime() - t0 > (uint64_t)WALK_MS * 1000000)
+      break;
+  }
+  set_free(&w.signalled);
+  return r != 0 ? r : w.done;
 }

@@ -40,6 +40,8 @@
 #define LEAVES_GROUP "a process that leaves the command's group (setsid) is out of its reach"
 #define NO_TABLE "no process table: no counts, and cleanup cannot verify a stale run's remains"
 
+static pid_t pid_in(const char *path);
+
 /* Wait up to SECS for ctrun PID; fail (after killing it) if it hangs. */
 static int finish(pid_t pid, double secs) {
   int code = e2e_wait(pid, secs);
@@ -339,6 +341,28 @@ static void pid_hopper_gets_the_soft_signal(void **state) {
   free(report);
 }
 
+/* What a killed supervisor left includes a pid hopper: cleanup's soft
+ * signal reaches it too. */
+static void cleanup_reaches_a_pid_hopper(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS(LEAVES_GROUP);
+  pid_t pid = E2E_START(t, "-n", "hop", "-k", "20", "--", "@child", "{", "setsid", "pidfile",
+                        e2e_path(t, "leader"), "trap-term", e2e_path(t, "hopper-got-term"), "hopper",
+                        "}", "sleep", "300");
+  assert_true(e2e_wait_file(e2e_path(t, "leader"), 10));
+  e2e_sleep(0.3);
+  kill(pid, SIGKILL);
+  assert_int_equal(e2e_wait(pid, 5), 128 + SIGKILL);
+  pid_t cleanup = E2E_START(t, "cleanup");
+  int code = finish(cleanup, 60);
+  bool got = exists(e2e_path(t, "hopper-got-term"));
+  /* Whatever happened, the hopper's group (its session leader's pid) goes. */
+  kill(-pid_in(e2e_path(t, "leader")), SIGKILL);
+  assert_int_equal(code, 0);
+  assert_true(got);
+  e2e_forgive_orphans();
+}
+
 /* Orphans dying by the thousand, each a SIGCHLD to ctrun: with --report,
  * the deadline must still fire on time. */
 static void fork_storm_does_not_starve_the_deadline(void **state) {
@@ -625,6 +649,7 @@ int main(void) {
     E2E_TEST(stop_has_no_cap_on_runs),
     E2E_TEST(concurrent_stops_are_idempotent),
     E2E_TEST(pid_hopper_gets_the_soft_signal),
+    E2E_TEST(cleanup_reaches_a_pid_hopper),
     E2E_TEST(fork_storm_does_not_starve_the_deadline),
     E2E_TEST(pid1_soft_signal_reaches_grandchildren),
     E2E_TEST(pid1_without_its_own_proc_finds_the_tree),
