@@ -200,15 +200,23 @@ static int stop_one(struct view *w, const struct ctrun_entry *e, const struct ct
     ctrun_notice("stopped stale run %s (%s): %d process(es)", e->id, e->name, n);
     return 0;
   }
-  if (ctrun_stop_request_write(w->dir, e->id, sig, ka) != 0 ||
-      ctrun_proc_request_stop(e) != 0) {
+  int werr = ctrun_stop_request_write(w->dir, e->id, sig, ka);
+  int serr = werr == 0 ? ctrun_proc_request_stop(e) : 0;
+  if (werr != 0 || serr != 0) {
     /* Gone just now, or no longer the recorded process. */
     g = wait_gone(w->dir, e->id, 0, &fd);
     if (g == STALE)
       clean_one(w->dir, e, fd, sig, ka, NULL);
     if (g != RUNNING)
       return 0;
-    ctrun_error("cannot signal the supervisor of run %s (pid %ld)", e->id, e->pid);
+    /* Say which step failed, and why: a full state directory is not a
+     * supervisor that cannot be signalled. */
+    if (werr != 0)
+      ctrun_error("cannot write the stop request of run %s in '%s': %s", e->id,
+                  ctrun_dir_path(w->dir), ctrun_strerror(werr));
+    else
+      ctrun_error("cannot signal the supervisor of run %s (pid %ld): %s", e->id, e->pid,
+                  ctrun_strerror(serr));
     return CTRUN_EXIT_FAILURE;
   }
   g = wait_gone(w->dir, e->id, ka == CTRUN_DURATION_INF ? ka : ka + 10000, &fd);

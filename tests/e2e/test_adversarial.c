@@ -286,6 +286,35 @@ static void missing_home_is_not_created(void **state) {
   assert_int_equal(access(e2e_path(t, "no"), F_OK), -1);
 }
 
+/* A stop request that cannot be written (a state directory gone read-only
+ * or full) is said to be that, not "cannot signal the supervisor".  As an
+ * ordinary user: root writes anywhere. */
+static void stop_on_an_unwritable_state_directory_names_the_cause(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char dir[512];
+  if (geteuid() != 0)
+    skip(); /* needs root to become another user */
+  snprintf(dir, sizeof dir, "%s/user-state", t->dir);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  assert_int_equal(chown(dir, 65534, 65534), 0);
+  assert_int_equal(chmod(t->dir, 0777), 0);
+  pid_t pid = E2E_START_CMD(t, "@child", "setenv", "CTRUN_STATE_DIR", dir, "setuid", "65534",
+                            "exec", "@ctrun", "-n", "victim", "--", "@child", "sleep", "300");
+  assert_true(e2e_wait_marked(t, 2, 30));
+  assert_int_equal(chmod(dir, 0500), 0);
+  E2E_RUN_CMD(t, &r, "@child", "setenv", "CTRUN_STATE_DIR", dir, "setuid", "65534", "exec",
+              "@ctrun", "stop", "victim");
+  assert_int_equal(chmod(dir, 0700), 0);
+  assert_int_equal(r.code, 125);
+  if (strstr(r.err, "cannot write the stop request") == NULL)
+    fail_msg("'%s' does not name the cause", r.err);
+  E2E_RUN_CMD(t, &r, "@child", "setenv", "CTRUN_STATE_DIR", dir, "setuid", "65534", "exec",
+              "@ctrun", "stop", "victim");
+  assert_int_equal(r.code, 0);
+  assert_int_equal(e2e_wait(pid, 30), 124);
+}
+
 /* No HOME and no XDG directory at all: a clear 125 naming what to set. */
 static void no_home_at_all_is_a_clear_125(void **state) {
   struct e2e_result r;
@@ -410,6 +439,7 @@ int main(void) {
     E2E_TEST(signal_while_waiting_for_the_lock_leaves_nothing),
     E2E_TEST(missing_home_is_not_created),
     E2E_TEST(no_home_at_all_is_a_clear_125),
+    E2E_TEST(stop_on_an_unwritable_state_directory_names_the_cause),
     E2E_TEST(unwritable_state_and_no_processes_are_125),
     E2E_TEST(lock_file_that_is_not_ctruns_own_is_never_written),
     E2E_TEST(replace_ignores_forged_holder_text),

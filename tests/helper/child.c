@@ -12,6 +12,7 @@
  *   close FD        close a descriptor       nofile N     RLIMIT_NOFILE = N
  *   setenv NAME VALUE                        unsetenv NAME
  *   nproc N         RLIMIT_NPROC = N         setuid UID   become UID (and its group)
+ *   fsize N         RLIMIT_FSIZE = N bytes   ignore SIG   SIG_IGN for SIG
  *   brokenpipe FD   FD becomes a pipe whose reader is gone
  *   exec PROG ARG...  exec the rest of the script's words as a program
  *   { ... }         fork: the child runs the block, then exits 0;
@@ -207,6 +208,14 @@ static int run(int argc, char **argv, int i) {
       struct rlimit rl = { (rlim_t)atol(arg), (rlim_t)atol(arg) };
       if (setrlimit(RLIMIT_NPROC, &rl) != 0)
         return 96;
+      i++;
+    } else if (strcmp(cmd, "fsize") == 0) {
+      struct rlimit rl = { (rlim_t)atol(arg), (rlim_t)atol(arg) };
+      if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 96;
+      i++;
+    } else if (strcmp(cmd, "ignore") == 0) {
+      signal(atoi(arg), SIG_IGN);
       i++;
     } else if (strcmp(cmd, "setuid") == 0) {
       if (setgid((gid_t)atol(arg)) != 0 || setuid((uid_t)atol(arg)) != 0)
