@@ -18,7 +18,7 @@ typedef void (*ctrun_tree_cb)(struct ctrun_tree *t, void *data);
 struct ctrun_spawn {
   char **argv;        /* argv[0] is looked up in PATH */
   char **env;         /* the whole environment; where a name repeats (on
-                         Windows: differing only in case), the last wins */
+                         Windows: differing only in case), the first wins */
   int stdio[3];       /* descriptors for 0, 1, 2; -1: inherit ctrun's */
   const char *run_id; /* names the container where the platform names them */
 };

@@ -414,13 +414,15 @@ wchar_t *ctrun_win_env_block(char *const *env) {
     k++;
   }
   qsort(v, k, sizeof *v, by_name_then_order);
-  /* Of the entries that Windows takes for one variable, the last given. */
-  for (size_t i = 0; i < k; i++) {
-    if (i + 1 < k && env_name_cmp(&v[i], &v[i + 1]) == 0) {
+  /* Of the entries that Windows takes for one variable, the first given:
+   * ctrun puts its own first (the run tag leads the environment). */
+  for (size_t i = 0, kept = 0; i < k; i++) {
+    if (i > 0 && env_name_cmp(&v[kept], &v[i]) == 0) {
       free(v[i].s);
       v[i].s = NULL;
     } else {
       total += wcslen(v[i].s) + 1;
+      kept = i;
     }
   }
   block = malloc(total * sizeof *block);

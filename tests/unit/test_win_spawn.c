@@ -152,12 +152,14 @@ static void programs_are_found_as_cmd_finds_them(void **state) {
 }
 
 static const char *const env_in[] = {
-  "b=1", "A=2", "ctrun_run_id=forged", "Path=p1", "CTRUN_RUN_ID=real", "=C:=C:\\x", "a=3", "\xff=bad",
+  "CTRUN_RUN_ID=real", "b=1", "A=2", "ctrun_run_id=forged", "Path=p1", "=C:=C:\\x", "a=3",
+  "\xff=bad", "CTRUN_RUN_ID=later",
   NULL,
 };
-static const wchar_t env_out[] = L"=C:=C:\\x\0a=3\0b=1\0CTRUN_RUN_ID=real\0Path=p1\0";
+static const wchar_t env_out[] = L"=C:=C:\\x\0A=2\0b=1\0CTRUN_RUN_ID=real\0Path=p1\0";
 
-/* One entry a name, Windows' way (without case), the last given winning;
+/* One entry a name, Windows' way (without case), the first given winning
+ * (ctrun gives its own first); three of one name keep only the first;
  * sorted as Windows requires; what has no UTF-16 form left out. */
 static void environment_block(void **state) {
   wchar_t *block = ctrun_win_env_block((char *const *)env_in);
