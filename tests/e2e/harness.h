@@ -78,6 +78,11 @@ void e2e_sleep(double secs);
 /* True where the Linux extras (subreaper, parent-death signal) are built. */
 bool e2e_has_extras(void);
 
+/* Make prctl(PR_SET_CHILD_SUBREAPER) fail with EPERM in this process and
+ * what it execs, as some sandboxes do (a seccomp filter).  Returns 0, or
+ * -1 where it cannot. */
+int e2e_forbid_subreaper(void);
+
 /* Run the tests, with the runner as a child subreaper that reaps what it
  * adopts (some sandboxes' PID 1 never reaps). */
 int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n);

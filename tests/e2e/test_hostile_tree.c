@@ -8,9 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -52,36 +49,6 @@ static int finish(pid_t pid, double secs) {
   return code;
 }
 
-#if defined(__x86_64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-/* Make prctl(PR_SET_CHILD_SUBREAPER) fail with EPERM in this process and
- * what it execs, as some sandboxes do.  0, or -1 where it cannot. */
-static int forbid_subreaper(void) {
-#ifdef TEST_AUDIT_ARCH
-  struct sock_filter f[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_CHILD_SUBREAPER, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = { sizeof f / sizeof f[0], f };
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 &&
-      prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 && errno == EPERM)
-    return 0;
-#endif
-  return -1;
-}
-
 /* Start ARGV (argv[0] a full path; "@ctrun" and "@child" stand for the
  * programs under test) with the test's marker and state directory, its
  * output in the test directory; with NO_REAPER, where the kernel refuses
@@ -97,7 +64,7 @@ static pid_t spawn(struct e2e *t, bool no_reaper, const char *const *argv) {
                                             : argv[i];
   pid_t pid = fork();
   if (pid == 0) {
-    if (no_reaper && forbid_subreaper() != 0)
+    if (no_reaper && e2e_forbid_subreaper() != 0)
       _exit(77);
     char path[600];
     setenv("CTRUN_STATE_DIR", t->state, 1);
