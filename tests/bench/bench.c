@@ -1,7 +1,7 @@
 /* ctrun-bench: measures ctrun against the tools it replaces, in the same
  * run, so that the ratios hold on any machine however loaded it is.
  *
- *   ctrun-bench overhead|memory|instructions|kill|registry|contention
+ *   ctrun-bench overhead|memory|instructions|kill|registry|contention|hook
  *
  * Paths come from the environment, set by tests/bench/meson.build:
  * CTRUN, CTRUN_TESTCHILD, CTRUN_BENCH_RSS, BENCH_TRUE, BENCH_SLEEP, BENCH_TIMEOUT,
@@ -852,6 +852,65 @@ static int bench_contention(void) {
   return 0;
 }
 
+
+/* ---- 7. a skipped detached hook ----------------------------------------- */
+
+/* The bash-hook recipe against a busy lock: `ctrun -d -l L --on-busy=skip`
+ * started at every prompt while the previous run still holds the lock.  Its
+ * whole cost is what the hook pays; compared with flock -n, the plain-tool
+ * way to skip. */
+static int bench_hook(void) {
+  char state[4200], lock[4200];
+  if (FLOCK == NULL) {
+    printf("hook: skipped: flock(1) not found\n");
+    return SKIP;
+  }
+  use_state_dir(state, sizeof state, "state");
+  snprintf(lock, sizeof lock, "%s/L", root);
+  char *holder[] = { (char *)CTRUN, "-t", "120", "-l", lock, "--", (char *)SLEEP, "120", NULL };
+  start_bg(holder);
+  double t0 = now_ms();
+  while (count_runs(state) < 1 && now_ms() - t0 < 30000)
+    nap_ms(10);
+  nap_ms(100);
+
+  char *v_c[] = { (char *)CTRUN, "-d", "-l", lock, "--on-busy=skip", "--", (char *)TRUE_, NULL };
+  char *v_f[] = { (char *)FLOCK, "-n", lock, (char *)TRUE_, NULL };
+  char *v_b[] = { (char *)TRUE_, NULL };
+  char **variants[] = { v_b, v_f, v_c };
+  const int want[] = { 0, 1, 0 };
+  const char *names[] = { "true (bare)", "flock -n L true", "ctrun -d -l L --on-busy=skip -- true" };
+  enum { NV = 3 };
+  int n = rounds(300);
+  double *t[NV], med[NV];
+  struct rusage ru;
+  double cpu = 0;
+  for (int k = 0; k < NV; k++)
+    t[k] = calloc((size_t)n, sizeof **t);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < NV; j++) {
+      int k = (i + j) % NV;
+      t[k][i] = timed(variants[k], want[k], k == 2 ? &ru : NULL);
+      if (k == 2)
+        cpu += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    }
+  stop_bg();
+  header("a skipped detached hook: one run against a held lock, ms");
+  printf("%d interleaved runs of each, one at a time; the lock is held by a tracked run\n", n);
+  printf("  %-40s %8s %8s %8s\n", "variant", "median", "p10", "p90");
+  for (int k = 0; k < NV; k++) {
+    double p10 = pct(t[k], n, 10), p90 = pct(t[k], n, 90);
+    med[k] = median(t[k], n);
+    printf("  %-40s %8.3f %8.3f %8.3f\n", names[k], med[k], p10, p90);
+  }
+  printf("  ctrun CPU (user+sys, its own and any waited-for child's): %.3f ms a run\n", cpu / n);
+  printf("  (ctrun - bare) / (flock -n - bare) = %.2f\n", (med[2] - med[0]) / (med[1] - med[0]));
+  if (count_runs(state) != 0)
+    die("hook: entries left behind in the state directory");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct {
     const char *name;
@@ -859,12 +918,13 @@ int main(int argc, char **argv) {
   } benches[] = {
     { "overhead", bench_overhead }, { "memory", bench_memory },     { "instructions", bench_instructions },
     { "kill", bench_kill },         { "registry", bench_registry }, { "contention", bench_contention },
+    { "hook", bench_hook },
   };
   const char *tmp = getenv("TMPDIR");
   int code = -1;
 
   if (argc != 2) {
-    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention\n");
+    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention|hook\n");
     return 2;
   }
   CTRUN = env_path("CTRUN", true);
