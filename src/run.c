@@ -142,7 +142,7 @@ static void on_deadline(uv_timer_t *h) {
   r->timed_out = !r->exited || r->o->leftovers == CTRUN_LEFTOVERS_WAIT;
   ctrun_notice("run %s (%s) %s after %s; sending %s", r->id, r->o->name,
                r->exited ? "reached its deadline with leftovers" : "timed out",
-               ctrun_duration_format(r->o->timeout_ms, d, sizeof d),
+               ctrun_duration_format_exact(r->o->timeout_ms, d, sizeof d),
                ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
   stop_tree(r, r->o->signal, r->o->kill_after_ms);
   check(r);
