@@ -131,31 +131,44 @@ static void format_exit(int code, char *buf, size_t size) {
     snprintf(buf, size, "exit %u", c);
 }
 
-void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
-                         int code, int status, int termsig, bool timed_out, int64_t duration_ms) {
-  char text[128], result[80], ended[40];
+void ctrun_output_note(struct ctrun_output *out, const char *id, const char *name,
+                       const char *text) {
+  if (out->log_fd >= 0)
+    log_line(out->log_fd, id, name, text);
+}
+
+void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *res) {
+  char text[200], result[120], ended[40], attempts[32] = "";
+  const char *sig = ctrun_signal_name(res->termsig);
+  int64_t ms = res->ended_ms - res->started_ms;
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
       ctrun_fd_copy(out->capture_fd, out->log_fd);
-    if (code != 0) {
+    if (res->exit_code != 0) {
       fflush(stdout);
       ctrun_fd_copy(out->capture_fd, 1);
     }
   }
   if (out->log_fd < 0)
     return;
-  (void)status;
-  format_exit(code, ended, sizeof ended);
-  if (timed_out)
-    snprintf(result, sizeof result, "timed out, %s", ended);
-  else if (termsig > 0)
-    snprintf(result, sizeof result, "killed by signal %s, %s",
-             ctrun_signal_name(termsig) ? ctrun_signal_name(termsig) : "?", ended);
-  else
-    snprintf(result, sizeof result, "%s", ended);
-  snprintf(text, sizeof text, "end: %s after %lld.%03llds", result,
-           (long long)(duration_ms / 1000), (long long)(duration_ms % 1000));
-  log_line(out->log_fd, id, o->name, text);
+  format_exit(res->exit_code, ended, sizeof ended);
+  switch (res->reason) {
+  case CTRUN_REASON_TIMEOUT: snprintf(result, sizeof result, "timed out, %s", ended); break;
+  case CTRUN_REASON_IDLE: snprintf(result, sizeof result, "idle, %s", ended); break;
+  case CTRUN_REASON_STOPPED: snprintf(result, sizeof result, "stopped, %s", ended); break;
+  case CTRUN_REASON_SIGNAL:
+    snprintf(result, sizeof result, "killed by signal %s, %s", sig ? sig : "?", ended);
+    break;
+  case CTRUN_REASON_LEFTOVERS: snprintf(result, sizeof result, "%s, leftovers killed", ended); break;
+  default: snprintf(result, sizeof result, "%s", ended); break;
+  }
+  if (res->attempts > 1)
+    snprintf(attempts, sizeof attempts, " (%d attempts)", res->attempts);
+  if (ms < 0)
+    ms = 0;
+  snprintf(text, sizeof text, "end: %s after %lld.%03llds%s", result, (long long)(ms / 1000),
+           (long long)(ms % 1000), attempts);
+  log_line(out->log_fd, res->id, res->name, text);
 }
 
 FILE *ctrun_output_report_begin(struct ctrun_output *out) {

@@ -15,12 +15,12 @@
 #include "ctrun/clock.h"
 #include "ctrun/duration.h"
 #include "ctrun/exit.h"
-#include "ctrun/json.h"
 #include "ctrun/lock.h"
 #include "ctrun/msg.h"
 #include "ctrun/output.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
+#include "ctrun/result.h"
 #include "ctrun/signals.h"
 
 struct run {
@@ -38,6 +38,7 @@ struct run {
   int64_t started_ms, ended_ms, lock_wait_ms;
   bool timed_out, killed_hard, stopping, done;
   bool exited;
+  enum ctrun_reason ended_by; /* TIMEOUT, IDLE or STOPPED once ctrun ended it; else EXIT */
   int status, termsig;
   int leftovers_killed, peak_procs;
 };
@@ -140,6 +141,8 @@ static void on_deadline(uv_timer_t *h) {
    * already: the command's own status stands.  Leftovers waited for are
    * part of the run, which then did time out. */
   r->timed_out = !r->exited || r->o->leftovers == CTRUN_LEFTOVERS_WAIT;
+  if (r->timed_out)
+    r->ended_by = CTRUN_REASON_TIMEOUT;
   ctrun_notice("run %s (%s) %s after %s; sending %s", r->id, r->o->name,
                r->exited ? "reached its deadline with leftovers" : "timed out",
                ctrun_duration_format_exact(r->o->timeout_ms, d, sizeof d),
@@ -158,6 +161,7 @@ static void on_stop(struct ctrun_tree *t, void *data) {
     return; /* not from ctrun stop */
   ctrun_notice("run %s (%s) stopped on request", r->id, r->o->name);
   r->timed_out = true;
+  r->ended_by = CTRUN_REASON_STOPPED;
   stop_tree(r, s != 0 ? s : r->o->signal, ka);
   check(r);
 }
@@ -202,6 +206,17 @@ static void free_env(char **env) {
   for (size_t i = 0; env != NULL && env[i] != NULL; i++)
     free(env[i]);
   free(env);
+}
+
+/* Why the run ended: what ctrun did to it, else what the command did. */
+static enum ctrun_reason reason(const struct run *r) {
+  if (r->timed_out)
+    return r->ended_by != CTRUN_REASON_EXIT ? r->ended_by : CTRUN_REASON_TIMEOUT;
+  if (r->exited && r->termsig > 0)
+    return CTRUN_REASON_SIGNAL;
+  if (r->leftovers_killed > 0)
+    return CTRUN_REASON_LEFTOVERS;
+  return CTRUN_REASON_EXIT;
 }
 
 /* The exit code of a finished run (SPEC: exit status). */
@@ -442,11 +457,39 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   return exit_code(r);
 }
 
-static void write_report(struct run *r, int code, bool skipped);
+/* The run's result, once it is over: what every sink reads. */
+static void fill_result(const struct run *r, int code, bool skipped, struct ctrun_result *res,
+                        struct ctrun_attempt *one) {
+  memset(res, 0, sizeof *res);
+  res->id = r->id;
+  res->name = r->o->name;
+  res->argv = r->o->argv;
+  res->lock = r->o->lock_path;
+  res->started_ms = r->started_ms;
+  res->ended_ms = r->ended_ms;
+  res->lock_wait_ms = r->lock_wait_ms;
+  res->exit_code = code;
+  res->status = r->status;
+  res->termsig = r->termsig;
+  res->reason = skipped ? CTRUN_REASON_SKIPPED : reason(r);
+  res->timed_out = r->timed_out;
+  res->killed_hard = r->killed_hard;
+  res->leftovers_killed = r->leftovers_killed;
+  res->peak_procs = r->peak_procs;
+  if (!skipped) {
+    one->exit_code = code;
+    one->reason = res->reason;
+    one->duration_ms = r->ended_ms - r->started_ms;
+    res->attempts = 1;
+    res->attempt = one;
+  }
+}
 
 int ctrun_run(struct ctrun_run_opts *o) {
   struct run run, *r = &run;
   struct ctrun_detach detach = { -1, NULL };
+  struct ctrun_result res;
+  struct ctrun_attempt one;
   char err[512];
   int code = CTRUN_EXIT_FAILURE, e;
   bool skipped = false, started = false;
@@ -511,9 +554,9 @@ int ctrun_run(struct ctrun_run_opts *o) {
   /* The tree is gone: now the lock may go, and the run with it. */
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
-  ctrun_output_finish(&r->out, o, r->id, code, r->status, r->termsig, r->timed_out,
-                      r->ended_ms - r->started_ms);
-  write_report(r, code, false);
+  fill_result(r, code, false, &res, &one);
+  ctrun_output_finish(&r->out, &res);
+  ctrun_report_write(&r->out, &res);
   uv_loop_close(&r->loop);
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);
@@ -523,37 +566,12 @@ out:
   r->ended_ms = ctrun_now_ms();
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
-  if (skipped)
-    write_report(r, code, true);
+  if (skipped) {
+    fill_result(r, code, true, &res, &one);
+    ctrun_report_write(&r->out, &res);
+  }
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);
   ctrun_detach_ready(&detach, code, false, -1);
   return code;
-}
-
-static void write_report(struct run *r, int code, bool skipped) {
-  FILE *f = ctrun_output_report_begin(&r->out);
-  const char *sig = r->exited && r->termsig > 0 ? ctrun_signal_name(r->termsig) : NULL;
-  if (f == NULL)
-    return;
-  fputs("{\"id\":", f);
-  ctrun_json_string(f, r->id);
-  fputs(",\"name\":", f);
-  ctrun_json_string(f, r->o->name);
-  fputs(",\"argv\":", f);
-  ctrun_json_argv(f, r->o->argv);
-  fputs(",\"started\":", f);
-  ctrun_json_time(f, r->started_ms);
-  fputs(",\"ended\":", f);
-  ctrun_json_time(f, r->ended_ms);
-  fprintf(f, ",\"duration_ms\":%lld", (long long)(r->ended_ms - r->started_ms));
-  /* Exit codes are unsigned: 0xC0000005 is 3221225477, as Windows has it. */
-  fprintf(f, ",\"exit_code\":%lu,\"signal\":", (unsigned long)(unsigned)code);
-  ctrun_json_string_or_null(f, sig);
-  fprintf(f, ",\"timed_out\":%s,\"killed_hard\":%s,\"leftovers_killed\":%d,\"lock\":",
-          r->timed_out ? "true" : "false", r->killed_hard ? "true" : "false", r->leftovers_killed);
-  ctrun_json_string_or_null(f, r->o->lock_path);
-  fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d}\n", (long long)r->lock_wait_ms,
-          skipped ? "true" : "false", r->peak_procs);
-  ctrun_output_report_end(&r->out);
 }

@@ -368,7 +368,7 @@ static void leftovers_are_counted_in_the_report(void **state) {
   assert_int_equal(RUN(t, L"-k", L"1s", L"--report", report, L"--", child, L"spawn", L"plain", pids,
                        L"spawn", L"plain", pids, L"sleep", L"1", L"exit", L"0"),
                    0);
-  if (!file_has(report, "\"leftovers_killed\":2,") || !file_has(report, "\"peak_procs\":3}")) {
+  if (!file_has(report, "\"leftovers_killed\":2,") || !file_has(report, "\"peak_procs\":3,")) {
     char text[4096];
     read_file(report, text, sizeof text, NULL);
     fail_msg("report: %s", text);
