@@ -59,6 +59,27 @@ int ctrun_tree_count(struct ctrun_tree *t);
  * its children to ctrun. */
 void ctrun_tree_signal(struct ctrun_tree *t, int sig);
 
+/* One process of the tree, as the policies that govern a run see it. */
+struct ctrun_member {
+  long pid;
+  uint64_t start;  /* its identity, as ctrun_proc_start_time gives it */
+  uint64_t age_ms; /* how long it has lived */
+  bool command;    /* the command itself (not yet exited) */
+  char name[32];   /* its command name ("git"), as the system keeps it */
+};
+
+/* The live processes of the tree now, in one pass over the process table
+ * (Windows: the job's process list): *OUT (free with free()) holds *N of
+ * them.  Where the host cannot reach escapees cheaply (no reaper), the
+ * command's descendants and its process group.  Returns 0, or UV_ENOSYS
+ * where the platform has no process table. */
+int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n);
+
+/* Send SIG to the member M alone, if it is still that process (its start
+ * time, and on Windows its job, are checked).  Windows has no soft signal
+ * for one process: any SIG terminates it at once. */
+int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig);
+
 /* Close the container's handles; the tree must be empty. */
 void ctrun_tree_free(struct ctrun_tree *t);
 

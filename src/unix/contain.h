@@ -20,8 +20,10 @@ int ctrun_os_child_die_with_parent(pid_t parent);
 /* One row of the process table. */
 struct ctrun_pinfo {
   pid_t pid, ppid, pgid;
-  uint64_t start; /* start time: changes when a pid is reused */
+  uint64_t start;  /* start time: changes when a pid is reused */
+  uint64_t age_ms; /* how long it has lived, when the table was read */
   bool zombie;
+  char comm[20];   /* the command name the kernel keeps (16 bytes on Linux) */
 };
 
 /* The whole process table, or UV_ENOSYS.  Free *V with free(). */
@@ -49,6 +51,12 @@ void ctrun_unix_default_signals(void);
  * descendants of this process.  UV_ENOSYS where there is no process table. */
 int ctrun_unix_signal_descendants(int sig);
 int ctrun_unix_count_descendants(void);
+
+/* The live processes that descend from this process or belong to process
+ * group PGID (0: none), as rows of the process table, for the policies
+ * that govern a run.  UV_ENOSYS where there is no process table.  Free *V
+ * with free(). */
+int ctrun_unix_members(pid_t pgid, struct ctrun_pinfo **v, size_t *n);
 
 /* Where ctrun is no reaper, the tree is found by its run tag: signal (SIG
  * > 0) or count (SIG == 0) the live processes carrying CTRUN_RUN_ID=ID.

@@ -71,6 +71,8 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   struct kinfo_proc *k = NULL;
   struct ctrun_pinfo *out;
   size_t count = 0, len = 0;
+  struct timeval tv;
+  uint64_t now;
   int r = kinfo_all(&k, &count);
 
   if (r != 0)
@@ -89,9 +91,16 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
     out[len].pgid = k[i].kp_eproc.e_pgid;
     out[len].start = start_of(&k[i]);
     out[len].zombie = k[i].kp_proc.p_stat == SZOMB;
+    snprintf(out[len].comm, sizeof out[len].comm, "%.*s", (int)sizeof k[i].kp_proc.p_comm,
+             k[i].kp_proc.p_comm);
     len++;
   }
   free(k);
+  /* Start times are wall-clock microseconds. */
+  gettimeofday(&tv, NULL);
+  now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+  for (size_t i = 0; i < len; i++)
+    out[i].age_ms = now > out[i].start ? (now - out[i].start) / 1000 : 0;
   *v = out;
   *n = len;
   return 0;

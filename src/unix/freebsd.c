@@ -30,12 +30,14 @@
 #define KP_PPID(k) ((k)->kp_ppid)
 #define KP_PGID(k) ((k)->kp_pgid)
 #define KP_ZOMBIE(k) ((k)->kp_stat == SZOMB)
+#define KP_COMM(k) ((k)->kp_comm)
 #define KP_LIST KERN_PROC_ALL
 #else
 #define KP_PID(k) ((k)->ki_pid)
 #define KP_PPID(k) ((k)->ki_ppid)
 #define KP_PGID(k) ((k)->ki_pgid)
 #define KP_ZOMBIE(k) ((k)->ki_stat == SZOMB)
+#define KP_COMM(k) ((k)->ki_comm)
 #define KP_LIST KERN_PROC_PROC
 #endif
 
@@ -159,8 +161,9 @@ static int kinfo_all(struct kinfo_proc **out, size_t *count) {
 int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   struct kinfo_proc *k = NULL;
   struct ctrun_pinfo *out;
-  struct timeval boot, after;
+  struct timeval boot, after, now;
   size_t count = 0, len = 0;
+  uint64_t since_boot;
   int r;
 
   for (int tries = 0;; tries++) {
@@ -189,9 +192,18 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
     out[len].pgid = KP_PGID(&k[i]);
     out[len].start = start_of(&k[i], &boot);
     out[len].zombie = KP_ZOMBIE(&k[i]);
+    snprintf(out[len].comm, sizeof out[len].comm, "%s", KP_COMM(&k[i]));
     len++;
   }
   free(k);
+  /* The age on the clock of start_of: the time since boot, now. */
+  gettimeofday(&now, NULL);
+  since_boot = usec(now) > usec(boot) ? usec(now) - usec(boot) : 0;
+#ifdef __DragonFly__
+  since_boot = usec(now); /* start_of is the wall-clock time of fork there */
+#endif
+  for (size_t i = 0; i < len; i++)
+    out[i].age_ms = since_boot > out[i].start ? (since_boot - out[i].start) / 1000 : 0;
   *v = out;
   *n = len;
   return 0;

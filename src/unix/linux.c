@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -57,6 +58,14 @@ static int read_stat(pid_t pid, struct ctrun_pinfo *p) {
   s = strrchr(buf, ')');
   if (s == NULL)
     return UV_EINVAL;
+  {
+    const char *c = strchr(buf, '(');
+    size_t len = c != NULL && c < s ? (size_t)(s - c - 1) : 0;
+    if (len >= sizeof p->comm)
+      len = sizeof p->comm - 1;
+    memcpy(p->comm, c != NULL ? c + 1 : "", len);
+    p->comm[len] = '\0';
+  }
   if (sscanf(s + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
              &state, &ppid, &pgid, &start) != 4)
     return UV_EINVAL;
@@ -65,7 +74,22 @@ static int read_stat(pid_t pid, struct ctrun_pinfo *p) {
   p->pgid = pgid;
   p->start = start;
   p->zombie = state == 'Z' || state == 'X';
+  p->age_ms = 0;
   return 0;
+}
+
+/* Milliseconds since boot on the clock of /proc/PID/stat's start times
+ * (CLOCK_BOOTTIME, which goes on during suspend), and that clock's ticks
+ * per second. */
+static uint64_t boot_ms(long *hz) {
+  struct timespec ts;
+  static long ticks;
+  if (ticks <= 0)
+    ticks = sysconf(_SC_CLK_TCK);
+  *hz = ticks > 0 ? ticks : 100;
+  if (clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
+    return 0;
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int ctrun_os_proc_start(pid_t pid, uint64_t *start) {
@@ -81,6 +105,8 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   struct dirent *de;
   size_t cap = 256, len = 0;
   struct ctrun_pinfo *out;
+  long hz;
+  uint64_t now;
 
   if (d == NULL)
     return UV_ENOSYS;
@@ -105,6 +131,11 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
       len++;
   }
   closedir(d);
+  now = boot_ms(&hz);
+  for (size_t i = 0; i < len; i++) {
+    uint64_t born = out[i].start * 1000 / (uint64_t)hz;
+    out[i].age_ms = now > born ? now - born : 0;
+  }
   *v = out;
   *n = len;
   return 0;

@@ -279,6 +279,37 @@ int ctrun_tree_count(struct ctrun_tree *t) {
   return n < 0 ? -1 : n;
 }
 
+int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n) {
+  struct ctrun_pinfo *v;
+  struct ctrun_member *m;
+  size_t count;
+  /* The group id is the command's while it is unreaped or has members. */
+  int r = ctrun_unix_members(t->pid > 0 && !t->exited ? t->pid : 0, &v, &count);
+  if (r != 0)
+    return r;
+  m = calloc(count + 1, sizeof *m);
+  if (m == NULL) {
+    free(v);
+    return UV_ENOMEM;
+  }
+  for (size_t i = 0; i < count; i++) {
+    m[i].pid = v[i].pid;
+    m[i].start = v[i].start;
+    m[i].age_ms = v[i].age_ms;
+    m[i].command = !t->exited && v[i].pid == t->pid;
+    snprintf(m[i].name, sizeof m[i].name, "%s", v[i].comm);
+  }
+  free(v);
+  *out = m;
+  *n = count;
+  return 0;
+}
+
+int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig) {
+  (void)t;
+  return ctrun_os_signal_verified((pid_t)m->pid, m->start, sig);
+}
+
 void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
   /* The group id stays ours only while its leader is unreaped or the group
    * has members; a reaper reaches every member as a descendant anyway. */

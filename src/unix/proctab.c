@@ -235,6 +235,34 @@ static int descendants(struct ctrun_pinfo **out, size_t *count) {
   return 0;
 }
 
+int ctrun_unix_members(pid_t pgid, struct ctrun_pinfo **out, size_t *count) {
+  struct ctrun_pinfo *v;
+  size_t n, k = 0;
+  pid_t self = getpid();
+  int r = ctrun_os_proc_list(&v, &n);
+  if (r != 0)
+    return r;
+  qsort(v, n, sizeof *v, by_pid);
+  struct ctrun_proctab tab = { .v = v, .n = n };
+  for (size_t i = 0; i < n; i++) {
+    long a = find(&tab, v[i].ppid);
+    size_t depth = 0;
+    if (v[i].zombie || v[i].pid == self)
+      continue;
+    if (pgid > 0 && v[i].pgid == pgid) {
+      v[k++] = v[i];
+      continue;
+    }
+    while (a >= 0 && v[a].pid != self && v[a].ppid > 1 && depth++ < n)
+      a = find(&tab, v[a].ppid);
+    if (v[i].ppid == self || (a >= 0 && v[a].pid == self))
+      v[k++] = v[i];
+  }
+  *out = v;
+  *count = k;
+  return 0;
+}
+
 int ctrun_unix_signal_descendants(int sig) {
   struct ctrun_pinfo *v;
   size_t n;

@@ -553,6 +553,86 @@ int ctrun_tree_count(struct ctrun_tree *t) {
   return live_members(t->job, t->pid, t->exited);
 }
 
+/* The creation time of the process H, as ctrun_proc_start_time gives it. */
+static uint64_t created_at(HANDLE h) {
+  FILETIME created, exited, kernel, user;
+  if (!GetProcessTimes(h, &created, &exited, &kernel, &user))
+    return 0;
+  return (uint64_t)created.dwHighDateTime << 32 | created.dwLowDateTime;
+}
+
+int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n) {
+  struct {
+    JOBOBJECT_BASIC_PROCESS_ID_LIST list;
+    ULONG_PTR more[1023];
+  } ids;
+  struct ctrun_member *m;
+  FILETIME now_ft;
+  uint64_t now;
+  size_t k = 0;
+
+  *out = NULL;
+  *n = 0;
+  if (t->job == NULL)
+    return 0;
+  refresh(t);
+  if (!QueryInformationJobObject(t->job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL))
+    return ctrun_win_error(GetLastError());
+  m = calloc((size_t)ids.list.NumberOfProcessIdsInList + 1, sizeof *m);
+  if (m == NULL)
+    return UV_ENOMEM;
+  GetSystemTimeAsFileTime(&now_ft);
+  now = (uint64_t)now_ft.dwHighDateTime << 32 | now_ft.dwLowDateTime;
+  for (DWORD i = 0; i < ids.list.NumberOfProcessIdsInList; i++) {
+    DWORD pid = (DWORD)ids.list.ProcessIdList[i];
+    wchar_t path[MAX_PATH];
+    DWORD len = MAX_PATH;
+    HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    if (h == NULL)
+      continue;
+    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0 || is_console_host(h)) {
+      CloseHandle(h);
+      continue;
+    }
+    m[k].pid = (long)pid;
+    m[k].start = created_at(h);
+    /* FILETIMEs count 100 ns. */
+    m[k].age_ms = now > m[k].start ? (now - m[k].start) / 10000 : 0;
+    m[k].command = pid == t->pid && !t->exited;
+    if (QueryFullProcessImageNameW(h, 0, path, &len)) {
+      const wchar_t *base = wcsrchr(path, L'\\');
+      char *name = ctrun_win_utf8(base ? base + 1 : path);
+      if (name != NULL)
+        snprintf(m[k].name, sizeof m[k].name, "%s", name);
+      free(name);
+    }
+    CloseHandle(h);
+    k++;
+  }
+  *out = m;
+  *n = k;
+  return 0;
+}
+
+/* No soft signal reaches one process (CTRL_BREAK goes to the whole console
+ * group): the member is terminated, once it is proven to be the one seen,
+ * and in this run's job. */
+int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig) {
+  HANDLE h = OpenProcess(PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
+                         (DWORD)m->pid);
+  BOOL in = FALSE;
+  int r = 0;
+  (void)sig;
+  if (h == NULL)
+    return ctrun_win_error(GetLastError());
+  if (created_at(h) != m->start || !IsProcessInJob(h, t->job, &in) || !in)
+    r = UV_ESRCH;
+  else if (!TerminateProcess(h, KILLED_CODE))
+    r = ctrun_win_error(GetLastError());
+  CloseHandle(h);
+  return r;
+}
+
 /* CTRL_BREAK needs a console shared with the group.  A ctrun without one
  * (ctrunw, a detached run) borrows the command's for the moment of the
  * event, keeping its own standard handles. */
