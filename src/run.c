@@ -15,6 +15,7 @@
 #include "ctrun/clock.h"
 #include "ctrun/duration.h"
 #include "ctrun/exit.h"
+#include "ctrun/govern.h"
 #include "ctrun/lock.h"
 #include "ctrun/msg.h"
 #include "ctrun/output.h"
@@ -34,6 +35,7 @@ struct run {
   struct ctrun_entry entry;
   struct ctrun_lock lock;
   struct ctrun_output out;
+  struct ctrun_govern *govern;
   char id[CTRUN_ID_LEN + 1];
   int64_t started_ms, ended_ms, lock_wait_ms;
   bool timed_out, killed_hard, stopping, done;
@@ -55,6 +57,8 @@ static void close_handles(struct run *r) {
   uv_close((uv_handle_t *)&r->deadline, NULL);
   uv_close((uv_handle_t *)&r->grace, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
+  ctrun_govern_close(r->govern);
+  r->govern = NULL;
   ctrun_signals_close(r->signals);
   r->signals = NULL;
   ctrun_tree_free(r->tree);
@@ -120,6 +124,7 @@ static void on_grace(uv_timer_t *h) {
  * run. */
 static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms) {
   r->stopping = true;
+  ctrun_govern_stop(r->govern);
   if (sig == SIGKILL || kill_after_ms == 0) {
     hard_kill(r);
   } else {
@@ -147,6 +152,39 @@ static void on_deadline(uv_timer_t *h) {
                r->exited ? "reached its deadline with leftovers" : "timed out",
                ctrun_duration_format_exact(r->o->timeout_ms, d, sizeof d),
                ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
+  stop_tree(r, r->o->signal, r->o->kill_after_ms);
+  check(r);
+}
+
+/* What ctrun says about a run while it runs: on stderr (unless -q), and
+ * framed in the log of -o.  A detached run's stderr is that log already. */
+static void tell(struct run *r, const char *text) {
+  if (!(r->o->detach && r->out.log_fd >= 0))
+    ctrun_notice("run %s (%s): %s", r->id, r->o->name, text);
+  ctrun_output_note(&r->out, r->id, r->o->name, text);
+}
+
+/* --child-timeout hit a process: say so, and count it where ps sees it. */
+static void on_child_killed(void *data, const char *text) {
+  struct run *r = data;
+  tell(r, text);
+  r->entry.children_killed = ctrun_govern_children_killed(r->govern);
+  if (r->rec.fd >= 0)
+    ctrun_record_write(&r->rec, r->dir, &r->entry);
+}
+
+/* --idle-timeout: no output for that long ends the run as a timeout. */
+static void on_idle(void *data) {
+  struct run *r = data;
+  char d[32], text[128];
+  if (r->stopping)
+    return;
+  r->timed_out = true;
+  r->ended_by = CTRUN_REASON_IDLE;
+  snprintf(text, sizeof text, "idle: no output for %s; sending %s",
+           ctrun_duration_format_exact(r->o->idle_timeout_ms, d, sizeof d),
+           ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
+  tell(r, text);
   stop_tree(r, r->o->signal, r->o->kill_after_ms);
   check(r);
 }
@@ -398,6 +436,20 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_timer_init(&r->loop, &r->grace);
   uv_timer_init(&r->loop, &r->poll);
   r->deadline.data = r->grace.data = r->poll.data = r;
+  {
+    struct ctrun_govern_hooks hooks = { r, on_child_killed, on_idle };
+    int g = ctrun_govern_new(&r->loop, r->tree, o, &hooks, &r->govern);
+    if (g != 0) {
+      if (g == UV_ENOSYS)
+        ctrun_error("--child-timeout needs a process table, which this platform does not offer");
+      else
+        ctrun_error("cannot set up --child-timeout: %s", ctrun_strerror(g));
+      r->done = true;
+      close_handles(r);
+      uv_run(&r->loop, UV_RUN_DEFAULT);
+      return CTRUN_EXIT_FAILURE;
+    }
+  }
   e = ctrun_signals_watch(&r->loop, on_signal, r, &r->signals);
   if (e == 0)
     e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
@@ -452,6 +504,7 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_update_time(&r->loop); /* the spawn may have taken a while */
   if (o->timeout_ms != 0)
     uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
+  ctrun_govern_start(r->govern);
   check(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   return exit_code(r);
@@ -475,6 +528,7 @@ static void fill_result(const struct run *r, int code, bool skipped, struct ctru
   res->timed_out = r->timed_out;
   res->killed_hard = r->killed_hard;
   res->leftovers_killed = r->leftovers_killed;
+  res->children_killed = r->entry.children_killed;
   res->peak_procs = r->peak_procs;
   if (!skipped) {
     one->exit_code = code;
