@@ -21,6 +21,7 @@
 #include "ctrun/output.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
+#include "ctrun/relay.h"
 #include "ctrun/result.h"
 #include "ctrun/signals.h"
 
@@ -36,6 +37,8 @@ struct run {
   struct ctrun_lock lock;
   struct ctrun_output out;
   struct ctrun_govern *govern;
+  struct ctrun_relay *relay; /* --idle-timeout: ctrun relays the output */
+  bool draining, drained;
   char id[CTRUN_ID_LEN + 1];
   int64_t started_ms, ended_ms, lock_wait_ms;
   bool timed_out, killed_hard, stopping, done;
@@ -59,6 +62,8 @@ static void close_handles(struct run *r) {
   uv_close((uv_handle_t *)&r->poll, NULL);
   ctrun_govern_close(r->govern);
   r->govern = NULL;
+  ctrun_relay_close(r->relay);
+  r->relay = NULL;
   ctrun_signals_close(r->signals);
   r->signals = NULL;
   ctrun_tree_free(r->tree);
@@ -66,6 +71,9 @@ static void close_handles(struct run *r) {
 
 static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms);
 static void on_poll(uv_timer_t *h);
+
+/* The relayed output is all out of the pipes: the run may end. */
+static void on_drained(void *data);
 
 static void hard_kill(struct run *r) {
   if (!r->killed_hard)
@@ -96,6 +104,16 @@ static void check(struct run *r) {
     }
   }
   if (r->exited && ctrun_tree_empty(r->tree)) {
+    /* What the tree wrote into the relay's pipes is read to the end. */
+    if (r->relay != NULL && !r->drained) {
+      if (!r->draining) {
+        r->draining = true;
+        ctrun_govern_stop(r->govern);
+        uv_timer_stop(&r->poll);
+        ctrun_relay_drain(r->relay, on_drained, r);
+      }
+      return;
+    }
     r->done = true;
     close_handles(r);
     return;
@@ -104,6 +122,12 @@ static void check(struct run *r) {
   /* Each killed parent hands its children to us: kill again until none. */
   if (r->killed_hard)
     ctrun_tree_signal(r->tree, SIGKILL);
+}
+
+static void on_drained(void *data) {
+  struct run *r = data;
+  r->drained = true;
+  check(r);
 }
 
 static void on_tree(struct ctrun_tree *t, void *data) {
@@ -158,7 +182,7 @@ static void on_deadline(uv_timer_t *h) {
 
 /* What ctrun says about a run while it runs: on stderr (unless -q), and
  * framed in the log of -o.  A detached run's stderr is that log already. */
-static void tell(struct run *r, const char *text) {
+static void say(struct run *r, const char *text) {
   if (!(r->o->detach && r->out.log_fd >= 0))
     ctrun_notice("run %s (%s): %s", r->id, r->o->name, text);
   ctrun_output_note(&r->out, r->id, r->o->name, text);
@@ -167,7 +191,7 @@ static void tell(struct run *r, const char *text) {
 /* --child-timeout hit a process: say so, and count it where ps sees it. */
 static void on_child_killed(void *data, const char *text) {
   struct run *r = data;
-  tell(r, text);
+  say(r, text);
   r->entry.children_killed = ctrun_govern_children_killed(r->govern);
   if (r->rec.fd >= 0)
     ctrun_record_write(&r->rec, r->dir, &r->entry);
@@ -184,7 +208,7 @@ static void on_idle(void *data) {
   snprintf(text, sizeof text, "idle: no output for %s; sending %s",
            ctrun_duration_format_exact(r->o->idle_timeout_ms, d, sizeof d),
            ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
-  tell(r, text);
+  say(r, text);
   stop_tree(r, r->o->signal, r->o->kill_after_ms);
   check(r);
 }
@@ -453,6 +477,14 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   e = ctrun_signals_watch(&r->loop, on_signal, r, &r->signals);
   if (e == 0)
     e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
+  /* --idle-timeout: the output goes through ctrun, to where it would have
+   * gone: one place for both streams (the log, the capture file, a
+   * detached run's /dev/null), or ctrun's own stdout and stderr. */
+  if (e == 0 && o->idle_timeout_ms != 0) {
+    int fd = r->out.child_fd;
+    e = ctrun_relay_new(&r->loop, fd >= 0 ? fd : 1, fd >= 0 ? fd : 2, ctrun_govern_output,
+                        r->govern, &r->relay);
+  }
   env = e == 0 ? make_env(r->id, o->name) : NULL;
   code = CTRUN_EXIT_FAILURE;
   if (e != 0 || env == NULL || ended_early(r, &code)) {
@@ -470,11 +502,21 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   s.run_id = r->id;
   s.stdio[0] = -1;
   s.stdio[1] = s.stdio[2] = r->out.child_fd;
+  if (r->relay != NULL && (e = ctrun_relay_open(r->relay, &s.stdio[1], &s.stdio[2])) != 0) {
+    ctrun_error("cannot make pipes for the output: %s", ctrun_strerror(e));
+    free_env(env);
+    r->done = true;
+    close_handles(r);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    return CTRUN_EXIT_FAILURE;
+  }
   /* The command is held before its first instruction while the run is
    * recorded, with its pid, so the entry is written once and no process of
    * the command ever runs unrecorded. */
   e = ctrun_tree_spawn(r->tree, &s);
   free_env(env);
+  if (r->relay != NULL)
+    ctrun_relay_spawned(r->relay);
   if (e == 0) {
     r->entry.child_pid = ctrun_tree_pid(r->tree);
     r->entry.pgid = ctrun_tree_pgid(r->tree);

@@ -1,6 +1,6 @@
-/* End-to-end: governing a run while it runs: --child-timeout,
- * --idle-timeout, --retry, and the reasons and messages that go with
- * them. */
+/* End-to-end: --child-timeout, a timeout on every process of the tree but
+ * the command.  Skipped (77) on the generic POSIX path, which has no
+ * process table to find the tree's processes and their ages in. */
 #include "harness.h"
 
 #include <errno.h>
