@@ -121,16 +121,6 @@ void ctrun_output_start(struct ctrun_output *out, const struct ctrun_run_opts *o
   log_line(out->log_fd, id, o->name, text);
 }
 
-/* "exit N": N unsigned, and for the codes of Windows exceptions
- * (0x80000000 and above) also in the hexadecimal they are known by. */
-static void format_exit(int code, char *buf, size_t size) {
-  unsigned c = (unsigned)code;
-  if (c >= 0x80000000u)
-    snprintf(buf, size, "exit %u (0x%08X)", c, c);
-  else
-    snprintf(buf, size, "exit %u", c);
-}
-
 void ctrun_output_note(struct ctrun_output *out, const char *id, const char *name,
                        const char *text) {
   if (out->log_fd >= 0)
@@ -138,8 +128,7 @@ void ctrun_output_note(struct ctrun_output *out, const char *id, const char *nam
 }
 
 void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *res) {
-  char text[200], result[120], ended[40], attempts[32] = "";
-  const char *sig = ctrun_signal_name(res->termsig);
+  char text[200], result[120], attempts[32] = "";
   int64_t ms = res->ended_ms - res->started_ms;
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
@@ -151,17 +140,7 @@ void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *re
   }
   if (out->log_fd < 0)
     return;
-  format_exit(res->exit_code, ended, sizeof ended);
-  switch (res->reason) {
-  case CTRUN_REASON_TIMEOUT: snprintf(result, sizeof result, "timed out, %s", ended); break;
-  case CTRUN_REASON_IDLE: snprintf(result, sizeof result, "idle, %s", ended); break;
-  case CTRUN_REASON_STOPPED: snprintf(result, sizeof result, "stopped, %s", ended); break;
-  case CTRUN_REASON_SIGNAL:
-    snprintf(result, sizeof result, "killed by signal %s, %s", sig ? sig : "?", ended);
-    break;
-  case CTRUN_REASON_LEFTOVERS: snprintf(result, sizeof result, "%s, leftovers killed", ended); break;
-  default: snprintf(result, sizeof result, "%s", ended); break;
-  }
+  ctrun_reason_text(res->reason, res->exit_code, res->termsig, result, sizeof result);
   if (res->attempts > 1)
     snprintf(attempts, sizeof attempts, " (%d attempts)", res->attempts);
   if (ms < 0)

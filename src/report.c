@@ -11,6 +11,33 @@ const char *ctrun_reason_name(enum ctrun_reason r) {
   return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "exit";
 }
 
+/* "exit N": N unsigned, and for the codes of Windows exceptions
+ * (0x80000000 and above) also in the hexadecimal they are known by. */
+static void format_exit(int code, char *buf, size_t size) {
+  unsigned c = (unsigned)code;
+  if (c >= 0x80000000u)
+    snprintf(buf, size, "exit %u (0x%08X)", c, c);
+  else
+    snprintf(buf, size, "exit %u", c);
+}
+
+const char *ctrun_reason_text(enum ctrun_reason r, int exit_code, int termsig, char *buf,
+                              size_t size) {
+  const char *sig = ctrun_signal_name(termsig);
+  char ended[40];
+  format_exit(exit_code, ended, sizeof ended);
+  switch (r) {
+  case CTRUN_REASON_TIMEOUT: snprintf(buf, size, "timed out, %s", ended); break;
+  case CTRUN_REASON_IDLE: snprintf(buf, size, "idle, %s", ended); break;
+  case CTRUN_REASON_STOPPED: snprintf(buf, size, "stopped, %s", ended); break;
+  case CTRUN_REASON_SIGNAL: snprintf(buf, size, "killed by signal %s, %s", sig ? sig : "?", ended); break;
+  case CTRUN_REASON_LEFTOVERS: snprintf(buf, size, "%s, leftovers killed", ended); break;
+  case CTRUN_REASON_SKIPPED: snprintf(buf, size, "skipped, %s", ended); break;
+  default: snprintf(buf, size, "%s", ended); break;
+  }
+  return buf;
+}
+
 void ctrun_report_write(struct ctrun_output *out, const struct ctrun_result *res) {
   FILE *f = ctrun_output_report_begin(out);
   const char *sig = res->attempts > 0 && res->termsig > 0 ? ctrun_signal_name(res->termsig) : NULL;

@@ -23,6 +23,7 @@
 #include "ctrun/registry.h"
 #include "ctrun/relay.h"
 #include "ctrun/result.h"
+#include "ctrun/retry.h"
 #include "ctrun/signals.h"
 
 struct run {
@@ -41,11 +42,26 @@ struct run {
   bool draining, drained;
   char id[CTRUN_ID_LEN + 1];
   int64_t started_ms, ended_ms, lock_wait_ms;
+  struct ctrun_detach *detach;
+  char **env;
+  int code; /* the run's exit code, once it is over */
+  /* --retry: the attempts so far, and the wait before the next */
+  uv_timer_t delay;
+  struct ctrun_attempt *attempt;
+  int attempts;
+  int64_t attempt_started_ms;
+  bool ending;  /* a signal or ctrun stop: no attempt after this one */
+  bool fatal;   /* ctrun itself failed (125): no attempt after this one */
+  bool between; /* the run ended while waiting to retry (ended_by says why) */
+  /* this attempt */
   bool timed_out, killed_hard, stopping, done;
   bool exited;
   enum ctrun_reason ended_by; /* TIMEOUT, IDLE or STOPPED once ctrun ended it; else EXIT */
   int status, termsig;
-  int leftovers_killed, peak_procs;
+  int leftovers_killed;
+  /* the whole run */
+  int leftovers_total, peak_procs;
+  bool any_killed_hard;
 };
 
 static void sample(struct run *r) {
@@ -57,6 +73,7 @@ static void sample(struct run *r) {
 }
 
 static void close_handles(struct run *r) {
+  uv_close((uv_handle_t *)&r->delay, NULL);
   uv_close((uv_handle_t *)&r->deadline, NULL);
   uv_close((uv_handle_t *)&r->grace, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
@@ -78,9 +95,11 @@ static void on_drained(void *data);
 static void hard_kill(struct run *r) {
   if (!r->killed_hard)
     ctrun_debug("killing what is left of run %s", r->id);
-  r->killed_hard = true;
+  r->killed_hard = r->any_killed_hard = true;
   ctrun_tree_signal(r->tree, SIGKILL);
 }
+
+static void attempt_over(struct run *r);
 
 /* The heart of the loop: called on every change of the tree and on every
  * poll.  Decides what the command's exit means and ends the run once the
@@ -94,6 +113,7 @@ static void check(struct run *r) {
       if (r->o->leftovers == CTRUN_LEFTOVERS_KILL) {
         int n = ctrun_tree_count(r->tree);
         r->leftovers_killed = n > 0 ? n : 1;
+        r->leftovers_total += r->leftovers_killed;
         ctrun_debug("the command exited; stopping %d leftover process(es)", r->leftovers_killed);
         stop_tree(r, r->o->signal, r->o->kill_after_ms);
       } else {
@@ -115,7 +135,7 @@ static void check(struct run *r) {
       return;
     }
     r->done = true;
-    close_handles(r);
+    attempt_over(r);
     return;
   }
   sample(r);
@@ -213,6 +233,15 @@ static void on_idle(void *data) {
   check(r);
 }
 
+/* A signal or ctrun stop came while waiting to retry: no tree to stop,
+ * the run ends at once with CODE. */
+static void end_between_attempts(struct run *r, int code, enum ctrun_reason why) {
+  r->code = code;
+  r->between = true;
+  r->ended_by = why;
+  close_handles(r);
+}
+
 /* ctrun stop (or --on-busy=replace) asked for this run to end. */
 static void on_stop(struct ctrun_tree *t, void *data) {
   struct run *r = data;
@@ -222,8 +251,13 @@ static void on_stop(struct ctrun_tree *t, void *data) {
   if (ctrun_stop_request_read(r->dir, r->id, &s, &ka) != 0)
     return; /* not from ctrun stop */
   ctrun_notice("run %s (%s) stopped on request", r->id, r->o->name);
+  r->ending = true;
   r->timed_out = true;
   r->ended_by = CTRUN_REASON_STOPPED;
+  if (r->done) {
+    end_between_attempts(r, CTRUN_EXIT_TIMEOUT, CTRUN_REASON_STOPPED);
+    return;
+  }
   stop_tree(r, s != 0 ? s : r->o->signal, ka);
   check(r);
 }
@@ -232,6 +266,16 @@ static void on_stop(struct ctrun_tree *t, void *data) {
  * gets the hard kill after -k. */
 static void on_signal(int sig, void *data) {
   struct run *r = data;
+  r->ending = true;
+  if (r->done) {
+    ctrun_notice("run %s (%s) ended by signal %s while waiting to retry", r->id, r->o->name,
+                 ctrun_signal_name(sig) ? ctrun_signal_name(sig) : "?");
+    r->status = -1;
+    r->termsig = sig;
+    r->timed_out = false;
+    end_between_attempts(r, CTRUN_EXIT_SIGNAL_BASE + sig, CTRUN_REASON_SIGNAL);
+    return;
+  }
   ctrun_debug("forwarding signal %s to the tree", ctrun_signal_name(sig));
   stop_tree(r, sig, r->o->kill_after_ms);
   check(r);
@@ -441,14 +485,117 @@ static int spawn_failure_code(int e) {
   }
 }
 
-/* Spawn, record and supervise until the whole tree is gone.  Returns the
- * exit code. */
-static int supervise(struct run *r, struct ctrun_detach *d) {
+/* Start one attempt: spawn the command into the container, held, record
+ * it (again: its pid and deadline are new), let it run, arm its deadline
+ * and the policies.  Returns 0; or, when it could not start, ends the run
+ * with the exit code that says why and returns that code. */
+static int start_attempt(struct run *r) {
   struct ctrun_run_opts *o = r->o;
   struct ctrun_spawn s;
-  char **env;
+  int e;
+
+  r->exited = r->timed_out = r->killed_hard = r->stopping = r->done = false;
+  r->draining = r->drained = false;
+  r->ended_by = CTRUN_REASON_EXIT;
+  r->status = -1;
+  r->termsig = 0;
+  r->leftovers_killed = 0;
+  r->attempt_started_ms = ctrun_now_ms();
+  r->attempt[r->attempts].exit_code = 0;
+  r->attempt[r->attempts].reason = CTRUN_REASON_EXIT;
+  r->attempt[r->attempts].duration_ms = 0;
+  r->attempts++;
+  memset(&s, 0, sizeof s);
+  s.argv = o->argv;
+  s.env = r->env;
+  s.run_id = r->id;
+  s.stdio[0] = -1;
+  s.stdio[1] = s.stdio[2] = r->out.child_fd;
+  if (r->relay != NULL && (e = ctrun_relay_open(r->relay, &s.stdio[1], &s.stdio[2])) != 0) {
+    ctrun_error("cannot make pipes for the output: %s", ctrun_strerror(e));
+    r->attempt[r->attempts - 1].exit_code = r->code = CTRUN_EXIT_FAILURE;
+    close_handles(r);
+    return r->code;
+  }
+  /* The command is held before its first instruction while the run is
+   * recorded, with its pid, so the entry is written once and no process of
+   * the command ever runs unrecorded. */
+  e = ctrun_tree_spawn(r->tree, &s);
+  if (r->relay != NULL)
+    ctrun_relay_spawned(r->relay);
+  if (e == 0) {
+    r->entry.child_pid = ctrun_tree_pid(r->tree);
+    r->entry.pgid = ctrun_tree_pgid(r->tree);
+    ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
+    if (o->timeout_ms != 0)
+      r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
+    e = ctrun_record_write(&r->rec, r->dir, &r->entry);
+    if (e != 0) {
+      ctrun_error("cannot record the run in '%s': %s", ctrun_dir_path(r->dir), ctrun_strerror(e));
+      r->fatal = true;
+      r->stopping = true;
+      hard_kill(r); /* the held command never runs */
+      check(r);
+      return 0;
+    }
+    e = ctrun_tree_start(r->tree);
+  }
+  if (e != 0) {
+    ctrun_error("cannot run '%s': %s", o->argv[0], ctrun_strerror(e));
+    r->attempt[r->attempts - 1].exit_code = r->code = spawn_failure_code(e);
+    close_handles(r);
+    return r->code;
+  }
+  ctrun_detach_ready(r->detach, 0, true, r->out.log_fd);
+  ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
+
+  uv_update_time(&r->loop); /* the spawn may have taken a while */
+  if (o->timeout_ms != 0)
+    uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
+  ctrun_govern_start(r->govern);
+  check(r);
+  return 0;
+}
+
+static void on_delay(uv_timer_t *h) { start_attempt(h->data); }
+
+/* The attempt's tree is gone, its output read: note how it ended, then
+ * retry (--retry) or end the run. */
+static void attempt_over(struct run *r) {
+  struct ctrun_attempt *a = &r->attempt[r->attempts - 1];
+  char d[32], how[80], text[200];
+  uint64_t ms;
+
+  uv_timer_stop(&r->deadline);
+  uv_timer_stop(&r->grace);
+  uv_timer_stop(&r->poll);
+  ctrun_govern_stop(r->govern);
+  a->exit_code = r->fatal ? CTRUN_EXIT_FAILURE : exit_code(r);
+  a->reason = reason(r);
+  a->duration_ms = ctrun_now_ms() - r->attempt_started_ms;
+  if (r->fatal || r->ending || r->attempts > r->o->retry || !ctrun_retry_wanted(&r->o->retry_on, a)) {
+    r->code = a->exit_code;
+    close_handles(r);
+    return;
+  }
+  /* Nothing of this attempt's tree is left (the container is empty): the
+   * next one starts clean, after the delay, with the lock still held. */
+  ms = ctrun_retry_delay_ms(r->o->retry_delay_ms, r->attempts, ctrun_retry_jitter());
+  snprintf(text, sizeof text, "attempt %d of %d: %s; retrying in %s", r->attempts,
+           r->o->retry + 1, ctrun_reason_text(a->reason, a->exit_code, r->termsig, how, sizeof how),
+           ctrun_duration_format_exact(ms, d, sizeof d));
+  say(r, text);
+  r->entry.deadline_ms = 0;
+  uv_timer_start(&r->delay, on_delay, ms, 0);
+}
+
+/* Set up the loop, the container and what watches it, then run the
+ * attempts until the last one's tree is gone.  Returns the exit code. */
+static int supervise(struct run *r, struct ctrun_detach *d) {
+  struct ctrun_run_opts *o = r->o;
   int e, code;
 
+  r->detach = d;
   e = uv_loop_init(&r->loop);
   if (e == 0)
     e = ctrun_tree_new(&r->loop, on_tree, r, &r->tree);
@@ -459,15 +606,17 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_timer_init(&r->loop, &r->deadline);
   uv_timer_init(&r->loop, &r->grace);
   uv_timer_init(&r->loop, &r->poll);
-  r->deadline.data = r->grace.data = r->poll.data = r;
+  uv_timer_init(&r->loop, &r->delay);
+  r->deadline.data = r->grace.data = r->poll.data = r->delay.data = r;
+  r->attempt = calloc((size_t)o->retry + 1, sizeof *r->attempt);
   {
     struct ctrun_govern_hooks hooks = { r, on_child_killed, on_idle };
-    int g = ctrun_govern_new(&r->loop, r->tree, o, &hooks, &r->govern);
+    int g = r->attempt == NULL ? UV_ENOMEM : ctrun_govern_new(&r->loop, r->tree, o, &hooks, &r->govern);
     if (g != 0) {
       if (g == UV_ENOSYS)
         ctrun_error("--child-timeout needs a process table, which this platform does not offer");
       else
-        ctrun_error("cannot set up --child-timeout: %s", ctrun_strerror(g));
+        ctrun_error("cannot set up the run: %s", ctrun_strerror(g));
       r->done = true;
       close_handles(r);
       uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -485,76 +634,23 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
     e = ctrun_relay_new(&r->loop, fd >= 0 ? fd : 1, fd >= 0 ? fd : 2, ctrun_govern_output,
                         r->govern, &r->relay);
   }
-  env = e == 0 ? make_env(r->id, o->name) : NULL;
+  r->env = e == 0 ? make_env(r->id, o->name) : NULL;
   code = CTRUN_EXIT_FAILURE;
-  if (e != 0 || env == NULL || ended_early(r, &code)) {
+  if (e != 0 || r->env == NULL || ended_early(r, &code)) {
     if (code == CTRUN_EXIT_FAILURE)
       ctrun_error("cannot set up signals: %s", ctrun_strerror(e ? e : UV_ENOMEM));
-    free_env(env);
     r->done = true;
     close_handles(r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     return code;
   }
-  memset(&s, 0, sizeof s);
-  s.argv = o->argv;
-  s.env = env;
-  s.run_id = r->id;
-  s.stdio[0] = -1;
-  s.stdio[1] = s.stdio[2] = r->out.child_fd;
-  if (r->relay != NULL && (e = ctrun_relay_open(r->relay, &s.stdio[1], &s.stdio[2])) != 0) {
-    ctrun_error("cannot make pipes for the output: %s", ctrun_strerror(e));
-    free_env(env);
-    r->done = true;
-    close_handles(r);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    return CTRUN_EXIT_FAILURE;
-  }
-  /* The command is held before its first instruction while the run is
-   * recorded, with its pid, so the entry is written once and no process of
-   * the command ever runs unrecorded. */
-  e = ctrun_tree_spawn(r->tree, &s);
-  free_env(env);
-  if (r->relay != NULL)
-    ctrun_relay_spawned(r->relay);
-  if (e == 0) {
-    r->entry.child_pid = ctrun_tree_pid(r->tree);
-    r->entry.pgid = ctrun_tree_pgid(r->tree);
-    ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
-    if (o->timeout_ms != 0)
-      r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
-    e = ctrun_record_write(&r->rec, r->dir, &r->entry);
-    if (e != 0) {
-      ctrun_error("cannot record the run in '%s': %s", ctrun_dir_path(r->dir), ctrun_strerror(e));
-      r->stopping = true;
-      hard_kill(r); /* the held command never runs */
-      uv_run(&r->loop, UV_RUN_DEFAULT);
-      return CTRUN_EXIT_FAILURE;
-    }
-    e = ctrun_tree_start(r->tree);
-  }
-  if (e != 0) {
-    ctrun_error("cannot run '%s': %s", o->argv[0], ctrun_strerror(e));
-    r->done = true;
-    close_handles(r);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    return spawn_failure_code(e);
-  }
-  ctrun_detach_ready(d, 0, true, r->out.log_fd);
-  ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
-
-  uv_update_time(&r->loop); /* the spawn may have taken a while */
-  if (o->timeout_ms != 0)
-    uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
-  ctrun_govern_start(r->govern);
-  check(r);
+  start_attempt(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
-  return exit_code(r);
+  return r->code;
 }
 
 /* The run's result, once it is over: what every sink reads. */
-static void fill_result(const struct run *r, int code, bool skipped, struct ctrun_result *res,
-                        struct ctrun_attempt *one) {
+static void fill_result(const struct run *r, int code, bool skipped, struct ctrun_result *res) {
   memset(res, 0, sizeof *res);
   res->id = r->id;
   res->name = r->o->name;
@@ -566,26 +662,27 @@ static void fill_result(const struct run *r, int code, bool skipped, struct ctru
   res->exit_code = code;
   res->status = r->status;
   res->termsig = r->termsig;
-  res->reason = skipped ? CTRUN_REASON_SKIPPED : reason(r);
   res->timed_out = r->timed_out;
-  res->killed_hard = r->killed_hard;
-  res->leftovers_killed = r->leftovers_killed;
+  res->killed_hard = r->any_killed_hard;
+  res->leftovers_killed = r->leftovers_total;
   res->children_killed = r->entry.children_killed;
   res->peak_procs = r->peak_procs;
-  if (!skipped) {
-    one->exit_code = code;
-    one->reason = res->reason;
-    one->duration_ms = r->ended_ms - r->started_ms;
-    res->attempts = 1;
-    res->attempt = one;
-  }
+  res->attempts = skipped ? 0 : r->attempts;
+  res->attempt = r->attempt;
+  if (skipped)
+    res->reason = CTRUN_REASON_SKIPPED;
+  else if (r->between)
+    res->reason = r->ended_by; /* a signal or ctrun stop during the wait to retry */
+  else if (r->attempts > 0)
+    res->reason = r->attempt[r->attempts - 1].reason;
+  else
+    res->reason = reason(r);
 }
 
 int ctrun_run(struct ctrun_run_opts *o) {
   struct run run, *r = &run;
   struct ctrun_detach detach = { -1, NULL };
   struct ctrun_result res;
-  struct ctrun_attempt one;
   char err[512];
   int code = CTRUN_EXIT_FAILURE, e;
   bool skipped = false, started = false;
@@ -650,10 +747,12 @@ int ctrun_run(struct ctrun_run_opts *o) {
   /* The tree is gone: now the lock may go, and the run with it. */
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
-  fill_result(r, code, false, &res, &one);
+  fill_result(r, code, false, &res);
   ctrun_output_finish(&r->out, &res);
   ctrun_report_write(&r->out, &res);
   uv_loop_close(&r->loop);
+  free_env(r->env);
+  free(r->attempt);
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);
   ctrun_detach_ready(&detach, code, false, -1);
@@ -663,7 +762,7 @@ out:
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
   if (skipped) {
-    fill_result(r, code, true, &res, &one);
+    fill_result(r, code, true, &res);
     ctrun_report_write(&r->out, &res);
   }
   ctrun_output_close(&r->out);

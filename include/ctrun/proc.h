@@ -30,7 +30,8 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
 /* Create the command's process inside the container, held before its
  * first instruction, so that the run can be recorded with the command's pid
  * before anything of it runs; if ctrun dies meanwhile, the held process
- * dies without running.  Returns 0, or a negative libuv error: UV_ENOENT
+ * dies without running.  Once the tree is empty, the container may take
+ * the next command (--retry's next attempt).  Returns 0, or a negative libuv error: UV_ENOENT
  * (not found), UV_EACCES and others (cannot execute); where the platform
  * learns these only at exec, ctrun_tree_start returns them. */
 int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s);

@@ -5,6 +5,7 @@
 #define CTRUN_RESULT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Why a run (or one attempt of it) ended: exactly one of these. */
@@ -20,6 +21,12 @@ enum ctrun_reason {
 
 /* "exit", "signal", "timeout", "idle", "stopped", "leftovers", "skipped". */
 const char *ctrun_reason_name(enum ctrun_reason r);
+
+/* How an end reads for people, as the log's end line says it: "exit 3",
+ * "killed by signal TERM, exit 143", "timed out, exit 124", "idle, exit
+ * 124", "stopped, exit 124", "exit 0, leftovers killed". */
+const char *ctrun_reason_text(enum ctrun_reason r, int exit_code, int termsig, char *buf,
+                              size_t size);
 
 /* One attempt of a run (--retry makes several). */
 struct ctrun_attempt {

@@ -193,7 +193,11 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     close(errp[0]);
     return -err;
   }
+  /* Once the tree of an earlier command is gone, the container takes the
+   * next one (--retry): its state starts afresh. */
   t->pid = pid;
+  t->exited = false;
+  t->status = t->termsig = 0;
   snprintf(t->run_id, sizeof t->run_id, "%s", s->run_id);
   t->go_fd = go[1];
   t->err_fd = errp[0];

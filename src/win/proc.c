@@ -241,9 +241,15 @@ static DWORD WINAPI watch(void *arg) {
     if (ok && key == KEY_QUIT)
       break;
     if (ok && key == KEY_STARTED) {
-      /* Written by the loop thread before the post: safe to read now. */
+      /* The job was written by the loop thread before the post: safe to
+       * read now.  The process comes as a handle of the watcher's own, so
+       * that the loop thread may close its own when the next command
+       * (--retry) replaces it. */
       job = t->job;
-      process = t->process;
+      if (process != NULL)
+        CloseHandle(process);
+      process = (HANDLE)ov;
+      main_gone = false;
       wake = true;
     } else if (ok && key == KEY_STOP_EVENT) {
       stop = (HANDLE)ov;
@@ -271,6 +277,8 @@ static DWORD WINAPI watch(void *arg) {
     if (wake)
       uv_async_send(&t->async);
   }
+  if (process != NULL)
+    CloseHandle(process);
   return 0;
 }
 
@@ -467,8 +475,8 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     r = UV_ENOMEM;
     goto out;
   }
-  r = make_job(t, s->run_id);
-  if (r != 0)
+  /* One job for the run: a later command (--retry) goes into the same. */
+  if (t->job == NULL && (r = make_job(t, s->run_id)) != 0)
     goto out;
   for (int i = 0; i < 3; i++) {
     HANDLE h = std_handle(s->stdio[i], which[i]);
@@ -501,10 +509,19 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     CloseHandle(pi.hProcess);
     goto out;
   }
+  if (t->process != NULL)
+    CloseHandle(t->process);
   t->process = pi.hProcess;
   t->pid = pi.dwProcessId;
+  t->exited = false;
+  t->status = 0;
   t->held = pi.hThread; /* resumed by ctrun_tree_start */
-  PostQueuedCompletionStatus(t->port, 0, KEY_STARTED, NULL);
+  {
+    HANDLE mine = NULL;
+    DuplicateHandle(GetCurrentProcess(), pi.hProcess, GetCurrentProcess(), &mine, 0, FALSE,
+                    DUPLICATE_SAME_ACCESS);
+    PostQueuedCompletionStatus(t->port, 0, KEY_STARTED, (OVERLAPPED *)mine);
+  }
 out:
   for (int i = 0; i < 3; i++)
     if (stdio[i] != NULL)
