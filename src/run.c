@@ -62,6 +62,7 @@ struct run {
   /* the whole run */
   int leftovers_total, peak_procs;
   bool any_killed_hard;
+  bool coalesced; /* --on-busy=queue found another run waiting */
 };
 
 static void sample(struct run *r) {
@@ -416,16 +417,60 @@ out:
   return e;
 }
 
+/* The lock is busy: skip quietly (-1: exit 0, nothing run; also when the
+ * queue has its one waiter already), or fail saying who holds it and ERR
+ * (75). */
+static int busy_verdict(struct run *r, const char *err) {
+  struct ctrun_run_opts *o = r->o;
+  char holder[256];
+  if (o->on_busy == CTRUN_BUSY_SKIP || r->coalesced) {
+    /* Quiet, and cheap: naming the holder reads the registry. */
+    if (ctrun_verbosity > 0) {
+      describe_holder(r, holder, sizeof holder);
+      ctrun_debug("lock '%s' is held by %s; %s %s", o->lock_path, holder,
+                  r->coalesced ? "another run already waits for it; coalesced into it:"
+                               : "skipping",
+                  o->name);
+    }
+    return -1;
+  }
+  describe_holder(r, holder, sizeof holder);
+  ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
+  return CTRUN_EXIT_LOCK_BUSY;
+}
+
 /* Take the lock of -l, or say why not.  Returns 0 when taken, else the exit
  * code to leave with. */
 static int take_lock(struct run *r) {
   struct ctrun_run_opts *o = r->o;
-  char err[512] = "", holder[256];
+  char err[512] = "", d[32];
   uint64_t t0 = uv_hrtime();
-  int e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
+  int waiter = -1;
+  /* queue: first a look, then, as the one waiter, the wait. */
+  int e = ctrun_lock_take(&r->lock, o->lock_path, o->on_busy == CTRUN_BUSY_QUEUE ? 0 : o->lock_wait_ms,
+                          err, sizeof err);
 
   if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE && ctrun_proc_held_signal() == 0)
     e = replace_holder(r, err, sizeof err);
+  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_QUEUE && ctrun_proc_held_signal() == 0) {
+    waiter = ctrun_lock_waiter_take(r->dir, &r->lock.file);
+    if (waiter == UV_EBUSY) {
+      r->coalesced = true; /* the one waiting will run after the holder: for us too */
+    } else if (waiter < 0) {
+      snprintf(err, sizeof err, "cannot queue for lock '%s' in '%s': %s", o->lock_path,
+               ctrun_dir_path(r->dir), ctrun_strerror(waiter));
+      e = waiter;
+    } else {
+      /* In the queue: a detached run's caller need not wait with us. */
+      ctrun_detach_ready(r->detach, 0, true, r->out.log_fd);
+      ctrun_debug("lock '%s' is busy; waiting in the queue", o->lock_path);
+      e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
+      ctrun_lock_waiter_release(waiter);
+      if (e == UV_EBUSY)
+        snprintf(err, sizeof err, "still held after waiting %s in the queue",
+                 ctrun_duration_format_exact(o->lock_wait_ms, d, sizeof d));
+    }
+  }
   r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
   /* A signal ended the wait: the caller says so (ended_early). */
   if (e == 0 || ctrun_proc_held_signal() != 0)
@@ -434,13 +479,56 @@ static int take_lock(struct run *r) {
     ctrun_error("%s", err);
     return CTRUN_EXIT_FAILURE;
   }
-  describe_holder(r, holder, sizeof holder);
-  if (o->on_busy == CTRUN_BUSY_SKIP) {
-    ctrun_debug("lock '%s' is held by %s; skipping %s", o->lock_path, holder, o->name);
-    return -1; /* skipped: exit 0, nothing run */
+  return busy_verdict(r, err);
+}
+
+/* -d with a lock: what a busy lock means is decided here, in the caller,
+ * before anything forks, whenever it needs no wait: skip and fail, and a
+ * queue that another run already waits in.  A skipped hook then costs no
+ * supervisor.  Returns -1 when the run goes on, detached (the supervisor
+ * takes the lock for real; should it be busy again by then, it decides as
+ * it always did), else the exit code, with *SKIPPED set for a skip. */
+static int busy_in_caller(struct run *r, bool *skipped) {
+  struct ctrun_run_opts *o = r->o;
+  char err[512];
+  int e, code;
+
+  if (o->on_busy == CTRUN_BUSY_REPLACE || (o->lock_wait_ms != 0 && o->on_busy != CTRUN_BUSY_QUEUE))
+    return -1;
+  e = ctrun_lock_take(&r->lock, o->lock_path, 0, err, sizeof err);
+  if (e != UV_EBUSY) {
+    /* Free (or an error, which the supervisor reports as it always did). */
+    if (e == 0) {
+      ctrun_fd_close(r->lock.fd);
+      r->lock.fd = -1;
+    }
+    return -1;
   }
-  ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
-  return CTRUN_EXIT_LOCK_BUSY;
+  /* Only what the verdict needs: the state directory to name the holder
+   * or to queue in, the report for a skip. */
+  if ((o->on_busy != CTRUN_BUSY_SKIP || ctrun_verbosity > 0) &&
+      ctrun_statedir_open(&r->dir, err, sizeof err) != 0)
+    return -1;
+  if (o->on_busy == CTRUN_BUSY_QUEUE) {
+    int waiter = ctrun_lock_waiter_take(r->dir, &r->lock.file);
+    if (waiter != UV_EBUSY) {
+      ctrun_lock_waiter_release(waiter); /* a place in the queue: the supervisor takes it */
+      ctrun_dir_close(r->dir);
+      r->dir = NULL;
+      return -1;
+    }
+    r->coalesced = true;
+  }
+  if (o->report_path != NULL && ctrun_output_open(&r->out, o, r->id, err, sizeof err) != 0) {
+    ctrun_error("%s", err);
+    return CTRUN_EXIT_FAILURE;
+  }
+  r->started_ms = ctrun_now_ms();
+  code = busy_verdict(r, "");
+  if (code < 0)
+    code = 0;
+  *skipped = true;
+  return code;
 }
 
 /* A signal that ends a run arrived before the loop watched for it (while
@@ -591,11 +679,10 @@ static void attempt_over(struct run *r) {
 
 /* Set up the loop, the container and what watches it, then run the
  * attempts until the last one's tree is gone.  Returns the exit code. */
-static int supervise(struct run *r, struct ctrun_detach *d) {
+static int supervise(struct run *r) {
   struct ctrun_run_opts *o = r->o;
   int e, code;
 
-  r->detach = d;
   e = uv_loop_init(&r->loop);
   if (e == 0)
     e = ctrun_tree_new(&r->loop, on_tree, r, &r->tree);
@@ -696,7 +783,14 @@ int ctrun_run(struct ctrun_run_opts *o) {
   ctrun_verbosity = o->verbosity;
   ctrun_new_run_id(r->id);
   detach.run_id = r->id;
+  r->detach = &detach;
 
+  if (o->detach && o->lock_path != NULL) {
+    code = busy_in_caller(r, &skipped);
+    if (code >= 0)
+      goto out;
+    code = CTRUN_EXIT_FAILURE;
+  }
   if (o->detach) {
     e = ctrun_detach_start(&detach);
     if (e < 0) {
@@ -742,7 +836,7 @@ int ctrun_run(struct ctrun_run_opts *o) {
   }
   fill_entry(r);
   ctrun_output_start(&r->out, o, r->id, r->started_ms);
-  code = supervise(r, &detach);
+  code = supervise(r);
   r->ended_ms = ctrun_now_ms();
   /* The tree is gone: now the lock may go, and the run with it. */
   ctrun_lock_release(&r->lock);
