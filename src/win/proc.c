@@ -579,29 +579,29 @@ static uint64_t created_at(HANDLE h) {
 }
 
 int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n) {
-  struct {
-    JOBOBJECT_BASIC_PROCESS_ID_LIST list;
-    ULONG_PTR more[1023];
-  } ids;
+  ULONG_PTR *ids;
   struct ctrun_member *m;
   FILETIME now_ft;
   uint64_t now;
   size_t k = 0;
+  DWORD count = 0;
 
   *out = NULL;
   *n = 0;
   if (t->job == NULL)
     return 0;
   refresh(t);
-  if (!QueryInformationJobObject(t->job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL))
+  if ((ids = job_pids(t->job, &count)) == NULL)
     return ctrun_win_error(GetLastError());
-  m = calloc((size_t)ids.list.NumberOfProcessIdsInList + 1, sizeof *m);
-  if (m == NULL)
+  m = calloc((size_t)count + 1, sizeof *m);
+  if (m == NULL) {
+    free(ids);
     return UV_ENOMEM;
+  }
   GetSystemTimeAsFileTime(&now_ft);
   now = (uint64_t)now_ft.dwHighDateTime << 32 | now_ft.dwLowDateTime;
-  for (DWORD i = 0; i < ids.list.NumberOfProcessIdsInList; i++) {
-    DWORD pid = (DWORD)ids.list.ProcessIdList[i];
+  for (DWORD i = 0; i < count; i++) {
+    DWORD pid = (DWORD)ids[i];
     wchar_t path[MAX_PATH];
     DWORD len = MAX_PATH;
     HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
@@ -626,6 +626,7 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
     CloseHandle(h);
     k++;
   }
+  free(ids);
   *out = m;
   *n = k;
   return 0;
@@ -635,8 +636,8 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
  * group): the member is terminated, once it is proven to be the one seen,
  * and in this run's job. */
 int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig) {
-  HANDLE h = OpenProcess(PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
-                         (DWORD)m->pid);
+  /* IsProcessInJob wants more than the limited query right (Wine says so). */
+  HANDLE h = OpenProcess(PROCESS_TERMINATE | PROCESS_QUERY_INFORMATION, FALSE, (DWORD)m->pid);
   BOOL in = FALSE;
   int r = 0;
   (void)sig;
