@@ -29,6 +29,12 @@ struct ctrun_pinfo {
 /* The whole process table, or UV_ENOSYS.  Free *V with free(). */
 int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n);
 
+/* The live descendants of this process, found by walking down from it
+ * (Linux: /proc/PID/task/TID/children), so that the cost follows the size
+ * of the tree, not of the process table.  UV_ENOSYS where the host has no
+ * such walk; the caller then reads the whole table.  Free *V with free(). */
+int ctrun_os_descendants(struct ctrun_pinfo **v, size_t *n);
+
 /* The start time of PID. */
 int ctrun_os_proc_start(pid_t pid, uint64_t *start);
 
@@ -54,8 +60,9 @@ int ctrun_unix_count_descendants(void);
 
 /* The live processes that descend from this process or belong to process
  * group PGID (0: none), as rows of the process table, for the policies
- * that govern a run.  UV_ENOSYS where there is no process table.  Free *V
- * with free(). */
+ * that govern a run; with PGID 0, by a walk down the tree where the host
+ * has one.  UV_ENOSYS where there is no process table.  Free *V with
+ * free(). */
 int ctrun_unix_members(pid_t pgid, struct ctrun_pinfo **v, size_t *n);
 
 /* Where ctrun is no reaper, the tree is found by its run tag: signal (SIG

@@ -287,8 +287,9 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
   struct ctrun_pinfo *v;
   struct ctrun_member *m;
   size_t count;
-  /* The group id is the command's while it is unreaped or has members. */
-  int r = ctrun_unix_members(t->pid > 0 && !t->exited ? t->pid : 0, &v, &count);
+  /* A reaper's descendants are the whole tree: a walk down finds them.
+   * Else the group too (its id is the command's while it is unreaped). */
+  int r = ctrun_unix_members(t->reaper ? 0 : t->pid > 0 && !t->exited ? t->pid : 0, &v, &count);
   if (r != 0)
     return r;
   m = calloc(count + 1, sizeof *m);

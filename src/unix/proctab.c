@@ -239,7 +239,19 @@ int ctrun_unix_members(pid_t pgid, struct ctrun_pinfo **out, size_t *count) {
   struct ctrun_pinfo *v;
   size_t n, k = 0;
   pid_t self = getpid();
-  int r = ctrun_os_proc_list(&v, &n);
+  int r;
+  /* Without a group to look for, a walk down from here is enough. */
+  if (pgid == 0 && (r = ctrun_os_descendants(&v, &n)) != UV_ENOSYS) {
+    if (r != 0)
+      return r;
+    for (size_t i = 0; i < n; i++)
+      if (!v[i].zombie)
+        v[k++] = v[i];
+    *out = v;
+    *count = k;
+    return 0;
+  }
+  r = ctrun_os_proc_list(&v, &n);
   if (r != 0)
     return r;
   qsort(v, n, sizeof *v, by_pid);
