@@ -154,15 +154,8 @@ void ctrun_govern_output(void *data, bool held) {
 int ctrun_govern_new(uv_loop_t *loop, struct ctrun_tree *t, const struct ctrun_run_opts *o,
                      const struct ctrun_govern_hooks *hooks, struct ctrun_govern **out) {
   struct ctrun_govern *g;
-  if (o->child_timeout_ms != 0) {
-    /* Ask once, before anything runs, whether the platform can list it. */
-    struct ctrun_member *v = NULL;
-    size_t n;
-    int r = ctrun_tree_members(t, &v, &n);
-    free(v);
-    if (r != 0)
-      return r;
-  }
+  if (o->child_timeout_ms != 0 && !ctrun_tree_can_list())
+    return UV_ENOSYS;
   g = calloc(1, sizeof *g);
   if (g == NULL)
     return UV_ENOMEM;

@@ -785,6 +785,11 @@ int ctrun_run(struct ctrun_run_opts *o) {
   detach.run_id = r->id;
   r->detach = &detach;
 
+  /* What the platform cannot do is refused before anything runs. */
+  if (o->child_timeout_ms != 0 && !ctrun_tree_can_list()) {
+    ctrun_error("--child-timeout needs a process table, which this platform does not offer");
+    return CTRUN_EXIT_FAILURE;
+  }
   if (o->detach && o->lock_path != NULL) {
     code = busy_in_caller(r, &skipped);
     if (code >= 0)

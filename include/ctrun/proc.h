@@ -76,6 +76,10 @@ struct ctrun_member {
  * where the platform has no process table. */
 int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n);
 
+/* Whether ctrun_tree_members can list a tree here at all: false where
+ * the platform has no process table (the generic POSIX host).  Cheap. */
+bool ctrun_tree_can_list(void);
+
 /* Send SIG to the member M alone, if it is still that process (its start
  * time, and on Windows its job, are checked).  Windows has no soft signal
  * for one process: any SIG terminates it at once. */

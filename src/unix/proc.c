@@ -310,6 +310,11 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
   return 0;
 }
 
+bool ctrun_tree_can_list(void) {
+  uint64_t start;
+  return ctrun_os_proc_start(getpid(), &start) != UV_ENOSYS;
+}
+
 int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig) {
   (void)t;
   return ctrun_os_signal_verified((pid_t)m->pid, m->start, sig);

@@ -632,6 +632,8 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
   return 0;
 }
 
+bool ctrun_tree_can_list(void) { return true; /* every job lists its processes */ }
+
 /* No soft signal reaches one process (CTRL_BREAK goes to the whole console
  * group): the member is terminated, once it is proven to be the one seen,
  * and in this run's job. */

@@ -287,6 +287,21 @@ static void check_warns_of_old_runs(void **state) {
   assert_int_equal(e2e_wait(run, 10), 124);
 }
 
+/* Where there is no process table (the generic POSIX host), --child-timeout
+ * is refused before anything runs: 125, no log, no command. */
+static void child_timeout_without_a_process_table_is_refused(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  const char *ran = e2e_path(t, "ran"), *log = e2e_path(t, "log");
+  if (e2e_has_extras())
+    skip(); /* this host has one: e2e-govern tests the option */
+  E2E_RUN(t, &r, "-d", "-o", log, "--child-timeout", "1s", "--", "@child", "pidfile", ran);
+  assert_int_equal(r.code, 125);
+  assert_non_null(strstr(r.err, "--child-timeout needs a process table"));
+  assert_false(e2e_wait_file(ran, 0.2));
+  assert_false(e2e_wait_file(log, 0));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(fails_twice_then_succeeds_with_the_lock_held),
@@ -297,6 +312,7 @@ int main(void) {
     E2E_TEST(stop_is_logged_as_stopped),
     E2E_TEST(messages_print_durations_exactly),
     E2E_TEST(check_warns_of_old_runs),
+    E2E_TEST(child_timeout_without_a_process_table_is_refused),
   };
   return e2e_main("e2e-retry", tests, sizeof tests / sizeof tests[0]);
 }
