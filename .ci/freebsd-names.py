@@ -128,6 +128,8 @@ field_types = {
     "ki_pid": "::pid_t", "ki_ppid": "::pid_t", "ki_pgid": "::pid_t", "ki_stat": "::c_char",
     "ki_start": "::timeval", "ki_structsize": "::c_int",
     "kp_pid": "::pid_t", "kp_ppid": "::pid_t", "kp_pgid": "::pid_t", "kp_start": "::timeval",
+    # NUL-terminated names, read with "%s".
+    "ki_comm": "[::c_char; ::COMMLEN + 1]", "kp_comm": "[::c_char; MAXCOMLEN+1]",
 }
 
 checked = {}

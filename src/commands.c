@@ -123,6 +123,7 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
       ctrun_json_string_or_null(stdout, e->lock);
       fputs(",\"log\":", stdout);
       ctrun_json_string_or_null(stdout, e->log);
+      printf(",\"children_killed\":%d", e->children_killed);
       int procs = ctrun_proctab_count(w.tab, e);
       if (procs < 0)
         fputs(",\"procs\":null}", stdout);
@@ -335,9 +336,9 @@ int ctrun_cmd_cleanup(const struct ctrun_cleanup_opts *o) {
 int ctrun_cmd_check(const struct ctrun_check_opts *o) {
   static const char *const names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
   struct view w;
-  char err[512], extra[64] = "", perf[96] = "";
+  char err[512], extra[128] = "", perf[96] = "", age[32];
   int64_t now = ctrun_now_ms();
-  long procs = 0, stale = 0, overdue = 0;
+  long procs = 0, stale = 0, overdue = 0, old = 0, killed = 0;
   bool unknown_procs = false;
   int status = CTRUN_CHECK_OK, cleaned = -1;
 
@@ -351,14 +352,18 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
       unknown_procs = true;
     else
       procs += n;
+    killed += w.v[i].children_killed;
     if (w.v[i].stale)
       stale++;
     else if (w.v[i].deadline_ms != 0 && w.v[i].deadline_ms < now)
       overdue++;
+    /* --max-age: any live run older than that, with a deadline or not. */
+    if (!w.v[i].stale && o->max_age_ms != 0 && now - w.v[i].started_ms > (int64_t)o->max_age_ms)
+      old++;
   }
   if (o->crit >= 0 && procs >= o->crit)
     status = CTRUN_CHECK_CRITICAL;
-  else if ((o->warn >= 0 && procs >= o->warn) || stale > 0 || overdue > 0)
+  else if ((o->warn >= 0 && procs >= o->warn) || stale > 0 || overdue > 0 || old > 0)
     status = CTRUN_CHECK_WARNING;
   if (unknown_procs && status == CTRUN_CHECK_OK && (o->warn >= 0 || o->crit >= 0))
     status = CTRUN_CHECK_UNKNOWN;
@@ -366,6 +371,9 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
     cleaned = clean(&w, false, false);
   if (overdue > 0)
     snprintf(extra, sizeof extra, ", %ld overdue", overdue);
+  if (old > 0)
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ", %ld older than %s", old,
+             ctrun_duration_format_exact(o->max_age_ms, age, sizeof age));
   if (o->warn >= 0 || o->crit >= 0) {
     char wbuf[24] = "", cbuf[24] = "";
     if (o->warn >= 0)
@@ -383,8 +391,9 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
     if (o->crit >= 0)
       snprintf(cbuf, sizeof cbuf, "%ld", o->crit);
     printf("{\"status\":\"%s\",\"code\":%d,\"runs\":%zu,\"procs\":%ld,\"stale\":%ld,"
-           "\"overdue\":%ld,\"warn\":%s,\"crit\":%s,\"cleaned\":%d}\n",
-           names[status], status, w.n, procs, stale, overdue, wbuf, cbuf,
+           "\"overdue\":%ld,\"old\":%ld,\"children_killed\":%ld,\"warn\":%s,\"crit\":%s,"
+           "\"cleaned\":%d}\n",
+           names[status], status, w.n, procs, stale, overdue, old, killed, wbuf, cbuf,
            cleaned < 0 ? 0 : cleaned);
   } else {
     printf("CTRUN %s - %zu runs, %ld processes, %ld stale%s%s | runs=%zu procs=%ld%s stale=%ld",
@@ -393,6 +402,9 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
            procs, perf, stale);
     if (overdue > 0)
       printf(" overdue=%ld", overdue);
+    if (o->max_age_ms != 0)
+      printf(" old=%ld", old);
+    printf(" children_killed=%ld", killed);
     putchar('\n');
   }
   view_close(&w);

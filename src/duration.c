@@ -121,3 +121,48 @@ const char *ctrun_duration_format(uint64_t ms, char *buf, size_t size) {
   }
   return buf;
 }
+
+const char *ctrun_duration_format_exact(uint64_t ms, char *buf, size_t size) {
+  static const struct { uint64_t ms; char unit; } units[] = {
+    { 24ULL * 3600 * 1000, 'd' }, { 3600 * 1000, 'h' }, { 60 * 1000, 'm' },
+  };
+  size_t used = 0;
+  uint64_t secs, frac;
+
+  if (size == 0)
+    return buf;
+  buf[0] = '\0';
+  if (ms == CTRUN_DURATION_INF || ms == 0 || ms < 1000) {
+    snprintf(buf, size, ms == CTRUN_DURATION_INF ? "inf" : ms == 0 ? "0s" : "%llums",
+             (unsigned long long)ms);
+    return buf;
+  }
+  /* Every unit that is not zero, then the seconds with their fraction
+   * (trailing zeros cut): "1d2h3m4.5s".  A remainder below a second after
+   * larger units reads as milliseconds: "1m500ms". */
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    uint64_t n = ms / units[i].ms;
+    if (n == 0)
+      continue;
+    int w = snprintf(buf + used, size - used, "%llu%c", (unsigned long long)n, units[i].unit);
+    if (w < 0 || (size_t)w >= size - used)
+      return buf;
+    used += (size_t)w;
+    ms -= n * units[i].ms;
+  }
+  secs = ms / 1000;
+  frac = ms % 1000;
+  if (secs == 0 && frac != 0) {
+    snprintf(buf + used, size - used, "%llums", (unsigned long long)frac);
+  } else if (frac == 0) {
+    if (secs != 0)
+      snprintf(buf + used, size - used, "%llus", (unsigned long long)secs);
+  } else {
+    char f[8];
+    int len = snprintf(f, sizeof f, "%03llu", (unsigned long long)frac);
+    while (len > 1 && f[len - 1] == '0')
+      f[--len] = '\0';
+    snprintf(buf + used, size - used, "%llu.%ss", (unsigned long long)secs, f);
+  }
+  return buf;
+}

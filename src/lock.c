@@ -5,6 +5,7 @@
 #include "ctrun/lock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,4 +199,32 @@ void ctrun_lock_release(struct ctrun_lock *l) {
   ctrun_fd_unlock(l->fd);
   ctrun_fd_close(l->fd);
   l->fd = -1;
+}
+
+int ctrun_lock_waiter_take(struct ctrun_dir *dir, const struct ctrun_file_info *file) {
+  char name[80];
+  int fd, r;
+  /* "queue-<device>-<inode>.lock": a name for every path of that file, and
+   * only of it.  Never deleted, like any lock file: deleting it would let a
+   * second waiter in. */
+  snprintf(name, sizeof name, "queue-%s.lock", file->id);
+  for (char *c = name; *c != '\0'; c++)
+    if (*c == ':')
+      *c = '-';
+  fd = ctrun_dir_openat(dir, name, O_RDWR | O_CREAT);
+  if (fd < 0)
+    return fd;
+  r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, 0);
+  if (r != 0) {
+    ctrun_fd_close(fd);
+    return r;
+  }
+  return fd;
+}
+
+void ctrun_lock_waiter_release(int fd) {
+  if (fd < 0)
+    return;
+  ctrun_fd_unlock(fd);
+  ctrun_fd_close(fd);
 }

@@ -137,14 +137,60 @@ static int get_signal(struct parser *p, int *sig) {
   return 0;
 }
 
-static int get_count(struct parser *p, long *v) {
+static int get_count_max(struct parser *p, long *v, long max) {
   char *end;
   errno = 0;
   long n = strtol(p->arg, &end, 10);
-  if (p->arg[0] == '\0' || *end != '\0' || errno != 0 || n < 0 || n > 1000000000L)
-    return fail(p, "invalid number '%s' for %s", p->arg, p->used);
+  if (p->arg[0] < '0' || p->arg[0] > '9' || *end != '\0' || errno != 0 || n < 0 || n > max)
+    return fail(p, "invalid number '%s' for %s (0 to %ld)", p->arg, p->used, max);
   *v = n;
   return 0;
+}
+
+static int get_count(struct parser *p, long *v) { return get_count_max(p, v, 1000000000L); }
+
+/* A duration that must be more than nothing: 0 would mean "at once", which
+ * no one wants of these; inf means none (0). */
+static int get_limit(struct parser *p, uint64_t *ms) {
+  if (get_duration(p, ms, 1) != 0)
+    return -1;
+  if (*ms == 0)
+    return fail(p, "invalid duration '%s' for %s: it must be more than 0 (inf: none)", p->arg,
+                p->used);
+  if (*ms == CTRUN_DURATION_INF)
+    *ms = 0;
+  return 0;
+}
+
+/* --retry-on: a comma-separated list of fail, timeout and exit codes. */
+static int get_retry_on(struct parser *p, struct ctrun_retry_on *on) {
+  const char *s = p->arg;
+  memset(on, 0, sizeof *on);
+  for (;;) {
+    size_t len = strcspn(s, ",");
+    char item[16];
+    if (len == 0 || len >= sizeof item)
+      goto bad;
+    memcpy(item, s, len);
+    item[len] = '\0';
+    if (strcmp(item, "fail") == 0) {
+      on->fail = true;
+    } else if (strcmp(item, "timeout") == 0) {
+      on->timeout = true;
+    } else {
+      char *end;
+      long code = strtol(item, &end, 10);
+      if (item[0] < '0' || item[0] > '9' || *end != '\0' || code > 255)
+        goto bad;
+      on->codes[code / 32] |= 1u << (code % 32);
+    }
+    if (s[len] == '\0')
+      return 0;
+    s += len + 1;
+  }
+bad:
+  return fail(p, "invalid value '%s' for %s (a list of fail, timeout and exit codes 0-255, "
+              "such as fail,timeout or 1,75)", p->arg, p->used);
 }
 
 static int get_choice(struct parser *p, const char *const *choices, int *v) {
@@ -193,7 +239,8 @@ enum {
   OPT_TIMEOUT = 1, OPT_SIGNAL, OPT_KILL_AFTER, OPT_PRESERVE, OPT_LEFTOVERS, OPT_LOCK,
   OPT_LOCK_WAIT, OPT_ON_BUSY, OPT_NAME, OPT_DETACH, OPT_LOG, OPT_QUIET_SUCCESS, OPT_REPORT,
   OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_DRY_RUN, OPT_WARN, OPT_CRIT,
-  OPT_CLEANUP
+  OPT_CLEANUP, OPT_CHILD_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY, OPT_RETRY_ON,
+  OPT_MAX_AGE
 };
 
 static const struct optdef run_defs[] = {
@@ -205,6 +252,11 @@ static const struct optdef run_defs[] = {
   { 'l', "lock", 1, OPT_LOCK },
   { 'w', "lock-wait", 1, OPT_LOCK_WAIT },
   { 0, "on-busy", 1, OPT_ON_BUSY },
+  { 0, "child-timeout", 1, OPT_CHILD_TIMEOUT },
+  { 0, "idle-timeout", 1, OPT_IDLE_TIMEOUT },
+  { 0, "retry", 1, OPT_RETRY },
+  { 0, "retry-delay", 1, OPT_RETRY_DELAY },
+  { 0, "retry-on", 1, OPT_RETRY_ON },
   { 'n', "name", 1, OPT_NAME },
   { 'd', "detach", 0, OPT_DETACH },
   { 'o', "log", 1, OPT_LOG },
@@ -227,13 +279,18 @@ static int get_path(struct parser *p, const char **out) {
 enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_opts *o,
                                         struct ctrun_parse_error *e) {
   static const char *const leftovers[] = { "kill", "wait", NULL };
-  static const char *const on_busy[] = { "fail", "skip", "replace", NULL };
+  static const char *const on_busy[] = { "fail", "skip", "replace", "queue", NULL };
   struct parser p;
   int id, v, r = 0;
+  long n;
+  bool lock_wait_given = false, retry_given = false;
+  const char *retry_extra = NULL;
 
   memset(o, 0, sizeof *o);
   o->signal = ctrun_signal_parse("TERM");
   o->kill_after_ms = 5000;
+  o->retry_delay_ms = 1000;
+  o->retry_on.fail = o->retry_on.timeout = true;
   parser_init(&p, argc, argv, run_defs, e);
   while ((id = next_opt(&p)) > 0) {
     switch (id) {
@@ -250,10 +307,28 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
       o->leftovers = (enum ctrun_leftovers)v;
       break;
     case OPT_LOCK: r = get_path(&p, &o->lock_path); break;
-    case OPT_LOCK_WAIT: r = get_duration(&p, &o->lock_wait_ms, 1); break;
+    case OPT_LOCK_WAIT:
+      r = get_duration(&p, &o->lock_wait_ms, 1);
+      lock_wait_given = true;
+      break;
     case OPT_ON_BUSY:
       r = get_choice(&p, on_busy, &v);
       o->on_busy = (enum ctrun_on_busy)v;
+      break;
+    case OPT_CHILD_TIMEOUT: r = get_limit(&p, &o->child_timeout_ms); break;
+    case OPT_IDLE_TIMEOUT: r = get_limit(&p, &o->idle_timeout_ms); break;
+    case OPT_RETRY:
+      r = get_count_max(&p, &n, CTRUN_RETRY_MAX);
+      o->retry = (int)n;
+      retry_given = true;
+      break;
+    case OPT_RETRY_DELAY:
+      r = get_duration(&p, &o->retry_delay_ms, 0);
+      retry_extra = "--retry-delay";
+      break;
+    case OPT_RETRY_ON:
+      r = get_retry_on(&p, &o->retry_on);
+      retry_extra = "--retry-on";
       break;
     case OPT_NAME:
       if (!ctrun_name_valid(p.arg))
@@ -284,9 +359,19 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
     return CTRUN_PARSE_ERROR;
   }
   if (o->lock_path == NULL && (o->lock_wait_ms != 0 || o->on_busy != CTRUN_BUSY_FAIL)) {
-    fail(&p, "%s needs a lock file (-l FILE)", o->lock_wait_ms != 0 ? "--lock-wait" : "--on-busy");
+    if (o->lock_wait_ms != 0)
+      fail(&p, "--lock-wait needs a lock file (-l FILE)");
+    else
+      fail(&p, "--on-busy=%s needs a lock file (-l FILE)", on_busy[o->on_busy]);
     return CTRUN_PARSE_ERROR;
   }
+  if (retry_extra != NULL && !retry_given) {
+    fail(&p, "%s needs --retry N", retry_extra);
+    return CTRUN_PARSE_ERROR;
+  }
+  /* The one waiting run waits as long as it takes, unless told. */
+  if (o->on_busy == CTRUN_BUSY_QUEUE && !lock_wait_given)
+    o->lock_wait_ms = CTRUN_DURATION_INF;
   o->argv = argv + p.index;
   o->argc = argc - p.index;
   if (o->name[0] == '\0')
@@ -307,6 +392,7 @@ static const struct optdef cleanup_defs[] = {
 };
 static const struct optdef check_defs[] = {
   { 0, "warn", 1, OPT_WARN },       { 0, "crit", 1, OPT_CRIT }, { 0, "cleanup", 0, OPT_CLEANUP },
+  { 0, "max-age", 1, OPT_MAX_AGE },
   { 0, "json", 0, OPT_JSON },       { 'q', "quiet", 0, OPT_QUIET }, { 'h', "help", 0, OPT_HELP },
   { 0, NULL, 0, 0 },
 };
@@ -393,6 +479,7 @@ enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_ch
     case OPT_WARN: r = get_count(&p, &o->warn); break;
     case OPT_CRIT: r = get_count(&p, &o->crit); break;
     case OPT_CLEANUP: o->cleanup = true; break;
+    case OPT_MAX_AGE: r = get_limit(&p, &o->max_age_ms); break;
     case OPT_JSON: o->json = true; break;
     case OPT_QUIET: o->quiet = true; break;
     }

@@ -121,42 +121,38 @@ void ctrun_output_start(struct ctrun_output *out, const struct ctrun_run_opts *o
   log_line(out->log_fd, id, o->name, text);
 }
 
-/* "exit N": N unsigned, and for the codes of Windows exceptions
- * (0x80000000 and above) also in the hexadecimal they are known by. */
-static void format_exit(int code, char *buf, size_t size) {
-  unsigned c = (unsigned)code;
-  if (c >= 0x80000000u)
-    snprintf(buf, size, "exit %u (0x%08X)", c, c);
-  else
-    snprintf(buf, size, "exit %u", c);
+void ctrun_output_note(struct ctrun_output *out, const char *id, const char *name,
+                       const char *text) {
+  if (out->log_fd >= 0)
+    log_line(out->log_fd, id, name, text);
 }
 
-void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
-                         int code, int status, int termsig, bool timed_out, int64_t duration_ms) {
-  char text[400], result[80], ended[40];
+void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *res) {
+  char text[400], result[120], attempts[32] = "", note[240] = "";
+  int64_t ms = res->ended_ms - res->started_ms;
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
       ctrun_fd_copy(out->capture_fd, out->log_fd);
-    if (code != 0) {
+    if (res->exit_code != 0) {
       fflush(stdout);
       ctrun_fd_copy(out->capture_fd, 1);
     }
   }
   if (out->log_fd < 0)
     return;
-  (void)status;
-  format_exit(code, ended, sizeof ended);
-  if (timed_out)
-    snprintf(result, sizeof result, "timed out, %s", ended);
-  else if (termsig > 0)
-    snprintf(result, sizeof result, "killed by signal %s, %s",
-             ctrun_signal_name(termsig) ? ctrun_signal_name(termsig) : "?", ended);
-  else
-    snprintf(result, sizeof result, "%s", ended);
-  snprintf(text, sizeof text, "end: %s after %lld.%03llds%s%s", result,
-           (long long)(duration_ms / 1000), (long long)(duration_ms % 1000),
-           out->end_note[0] ? "; " : "", out->end_note);
-  log_line(out->log_fd, id, o->name, text);
+  ctrun_reason_text(res->reason, res->exit_code, res->termsig, result, sizeof result);
+  if (res->attempts > 1)
+    snprintf(attempts, sizeof attempts, " (%d attempts)", res->attempts);
+  if (res->unkillable > 0) {
+    int n = snprintf(note, sizeof note, "; %d process(es) could not be signalled:", res->unkillable);
+    for (int i = 0; i < res->unkillable && i < CTRUN_UNKILLABLE_LISTED && (size_t)n < sizeof note; i++)
+      n += snprintf(note + n, sizeof note - (size_t)n, " %ld", res->unkillable_pid[i]);
+  }
+  if (ms < 0)
+    ms = 0;
+  snprintf(text, sizeof text, "end: %s after %lld.%03llds%s%s", result, (long long)(ms / 1000),
+           (long long)(ms % 1000), attempts, note);
+  log_line(out->log_fd, res->id, res->name, text);
 }
 
 FILE *ctrun_output_report_begin(struct ctrun_output *out) {

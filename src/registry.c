@@ -118,6 +118,8 @@ char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len) {
     put_escaped(&b, "lock_id", e->lock_id);
   if (e->log)
     put_escaped(&b, "log", e->log);
+  if (e->children_killed > 0)
+    putf(&b, "children_killed=%d\n", e->children_killed);
   for (int i = 0; i < e->argc; i++)
     put_escaped(&b, "arg", e->argv[i]);
   put(&b, "end\n", 4);
@@ -268,6 +270,9 @@ int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
       e->signal = (int)n;
     } else if (KEY("kill_after")) {
       bad = parse_unum(v, &e->kill_after_ms);
+    } else if (KEY("children_killed")) {
+      bad = parse_num(v, 0, 0x7fffffff, &n);
+      e->children_killed = (int)n;
     } else if (KEY("lock_id")) {
       bad = strlen(v) >= sizeof e->lock_id;
       if (!bad)

@@ -15,12 +15,15 @@
 #include "ctrun/clock.h"
 #include "ctrun/duration.h"
 #include "ctrun/exit.h"
-#include "ctrun/json.h"
+#include "ctrun/govern.h"
 #include "ctrun/lock.h"
 #include "ctrun/msg.h"
 #include "ctrun/output.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
+#include "ctrun/relay.h"
+#include "ctrun/result.h"
+#include "ctrun/retry.h"
 #include "ctrun/signals.h"
 
 struct run {
@@ -34,13 +37,33 @@ struct run {
   struct ctrun_entry entry;
   struct ctrun_lock lock;
   struct ctrun_output out;
+  struct ctrun_govern *govern;
+  struct ctrun_relay *relay; /* --idle-timeout: ctrun relays the output */
+  bool draining, drained;
   char id[CTRUN_ID_LEN + 1];
   int64_t started_ms, ended_ms, lock_wait_ms;
+  struct ctrun_detach *detach;
+  char **env;
+  int code; /* the run's exit code, once it is over */
+  /* --retry: the attempts so far, and the wait before the next */
+  uv_timer_t delay;
+  struct ctrun_attempt *attempt;
+  int attempts;
+  int64_t attempt_started_ms;
+  bool ending;  /* a signal or ctrun stop: no attempt after this one */
+  bool fatal;   /* ctrun itself failed (125): no attempt after this one */
+  bool between; /* the run ended while waiting to retry (ended_by says why) */
+  /* this attempt */
   bool timed_out, killed_hard, stopping, done;
   bool exited;
+  enum ctrun_reason ended_by; /* TIMEOUT, IDLE or STOPPED once ctrun ended it; else EXIT */
   int status, termsig;
-  int leftovers_killed, peak_procs;
-  long unkillable[16]; /* members ctrun could not signal (the first ones) */
+  int leftovers_killed;
+  /* the whole run */
+  int leftovers_total, peak_procs;
+  bool any_killed_hard;
+  bool coalesced; /* --on-busy=queue found another run waiting */
+  long unkillable[CTRUN_UNKILLABLE_LISTED]; /* members ctrun could not signal */
   int nunkillable;
 };
 
@@ -61,10 +84,15 @@ static void on_sample(uv_timer_t *h) {
 }
 
 static void close_handles(struct run *r) {
+  uv_close((uv_handle_t *)&r->delay, NULL);
   uv_close((uv_handle_t *)&r->deadline, NULL);
   uv_close((uv_handle_t *)&r->grace, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
   uv_close((uv_handle_t *)&r->sampler, NULL);
+  ctrun_govern_close(r->govern);
+  r->govern = NULL;
+  ctrun_relay_close(r->relay);
+  r->relay = NULL;
   ctrun_signals_close(r->signals);
   r->signals = NULL;
   ctrun_tree_free(r->tree);
@@ -73,12 +101,17 @@ static void close_handles(struct run *r) {
 static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms);
 static void on_poll(uv_timer_t *h);
 
+/* The relayed output is all out of the pipes: the run may end. */
+static void on_drained(void *data);
+
 static void hard_kill(struct run *r) {
   if (!r->killed_hard)
     ctrun_debug("killing what is left of run %s", r->id);
-  r->killed_hard = true;
+  r->killed_hard = r->any_killed_hard = true;
   ctrun_tree_signal(r->tree, SIGKILL);
 }
+
+static void attempt_over(struct run *r);
 
 /* The heart of the loop: called on every change of the tree and on every
  * poll.  Decides what the command's exit means and ends the run once the
@@ -92,6 +125,7 @@ static void check(struct run *r) {
       if (r->o->leftovers == CTRUN_LEFTOVERS_KILL) {
         int n = ctrun_tree_count(r->tree);
         r->leftovers_killed = n > 0 ? n : 1;
+        r->leftovers_total += r->leftovers_killed;
         ctrun_debug("the command exited; stopping %d leftover process(es)", r->leftovers_killed);
         stop_tree(r, r->o->signal, r->o->kill_after_ms);
       } else {
@@ -102,14 +136,30 @@ static void check(struct run *r) {
     }
   }
   if (r->exited && ctrun_tree_empty(r->tree)) {
+    /* What the tree wrote into the relay's pipes is read to the end. */
+    if (r->relay != NULL && !r->drained) {
+      if (!r->draining) {
+        r->draining = true;
+        ctrun_govern_stop(r->govern);
+        uv_timer_stop(&r->poll);
+        ctrun_relay_drain(r->relay, on_drained, r);
+      }
+      return;
+    }
     r->done = true;
-    r->nunkillable = ctrun_tree_unkillable(r->tree, r->unkillable, 16);
-    close_handles(r);
+    r->nunkillable = ctrun_tree_unkillable(r->tree, r->unkillable, CTRUN_UNKILLABLE_LISTED);
+    attempt_over(r);
     return;
   }
   /* Each killed parent hands its children to us: kill again until none. */
   if (r->killed_hard)
     ctrun_tree_signal(r->tree, SIGKILL);
+}
+
+static void on_drained(void *data) {
+  struct run *r = data;
+  r->drained = true;
+  check(r);
 }
 
 static void on_tree(struct ctrun_tree *t, void *data) {
@@ -130,6 +180,7 @@ static void on_grace(uv_timer_t *h) {
  * run. */
 static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms) {
   r->stopping = true;
+  ctrun_govern_stop(r->govern);
   if (sig == SIGKILL || kill_after_ms == 0) {
     hard_kill(r);
   } else {
@@ -151,12 +202,56 @@ static void on_deadline(uv_timer_t *h) {
    * already: the command's own status stands.  Leftovers waited for are
    * part of the run, which then did time out. */
   r->timed_out = !r->exited || r->o->leftovers == CTRUN_LEFTOVERS_WAIT;
+  if (r->timed_out)
+    r->ended_by = CTRUN_REASON_TIMEOUT;
   ctrun_notice("run %s (%s) %s after %s; sending %s", r->id, r->o->name,
                r->exited ? "reached its deadline with leftovers" : "timed out",
-               ctrun_duration_format(r->o->timeout_ms, d, sizeof d),
+               ctrun_duration_format_exact(r->o->timeout_ms, d, sizeof d),
                ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
   stop_tree(r, r->o->signal, r->o->kill_after_ms);
   check(r);
+}
+
+/* What ctrun says about a run while it runs: on stderr (unless -q), and
+ * framed in the log of -o.  A detached run's stderr is that log already. */
+static void say(struct run *r, const char *text) {
+  if (!(r->o->detach && r->out.log_fd >= 0))
+    ctrun_notice("run %s (%s): %s", r->id, r->o->name, text);
+  ctrun_output_note(&r->out, r->id, r->o->name, text);
+}
+
+/* --child-timeout hit a process: say so, and count it where ps sees it. */
+static void on_child_killed(void *data, const char *text) {
+  struct run *r = data;
+  say(r, text);
+  r->entry.children_killed = ctrun_govern_children_killed(r->govern);
+  if (r->rec.fd >= 0)
+    ctrun_record_write(&r->rec, r->dir, &r->entry);
+}
+
+/* --idle-timeout: no output for that long ends the run as a timeout. */
+static void on_idle(void *data) {
+  struct run *r = data;
+  char d[32], text[128];
+  if (r->stopping)
+    return;
+  r->timed_out = true;
+  r->ended_by = CTRUN_REASON_IDLE;
+  snprintf(text, sizeof text, "idle: no output for %s; sending %s",
+           ctrun_duration_format_exact(r->o->idle_timeout_ms, d, sizeof d),
+           ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
+  say(r, text);
+  stop_tree(r, r->o->signal, r->o->kill_after_ms);
+  check(r);
+}
+
+/* A signal or ctrun stop came while waiting to retry: no tree to stop,
+ * the run ends at once with CODE. */
+static void end_between_attempts(struct run *r, int code, enum ctrun_reason why) {
+  r->code = code;
+  r->between = true;
+  r->ended_by = why;
+  close_handles(r);
 }
 
 /* ctrun stop (or --on-busy=replace) asked for this run to end. */
@@ -168,7 +263,13 @@ static void on_stop(struct ctrun_tree *t, void *data) {
   if (ctrun_stop_request_read(r->dir, r->id, &s, &ka) != 0)
     return; /* not from ctrun stop */
   ctrun_notice("run %s (%s) stopped on request", r->id, r->o->name);
+  r->ending = true;
   r->timed_out = true;
+  r->ended_by = CTRUN_REASON_STOPPED;
+  if (r->done) {
+    end_between_attempts(r, CTRUN_EXIT_TIMEOUT, CTRUN_REASON_STOPPED);
+    return;
+  }
   stop_tree(r, s != 0 ? s : r->o->signal, ka);
   check(r);
 }
@@ -177,6 +278,16 @@ static void on_stop(struct ctrun_tree *t, void *data) {
  * gets the hard kill after -k. */
 static void on_signal(int sig, void *data) {
   struct run *r = data;
+  r->ending = true;
+  if (r->done) {
+    ctrun_notice("run %s (%s) ended by signal %s while waiting to retry", r->id, r->o->name,
+                 ctrun_signal_name(sig) ? ctrun_signal_name(sig) : "?");
+    r->status = -1;
+    r->termsig = sig;
+    r->timed_out = false;
+    end_between_attempts(r, CTRUN_EXIT_SIGNAL_BASE + sig, CTRUN_REASON_SIGNAL);
+    return;
+  }
   ctrun_debug("forwarding signal %s to the tree", ctrun_signal_name(sig));
   stop_tree(r, sig, r->o->kill_after_ms);
   check(r);
@@ -213,6 +324,17 @@ static void free_env(char **env) {
   for (size_t i = 0; env != NULL && env[i] != NULL; i++)
     free(env[i]);
   free(env);
+}
+
+/* Why the run ended: what ctrun did to it, else what the command did. */
+static enum ctrun_reason reason(const struct run *r) {
+  if (r->timed_out)
+    return r->ended_by != CTRUN_REASON_EXIT ? r->ended_by : CTRUN_REASON_TIMEOUT;
+  if (r->exited && r->termsig > 0)
+    return CTRUN_REASON_SIGNAL;
+  if (r->leftovers_killed > 0)
+    return CTRUN_REASON_LEFTOVERS;
+  return CTRUN_REASON_EXIT;
 }
 
 /* The exit code of a finished run (SPEC: exit status). */
@@ -306,16 +428,60 @@ out:
   return e;
 }
 
+/* The lock is busy: skip quietly (-1: exit 0, nothing run; also when the
+ * queue has its one waiter already), or fail saying who holds it and ERR
+ * (75). */
+static int busy_verdict(struct run *r, const char *err) {
+  struct ctrun_run_opts *o = r->o;
+  char holder[256];
+  if (o->on_busy == CTRUN_BUSY_SKIP || r->coalesced) {
+    /* Quiet, and cheap: naming the holder reads the registry. */
+    if (ctrun_verbosity > 0) {
+      describe_holder(r, holder, sizeof holder);
+      ctrun_debug("lock '%s' is held by %s; %s %s", o->lock_path, holder,
+                  r->coalesced ? "another run already waits for it; coalesced into it:"
+                               : "skipping",
+                  o->name);
+    }
+    return -1;
+  }
+  describe_holder(r, holder, sizeof holder);
+  ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
+  return CTRUN_EXIT_LOCK_BUSY;
+}
+
 /* Take the lock of -l, or say why not.  Returns 0 when taken, else the exit
  * code to leave with. */
 static int take_lock(struct run *r) {
   struct ctrun_run_opts *o = r->o;
-  char err[512] = "", holder[256];
+  char err[512] = "", d[32];
   uint64_t t0 = uv_hrtime();
-  int e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
+  int waiter = -1;
+  /* queue: first a look, then, as the one waiter, the wait. */
+  int e = ctrun_lock_take(&r->lock, o->lock_path, o->on_busy == CTRUN_BUSY_QUEUE ? 0 : o->lock_wait_ms,
+                          err, sizeof err);
 
   if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE && ctrun_proc_held_signal() == 0)
     e = replace_holder(r, err, sizeof err);
+  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_QUEUE && ctrun_proc_held_signal() == 0) {
+    waiter = ctrun_lock_waiter_take(r->dir, &r->lock.file);
+    if (waiter == UV_EBUSY) {
+      r->coalesced = true; /* the one waiting will run after the holder: for us too */
+    } else if (waiter < 0) {
+      snprintf(err, sizeof err, "cannot queue for lock '%s' in '%s': %s", o->lock_path,
+               ctrun_dir_path(r->dir), ctrun_strerror(waiter));
+      e = waiter;
+    } else {
+      /* In the queue: a detached run's caller need not wait with us. */
+      ctrun_detach_ready(r->detach, 0, true, r->out.log_fd);
+      ctrun_debug("lock '%s' is busy; waiting in the queue", o->lock_path);
+      e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
+      ctrun_lock_waiter_release(waiter);
+      if (e == UV_EBUSY)
+        snprintf(err, sizeof err, "still held after waiting %s in the queue",
+                 ctrun_duration_format_exact(o->lock_wait_ms, d, sizeof d));
+    }
+  }
   r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
   /* A signal ended the wait: the caller says so (ended_early). */
   if (e == 0 || ctrun_proc_held_signal() != 0)
@@ -324,13 +490,56 @@ static int take_lock(struct run *r) {
     ctrun_error("%s", err);
     return CTRUN_EXIT_FAILURE;
   }
-  describe_holder(r, holder, sizeof holder);
-  if (o->on_busy == CTRUN_BUSY_SKIP) {
-    ctrun_debug("lock '%s' is held by %s; skipping %s", o->lock_path, holder, o->name);
-    return -1; /* skipped: exit 0, nothing run */
+  return busy_verdict(r, err);
+}
+
+/* -d with a lock: what a busy lock means is decided here, in the caller,
+ * before anything forks, whenever it needs no wait: skip and fail, and a
+ * queue that another run already waits in.  A skipped hook then costs no
+ * supervisor.  Returns -1 when the run goes on, detached (the supervisor
+ * takes the lock for real; should it be busy again by then, it decides as
+ * it always did), else the exit code, with *SKIPPED set for a skip. */
+static int busy_in_caller(struct run *r, bool *skipped) {
+  struct ctrun_run_opts *o = r->o;
+  char err[512];
+  int e, code;
+
+  if (o->on_busy == CTRUN_BUSY_REPLACE || (o->lock_wait_ms != 0 && o->on_busy != CTRUN_BUSY_QUEUE))
+    return -1;
+  e = ctrun_lock_take(&r->lock, o->lock_path, 0, err, sizeof err);
+  if (e != UV_EBUSY) {
+    /* Free (or an error, which the supervisor reports as it always did). */
+    if (e == 0) {
+      ctrun_fd_close(r->lock.fd);
+      r->lock.fd = -1;
+    }
+    return -1;
   }
-  ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
-  return CTRUN_EXIT_LOCK_BUSY;
+  /* Only what the verdict needs: the state directory to name the holder
+   * or to queue in, the report for a skip. */
+  if ((o->on_busy != CTRUN_BUSY_SKIP || ctrun_verbosity > 0) &&
+      ctrun_statedir_open(&r->dir, err, sizeof err) != 0)
+    return -1;
+  if (o->on_busy == CTRUN_BUSY_QUEUE) {
+    int waiter = ctrun_lock_waiter_take(r->dir, &r->lock.file);
+    if (waiter != UV_EBUSY) {
+      ctrun_lock_waiter_release(waiter); /* a place in the queue: the supervisor takes it */
+      ctrun_dir_close(r->dir);
+      r->dir = NULL;
+      return -1;
+    }
+    r->coalesced = true;
+  }
+  if (o->report_path != NULL && ctrun_output_open(&r->out, o, r->id, err, sizeof err) != 0) {
+    ctrun_error("%s", err);
+    return CTRUN_EXIT_FAILURE;
+  }
+  r->started_ms = ctrun_now_ms();
+  code = busy_verdict(r, "");
+  if (code < 0)
+    code = 0;
+  *skipped = true;
+  return code;
 }
 
 /* A signal that ends a run arrived before the loop watched for it (while
@@ -375,12 +584,117 @@ static int spawn_failure_code(int e) {
   }
 }
 
-/* Spawn, record and supervise until the whole tree is gone.  Returns the
- * exit code. */
-static int supervise(struct run *r, struct ctrun_detach *d) {
+/* Start one attempt: spawn the command into the container, held, record
+ * it (again: its pid and deadline are new), let it run, arm its deadline
+ * and the policies.  Returns 0; or, when it could not start, ends the run
+ * with the exit code that says why and returns that code. */
+static int start_attempt(struct run *r) {
   struct ctrun_run_opts *o = r->o;
   struct ctrun_spawn s;
-  char **env;
+  int e;
+
+  r->exited = r->timed_out = r->killed_hard = r->stopping = r->done = false;
+  r->draining = r->drained = false;
+  r->ended_by = CTRUN_REASON_EXIT;
+  r->status = -1;
+  r->termsig = 0;
+  r->leftovers_killed = 0;
+  r->attempt_started_ms = ctrun_now_ms();
+  r->attempt[r->attempts].exit_code = 0;
+  r->attempt[r->attempts].reason = CTRUN_REASON_EXIT;
+  r->attempt[r->attempts].duration_ms = 0;
+  r->attempts++;
+  memset(&s, 0, sizeof s);
+  s.argv = o->argv;
+  s.env = r->env;
+  s.run_id = r->id;
+  s.stdio[0] = -1;
+  s.stdio[1] = s.stdio[2] = r->out.child_fd;
+  if (r->relay != NULL && (e = ctrun_relay_open(r->relay, &s.stdio[1], &s.stdio[2])) != 0) {
+    ctrun_error("cannot make pipes for the output: %s", ctrun_strerror(e));
+    r->attempt[r->attempts - 1].exit_code = r->code = CTRUN_EXIT_FAILURE;
+    close_handles(r);
+    return r->code;
+  }
+  /* The command is held before its first instruction while the run is
+   * recorded, with its pid, so the entry is written once and no process of
+   * the command ever runs unrecorded. */
+  e = ctrun_tree_spawn(r->tree, &s);
+  if (r->relay != NULL)
+    ctrun_relay_spawned(r->relay);
+  if (e == 0) {
+    r->entry.child_pid = ctrun_tree_pid(r->tree);
+    r->entry.pgid = ctrun_tree_pgid(r->tree);
+    ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
+    if (o->timeout_ms != 0)
+      r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
+    e = ctrun_record_write(&r->rec, r->dir, &r->entry);
+    if (e != 0) {
+      ctrun_error("cannot record the run in '%s': %s", ctrun_dir_path(r->dir), ctrun_strerror(e));
+      r->fatal = true;
+      r->stopping = true;
+      hard_kill(r); /* the held command never runs */
+      check(r);
+      return 0;
+    }
+    e = ctrun_tree_start(r->tree);
+  }
+  if (e != 0) {
+    ctrun_error("cannot run '%s': %s", o->argv[0], ctrun_strerror(e));
+    r->attempt[r->attempts - 1].exit_code = r->code = spawn_failure_code(e);
+    close_handles(r);
+    return r->code;
+  }
+  ctrun_detach_ready(r->detach, 0, true, r->out.log_fd);
+  ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
+
+  uv_update_time(&r->loop); /* the spawn may have taken a while */
+  if (o->timeout_ms != 0)
+    uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
+  if (o->report_path != NULL)
+    uv_timer_start(&r->sampler, on_sample, 0, 0);
+  ctrun_govern_start(r->govern);
+  check(r);
+  return 0;
+}
+
+static void on_delay(uv_timer_t *h) { start_attempt(h->data); }
+
+/* The attempt's tree is gone, its output read: note how it ended, then
+ * retry (--retry) or end the run. */
+static void attempt_over(struct run *r) {
+  struct ctrun_attempt *a = &r->attempt[r->attempts - 1];
+  char d[32], how[80], text[200];
+  uint64_t ms;
+
+  uv_timer_stop(&r->deadline);
+  uv_timer_stop(&r->grace);
+  uv_timer_stop(&r->poll);
+  uv_timer_stop(&r->sampler);
+  ctrun_govern_stop(r->govern);
+  a->exit_code = r->fatal ? CTRUN_EXIT_FAILURE : exit_code(r);
+  a->reason = reason(r);
+  a->duration_ms = ctrun_now_ms() - r->attempt_started_ms;
+  if (r->fatal || r->ending || r->attempts > r->o->retry || !ctrun_retry_wanted(&r->o->retry_on, a)) {
+    r->code = a->exit_code;
+    close_handles(r);
+    return;
+  }
+  /* Nothing of this attempt's tree is left (the container is empty): the
+   * next one starts clean, after the delay, with the lock still held. */
+  ms = ctrun_retry_delay_ms(r->o->retry_delay_ms, r->attempts, ctrun_retry_jitter());
+  snprintf(text, sizeof text, "attempt %d of %d: %s; retrying in %s", r->attempts,
+           r->o->retry + 1, ctrun_reason_text(a->reason, a->exit_code, r->termsig, how, sizeof how),
+           ctrun_duration_format_exact(ms, d, sizeof d));
+  say(r, text);
+  r->entry.deadline_ms = 0;
+  uv_timer_start(&r->delay, on_delay, ms, 0);
+}
+
+/* Set up the loop, the container and what watches it, then run the
+ * attempts until the last one's tree is gone.  Returns the exit code. */
+static int supervise(struct run *r) {
+  struct ctrun_run_opts *o = r->o;
   int e, code;
 
   e = uv_loop_init(&r->loop);
@@ -394,80 +708,85 @@ static int supervise(struct run *r, struct ctrun_detach *d) {
   uv_timer_init(&r->loop, &r->grace);
   uv_timer_init(&r->loop, &r->poll);
   uv_timer_init(&r->loop, &r->sampler);
-  r->deadline.data = r->grace.data = r->poll.data = r->sampler.data = r;
+  uv_timer_init(&r->loop, &r->delay);
+  r->deadline.data = r->grace.data = r->poll.data = r->sampler.data = r->delay.data = r;
+  r->attempt = calloc((size_t)o->retry + 1, sizeof *r->attempt);
+  {
+    struct ctrun_govern_hooks hooks = { r, on_child_killed, on_idle };
+    int g = r->attempt == NULL ? UV_ENOMEM : ctrun_govern_new(&r->loop, r->tree, o, &hooks, &r->govern);
+    if (g != 0) {
+      if (g == UV_ENOSYS)
+        ctrun_error("--child-timeout needs a process table, which this platform does not offer");
+      else
+        ctrun_error("cannot set up the run: %s", ctrun_strerror(g));
+      r->done = true;
+      close_handles(r);
+      uv_run(&r->loop, UV_RUN_DEFAULT);
+      return CTRUN_EXIT_FAILURE;
+    }
+  }
   e = ctrun_signals_watch(&r->loop, on_signal, r, &r->signals);
   if (e == 0)
     e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
-  env = e == 0 ? make_env(r->id, o->name) : NULL;
+  /* --idle-timeout: the output goes through ctrun, to where it would have
+   * gone: one place for both streams (the log, the capture file, a
+   * detached run's /dev/null), or ctrun's own stdout and stderr. */
+  if (e == 0 && o->idle_timeout_ms != 0) {
+    int fd = r->out.child_fd;
+    e = ctrun_relay_new(&r->loop, fd >= 0 ? fd : 1, fd >= 0 ? fd : 2, ctrun_govern_output,
+                        r->govern, &r->relay);
+  }
+  r->env = e == 0 ? make_env(r->id, o->name) : NULL;
   code = CTRUN_EXIT_FAILURE;
-  if (e != 0 || env == NULL || ended_early(r, &code)) {
+  if (e != 0 || r->env == NULL || ended_early(r, &code)) {
     if (code == CTRUN_EXIT_FAILURE)
       ctrun_error("cannot set up signals: %s", ctrun_strerror(e ? e : UV_ENOMEM));
-    free_env(env);
     r->done = true;
     close_handles(r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     return code;
   }
-  memset(&s, 0, sizeof s);
-  s.argv = o->argv;
-  s.env = env;
-  s.run_id = r->id;
-  s.stdio[0] = -1;
-  s.stdio[1] = s.stdio[2] = r->out.child_fd;
-  /* The command is held before its first instruction while the run is
-   * recorded, with its pid, so the entry is written once and no process of
-   * the command ever runs unrecorded. */
-  e = ctrun_tree_spawn(r->tree, &s);
-  free_env(env);
-  if (e == 0) {
-    r->entry.child_pid = ctrun_tree_pid(r->tree);
-    r->entry.pgid = ctrun_tree_pgid(r->tree);
-    ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
-    if (o->timeout_ms != 0)
-      r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
-    e = ctrun_record_write(&r->rec, r->dir, &r->entry);
-    if (e != 0) {
-      ctrun_error("cannot record the run in '%s': %s", ctrun_dir_path(r->dir), ctrun_strerror(e));
-      r->stopping = true;
-      hard_kill(r); /* the held command never runs */
-      uv_run(&r->loop, UV_RUN_DEFAULT);
-      return CTRUN_EXIT_FAILURE;
-    }
-    e = ctrun_tree_start(r->tree);
-  }
-  if (e != 0) {
-    ctrun_error("cannot run '%s': %s", o->argv[0], ctrun_strerror(e));
-    r->done = true;
-    close_handles(r);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    return spawn_failure_code(e);
-  }
-  ctrun_detach_ready(d, 0, true, r->out.log_fd);
-  ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
-
-  uv_update_time(&r->loop); /* the spawn may have taken a while */
-  if (o->timeout_ms != 0)
-    uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
-  if (o->report_path != NULL)
-    uv_timer_start(&r->sampler, on_sample, 0, 0);
-  check(r);
+  start_attempt(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
-  return exit_code(r);
+  return r->code;
 }
 
-static void write_report(struct run *r, int code, bool skipped);
-
-/* "N process(es) could not be signalled: PID...", for the log's end line. */
-static void unkillable_note(const struct run *r, char *buf, size_t size) {
-  int n = snprintf(buf, size, "%d process(es) could not be signalled:", r->nunkillable);
-  for (int i = 0; i < r->nunkillable && i < 16 && n > 0 && (size_t)n < size; i++)
-    n += snprintf(buf + n, size - (size_t)n, " %ld", r->unkillable[i]);
+/* The run's result, once it is over: what every sink reads. */
+static void fill_result(const struct run *r, int code, bool skipped, struct ctrun_result *res) {
+  memset(res, 0, sizeof *res);
+  res->id = r->id;
+  res->name = r->o->name;
+  res->argv = r->o->argv;
+  res->lock = r->o->lock_path;
+  res->started_ms = r->started_ms;
+  res->ended_ms = r->ended_ms;
+  res->lock_wait_ms = r->lock_wait_ms;
+  res->exit_code = code;
+  res->status = r->status;
+  res->termsig = r->termsig;
+  res->timed_out = r->timed_out;
+  res->killed_hard = r->any_killed_hard;
+  res->leftovers_killed = r->leftovers_total;
+  res->children_killed = r->entry.children_killed;
+  res->peak_procs = r->peak_procs;
+  res->unkillable = r->nunkillable;
+  res->unkillable_pid = r->unkillable;
+  res->attempts = skipped ? 0 : r->attempts;
+  res->attempt = r->attempt;
+  if (skipped)
+    res->reason = CTRUN_REASON_SKIPPED;
+  else if (r->between)
+    res->reason = r->ended_by; /* a signal or ctrun stop during the wait to retry */
+  else if (r->attempts > 0)
+    res->reason = r->attempt[r->attempts - 1].reason;
+  else
+    res->reason = reason(r);
 }
 
 int ctrun_run(struct ctrun_run_opts *o) {
   struct run run, *r = &run;
   struct ctrun_detach detach = { -1, NULL };
+  struct ctrun_result res;
   char err[512];
   int code = CTRUN_EXIT_FAILURE, e;
   bool skipped = false, started = false;
@@ -481,7 +800,19 @@ int ctrun_run(struct ctrun_run_opts *o) {
   ctrun_verbosity = o->verbosity;
   ctrun_new_run_id(r->id);
   detach.run_id = r->id;
+  r->detach = &detach;
 
+  /* What the platform cannot do is refused before anything runs. */
+  if (o->child_timeout_ms != 0 && !ctrun_tree_can_list()) {
+    ctrun_error("--child-timeout needs a process table, which this platform does not offer");
+    return CTRUN_EXIT_FAILURE;
+  }
+  if (o->detach && o->lock_path != NULL) {
+    code = busy_in_caller(r, &skipped);
+    if (code >= 0)
+      goto out;
+    code = CTRUN_EXIT_FAILURE;
+  }
   if (o->detach) {
     e = ctrun_detach_start(&detach);
     if (e < 0) {
@@ -527,17 +858,17 @@ int ctrun_run(struct ctrun_run_opts *o) {
   }
   fill_entry(r);
   ctrun_output_start(&r->out, o, r->id, r->started_ms);
-  code = supervise(r, &detach);
+  code = supervise(r);
   r->ended_ms = ctrun_now_ms();
   /* The tree is gone: now the lock may go, and the run with it. */
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
-  if (r->nunkillable > 0)
-    unkillable_note(r, r->out.end_note, sizeof r->out.end_note);
-  ctrun_output_finish(&r->out, o, r->id, code, r->status, r->termsig, r->timed_out,
-                      r->ended_ms - r->started_ms);
-  write_report(r, code, false);
+  fill_result(r, code, false, &res);
+  ctrun_output_finish(&r->out, &res);
+  ctrun_report_write(&r->out, &res);
   uv_loop_close(&r->loop);
+  free_env(r->env);
+  free(r->attempt);
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);
   ctrun_detach_ready(&detach, code, false, -1);
@@ -546,40 +877,12 @@ out:
   r->ended_ms = ctrun_now_ms();
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
-  if (skipped)
-    write_report(r, code, true);
+  if (skipped) {
+    fill_result(r, code, true, &res);
+    ctrun_report_write(&r->out, &res);
+  }
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);
   ctrun_detach_ready(&detach, code, false, -1);
   return code;
-}
-
-static void write_report(struct run *r, int code, bool skipped) {
-  FILE *f = ctrun_output_report_begin(&r->out);
-  const char *sig = r->exited && r->termsig > 0 ? ctrun_signal_name(r->termsig) : NULL;
-  if (f == NULL)
-    return;
-  fputs("{\"id\":", f);
-  ctrun_json_string(f, r->id);
-  fputs(",\"name\":", f);
-  ctrun_json_string(f, r->o->name);
-  fputs(",\"argv\":", f);
-  ctrun_json_argv(f, r->o->argv);
-  fputs(",\"started\":", f);
-  ctrun_json_time(f, r->started_ms);
-  fputs(",\"ended\":", f);
-  ctrun_json_time(f, r->ended_ms);
-  fprintf(f, ",\"duration_ms\":%lld", (long long)(r->ended_ms - r->started_ms));
-  /* Exit codes are unsigned: 0xC0000005 is 3221225477, as Windows has it. */
-  fprintf(f, ",\"exit_code\":%lu,\"signal\":", (unsigned long)(unsigned)code);
-  ctrun_json_string_or_null(f, sig);
-  fprintf(f, ",\"timed_out\":%s,\"killed_hard\":%s,\"leftovers_killed\":%d,\"lock\":",
-          r->timed_out ? "true" : "false", r->killed_hard ? "true" : "false", r->leftovers_killed);
-  ctrun_json_string_or_null(f, r->o->lock_path);
-  fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d,\"unkillable\":[",
-          (long long)r->lock_wait_ms, skipped ? "true" : "false", r->peak_procs);
-  for (int i = 0; i < r->nunkillable && i < 16; i++)
-    fprintf(f, "%s%ld", i ? "," : "", r->unkillable[i]);
-  fputs("]}\n", f);
-  ctrun_output_report_end(&r->out);
 }

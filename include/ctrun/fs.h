@@ -92,6 +92,11 @@ int ctrun_fd_copy(int from, int to);
 
 int ctrun_fd_close(int fd);
 
+/* True when a write to FD never waits for a reader: a regular file, or a
+ * device that is no terminal (/dev/null, NUL); false for a pipe, a socket,
+ * a terminal. */
+bool ctrun_fd_is_file(int fd);
+
 /* The state directory's path: $CTRUN_STATE_DIR, else the platform's
  * default ($XDG_RUNTIME_DIR/ctrun, $XDG_STATE_HOME/ctrun or
  * ~/.local/state/ctrun; %LOCALAPPDATA%\ctrun on Windows).  A default is used

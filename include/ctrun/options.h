@@ -7,7 +7,17 @@
 #include <stdint.h>
 
 enum ctrun_leftovers { CTRUN_LEFTOVERS_KILL, CTRUN_LEFTOVERS_WAIT };
-enum ctrun_on_busy { CTRUN_BUSY_FAIL, CTRUN_BUSY_SKIP, CTRUN_BUSY_REPLACE };
+enum ctrun_on_busy { CTRUN_BUSY_FAIL, CTRUN_BUSY_SKIP, CTRUN_BUSY_REPLACE, CTRUN_BUSY_QUEUE };
+
+/* --retry-on: which ends of an attempt start another. */
+struct ctrun_retry_on {
+  bool fail;          /* the command exited non-zero, or died of a signal, by itself */
+  bool timeout;       /* ctrun ended it: -t or --idle-timeout */
+  uint32_t codes[8];  /* these exit codes (a bit each, 0-255) */
+};
+
+/* The most --retry allows. */
+#define CTRUN_RETRY_MAX 1000
 
 #define CTRUN_NAME_MAX 64
 
@@ -18,8 +28,13 @@ struct ctrun_run_opts {
   bool preserve_status;
   enum ctrun_leftovers leftovers;
   const char *lock_path;  /* NULL: no lock */
-  uint64_t lock_wait_ms;  /* CTRUN_DURATION_INF: forever */
+  uint64_t lock_wait_ms;  /* CTRUN_DURATION_INF: forever (queue's default) */
   enum ctrun_on_busy on_busy;
+  uint64_t child_timeout_ms; /* 0: none */
+  uint64_t idle_timeout_ms;  /* 0: none */
+  int retry;                 /* attempts after the first */
+  uint64_t retry_delay_ms;   /* before the first retry; doubled each time */
+  struct ctrun_retry_on retry_on;
   char name[CTRUN_NAME_MAX + 1];
   bool detach;
   const char *log_path;
@@ -41,6 +56,7 @@ struct ctrun_stop_opts {
 struct ctrun_cleanup_opts { bool dry_run, json; };
 struct ctrun_check_opts {
   long warn, crit; /* -1: no threshold */
+  uint64_t max_age_ms; /* 0: none */
   bool cleanup, json;
   bool quiet; /* print nothing when the status is OK (cron mails any output) */
 };

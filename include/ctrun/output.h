@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "ctrun/options.h"
+#include "ctrun/result.h"
 
 struct ctrun_output {
   int child_fd;   /* the command's stdout and stderr; -1: ctrun's own */
@@ -18,7 +19,6 @@ struct ctrun_output {
   FILE *report;
   char *report_tmp;
   const char *report_path;
-  char end_note[256]; /* added to the log's end line when not empty */
 };
 
 /* Open everything O asks for, before anything runs, so that an unwritable
@@ -30,10 +30,17 @@ int ctrun_output_open(struct ctrun_output *out, const struct ctrun_run_opts *o, 
 void ctrun_output_start(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
                         int64_t started_ms);
 
+/* A line of ctrun's own in the log, framed like the start and end lines
+ * ("killed hung child git (pid 4242) after 30s"); nothing without -o. */
+void ctrun_output_note(struct ctrun_output *out, const char *id, const char *name,
+                       const char *text);
+
 /* After the run: the held-back output (into the log, and printed if the run
- * failed), then the log's end line: time, result, duration. */
-void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_run_opts *o, const char *id,
-                         int code, int status, int termsig, bool timed_out, int64_t duration_ms);
+ * failed), then the log's end line: time, reason, exit code, duration. */
+void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *res);
+
+/* Write the --report file of the run (nothing without --report). */
+void ctrun_report_write(struct ctrun_output *out, const struct ctrun_result *res);
 
 /* The report stream, and its atomic completion. */
 FILE *ctrun_output_report_begin(struct ctrun_output *out);

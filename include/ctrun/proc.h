@@ -30,7 +30,8 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
 /* Create the command's process inside the container, held before its
  * first instruction, so that the run can be recorded with the command's pid
  * before anything of it runs; if ctrun dies meanwhile, the held process
- * dies without running.  Returns 0, or a negative libuv error: UV_ENOENT
+ * dies without running.  Once the tree is empty, the container may take
+ * the next command (--retry's next attempt).  Returns 0, or a negative libuv error: UV_ENOENT
  * (not found), UV_EACCES and others (cannot execute); where the platform
  * learns these only at exec, ctrun_tree_start returns them. */
 int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s);
@@ -63,6 +64,30 @@ void ctrun_tree_signal(struct ctrun_tree *t, int sig);
  * became another user's): how many, and up to MAX of their pids in PIDS.
  * Each was named on stderr when first found. */
 int ctrun_tree_unkillable(struct ctrun_tree *t, long *pids, int max);
+/* One process of the tree, as the policies that govern a run see it. */
+struct ctrun_member {
+  long pid;
+  uint64_t start;  /* its identity, as ctrun_proc_start_time gives it */
+  uint64_t age_ms; /* how long it has lived */
+  bool command;    /* the command itself (not yet exited) */
+  char name[32];   /* its command name ("git"), as the system keeps it */
+};
+
+/* The live processes of the tree now, in one pass over the process table
+ * (Windows: the job's process list): *OUT (free with free()) holds *N of
+ * them.  Where the host cannot reach escapees cheaply (no reaper), the
+ * command's descendants and its process group.  Returns 0, or UV_ENOSYS
+ * where the platform has no process table. */
+int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n);
+
+/* Whether ctrun_tree_members can list a tree here at all: false where
+ * the platform has no process table (the generic POSIX host).  Cheap. */
+bool ctrun_tree_can_list(void);
+
+/* Send SIG to the member M alone, if it is still that process (its start
+ * time, and on Windows its job, are checked).  Windows has no soft signal
+ * for one process: any SIG terminates it at once. */
+int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig);
 
 /* Close the container's handles; the tree must be empty. */
 void ctrun_tree_free(struct ctrun_tree *t);

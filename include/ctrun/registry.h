@@ -30,6 +30,7 @@ struct ctrun_entry {
   char *log;
   char **argv;          /* NULL-terminated */
   int argc;
+  int children_killed;  /* by --child-timeout, so far */
   bool stale;           /* set by ctrun_registry_list */
 };
 

@@ -1,7 +1,7 @@
 # bash completion for ctrun                                -*- shell-script -*-
 #
 # Completes ctrun's options and their values (--on-busy and --leftovers
-# modes, signal names for -s), the subcommands and their options, the run
+# modes, --retry-on items, signal names for -s), the subcommands and their options, the run
 # names and ids that `ctrun stop` takes (read from `ctrun ps`), and, after
 # the options, the command to run and its own arguments (through
 # bash-completion's _command_offset where it is loaded).  Works in plain
@@ -12,7 +12,8 @@ _ctrun_takes_value() {
   case "$1" in
     -t | --timeout | -s | --signal | -k | --kill-after | --leftovers | -l | --lock | \
       -w | --lock-wait | --on-busy | -n | --name | -o | --log | --report | \
-      --warn | --crit)
+      --child-timeout | --idle-timeout | --retry | --retry-delay | --retry-on | \
+      --warn | --crit | --max-age)
       return 0 ;;
   esac
   return 1
@@ -39,14 +40,27 @@ _ctrun_value() {
       fi
       _ctrun_words "$names" "$cur"
       ;;
-    --on-busy) _ctrun_words "fail skip replace" "$cur" ;;
+    --on-busy) _ctrun_words "fail skip replace queue" "$cur" ;;
+    --retry-on)
+      # A comma-separated list: complete the item after the last comma.
+      local head="" item="$cur"
+      if [[ "$cur" == *,* ]]; then
+        head="${cur%,*},"
+        item="${cur##*,}"
+      fi
+      local IFS=$' \t\n' w
+      COMPREPLY=()
+      for w in $(compgen -W "fail timeout" -- "$item"); do
+        COMPREPLY+=("$head$w")
+      done
+      ;;
     --leftovers) _ctrun_words "kill wait" "$cur" ;;
     -l | --lock | -o | --log | --report)
       local IFS=$'\n'
       COMPREPLY=($(compgen -f -- "$cur"))
       compopt -o filenames 2>/dev/null
       ;;
-    -w | --lock-wait | -k | --kill-after) _ctrun_words "inf" "$cur" ;;
+    -w | --lock-wait | -k | --kill-after | --child-timeout | --idle-timeout) _ctrun_words "inf" "$cur" ;;
     *) COMPREPLY=() ;;
   esac
 }
@@ -98,7 +112,7 @@ _ctrun() {
     case "$sub" in
       ps) _ctrun_words "--json --help" "$cur" ;;
       cleanup) _ctrun_words "--dry-run --json --help" "$cur" ;;
-      check) _ctrun_words "--warn --crit --cleanup -q --quiet --json --help" "$cur" ;;
+      check) _ctrun_words "--warn --crit --max-age --cleanup -q --quiet --json --help" "$cur" ;;
       stop)
         if [[ "$cur" == -* ]]; then
           _ctrun_words "-s --signal -k --kill-after --help" "$cur"
@@ -170,7 +184,8 @@ _ctrun() {
   case "$cur" in
     -*)
       _ctrun_words "-t --timeout -s --signal -k --kill-after --preserve-status --leftovers
-        -l --lock -w --lock-wait --on-busy -n --name -d --detach -o --log --quiet-success
+        -l --lock -w --lock-wait --on-busy --child-timeout --idle-timeout --retry
+        --retry-delay --retry-on -n --name -d --detach -o --log --quiet-success
         --report -q --quiet -v --verbose -h --help -V --version --" "$cur"
       ;;
     *)

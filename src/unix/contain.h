@@ -22,13 +22,21 @@ int ctrun_os_child_die_with_parent(pid_t parent);
 /* One row of the process table. */
 struct ctrun_pinfo {
   pid_t pid, ppid, pgid;
-  pid_t sid; /* its session; 0 where the host does not tell */
-  uint64_t start; /* start time: changes when a pid is reused */
+  pid_t sid;       /* its session; 0 where the host does not tell */
+  uint64_t start;  /* start time: changes when a pid is reused */
+  uint64_t age_ms; /* how long it has lived, when the table was read */
   bool zombie;
+  char comm[20];   /* the command name the kernel keeps (16 bytes on Linux) */
 };
 
 /* The whole process table, or UV_ENOSYS.  Free *V with free(). */
 int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n);
+
+/* The live descendants of this process, found by walking down from it
+ * (Linux: /proc/PID/task/TID/children), so that the cost follows the size
+ * of the tree, not of the process table.  UV_ENOSYS where the host has no
+ * such walk; the caller then reads the whole table.  Free *V with free(). */
+int ctrun_os_descendants(struct ctrun_pinfo **v, size_t *n);
 
 /* The start time of PID. */
 int ctrun_os_proc_start(pid_t pid, uint64_t *start);
@@ -84,6 +92,12 @@ void ctrun_unix_tree_free(struct ctrun_unix_tree *u);
  * slip past.  Returns how many, or UV_ENOSYS where there is no process
  * table. */
 int ctrun_unix_tree_walk(struct ctrun_unix_tree *u, bool tagged, int sig);
+
+/* The live processes of the run now, as ctrun_unix_tree_walk finds
+ * them (without signalling any), as rows of the process table: for the
+ * policies that govern a run.  Free *V with free(). */
+int ctrun_unix_tree_list(struct ctrun_unix_tree *u, bool tagged, struct ctrun_pinfo **v,
+                         size_t *n);
 
 /* Check PID's start time, then signal it: for hosts without a handle for an
  * existing process, the two are two system calls apart. */

@@ -71,6 +71,8 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   struct kinfo_proc *k = NULL;
   struct ctrun_pinfo *out;
   size_t count = 0, len = 0;
+  struct timeval tv;
+  uint64_t now;
   int r = kinfo_all(&k, &count);
 
   if (r != 0)
@@ -90,9 +92,16 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
     out[len].sid = 0; /* kinfo_proc holds a pointer to the session, not its id */
     out[len].start = start_of(&k[i]);
     out[len].zombie = k[i].kp_proc.p_stat == SZOMB;
+    snprintf(out[len].comm, sizeof out[len].comm, "%.*s", (int)sizeof k[i].kp_proc.p_comm,
+             k[i].kp_proc.p_comm);
     len++;
   }
   free(k);
+  /* Start times are wall-clock microseconds. */
+  gettimeofday(&tv, NULL);
+  now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+  for (size_t i = 0; i < len; i++)
+    out[i].age_ms = now > out[i].start ? (now - out[i].start) / 1000 : 0;
   *v = out;
   *n = len;
   return 0;
@@ -195,4 +204,12 @@ void ctrun_os_boot_id(char *buf, size_t size) {
     len = 0;
   id[len < sizeof id ? len : sizeof id - 1] = '\0';
   snprintf(buf, size, "%s", id);
+}
+
+/* No walk down the tree here: the caller reads the whole table, which
+ * sysctl gives in one call anyway. */
+int ctrun_os_descendants(struct ctrun_pinfo **v, size_t *n) {
+  (void)v;
+  (void)n;
+  return UV_ENOSYS;
 }

@@ -31,6 +31,7 @@
 #define KP_PGID(k) ((k)->kp_pgid)
 #define KP_SID(k) ((pid_t)0) /* not relied upon here: 0, unknown */
 #define KP_ZOMBIE(k) ((k)->kp_stat == SZOMB)
+#define KP_COMM(k) ((k)->kp_comm)
 #define KP_LIST KERN_PROC_ALL
 #else
 #define KP_PID(k) ((k)->ki_pid)
@@ -38,6 +39,7 @@
 #define KP_PGID(k) ((k)->ki_pgid)
 #define KP_SID(k) ((k)->ki_sid)
 #define KP_ZOMBIE(k) ((k)->ki_stat == SZOMB)
+#define KP_COMM(k) ((k)->ki_comm)
 #define KP_LIST KERN_PROC_PROC
 #endif
 
@@ -161,8 +163,9 @@ static int kinfo_all(struct kinfo_proc **out, size_t *count) {
 int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
   struct kinfo_proc *k = NULL;
   struct ctrun_pinfo *out;
-  struct timeval boot, after;
+  struct timeval boot, after, now;
   size_t count = 0, len = 0;
+  uint64_t since_boot;
   int r;
 
   for (int tries = 0;; tries++) {
@@ -192,9 +195,18 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
     out[len].sid = KP_SID(&k[i]);
     out[len].start = start_of(&k[i], &boot);
     out[len].zombie = KP_ZOMBIE(&k[i]);
+    snprintf(out[len].comm, sizeof out[len].comm, "%s", KP_COMM(&k[i]));
     len++;
   }
   free(k);
+  /* The age on the clock of start_of: the time since boot, now. */
+  gettimeofday(&now, NULL);
+  since_boot = usec(now) > usec(boot) ? usec(now) - usec(boot) : 0;
+#ifdef __DragonFly__
+  since_boot = usec(now); /* start_of is the wall-clock time of fork there */
+#endif
+  for (size_t i = 0; i < len; i++)
+    out[i].age_ms = since_boot > out[i].start ? (since_boot - out[i].start) / 1000 : 0;
   *v = out;
   *n = len;
   return 0;
@@ -300,4 +312,12 @@ void ctrun_os_boot_id(char *buf, size_t size) {
     for (size_t i = 0; i < sizeof id; i++)
       snprintf(hex + 2 * i, sizeof hex - 2 * i, "%02x", id[i]);
   snprintf(buf, size, "%s", hex);
+}
+
+/* No walk down the tree here: the caller reads the whole table, which
+ * sysctl gives in one call anyway. */
+int ctrun_os_descendants(struct ctrun_pinfo **v, size_t *n) {
+  (void)v;
+  (void)n;
+  return UV_ENOSYS;
 }

@@ -346,6 +346,13 @@ int ctrun_fd_copy(int from, int to) {
 
 int ctrun_fd_close(int fd) { return close(fd) == 0 ? 0 : -errno; }
 
+bool ctrun_fd_is_file(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0)
+    return false;
+  return S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && !isatty(fd));
+}
+
 static const char *env_nonempty(const char *name) {
   const char *v = getenv(name);
   return v != NULL && v[0] != '\0' ? v : NULL;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -169,6 +170,22 @@ static bool group_alive(pid_t pid) {
   return live;
 }
 
+/* How long a process that started START (in clock ticks since boot, as
+ * /proc/PID/stat gives it) has lived: on CLOCK_BOOTTIME, the clock of
+ * those start times, which goes on during suspend. */
+static uint64_t age_ms(unsigned long long start) {
+  static long hz;
+  struct timespec ts;
+  uint64_t now, born;
+  if (hz <= 0)
+    hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+  if (clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
+    return 0;
+  now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  born = (uint64_t)start * 1000 / (uint64_t)hz;
+  return now > born ? now - born : 0;
+}
+
 /* /proc/HP/stat: "pid (comm) state ppid pgrp session ... starttime(22)",
  * as /proc numbers them (HP).  The command name may hold spaces and
  * parentheses: parse after the last ')'. */
@@ -186,6 +203,14 @@ static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
   s = strrchr(buf, ')');
   if (s == NULL)
     return UV_EINVAL;
+  {
+    const char *c = strchr(buf, '(');
+    size_t len = c != NULL && c < s ? (size_t)(s - c - 1) : 0;
+    if (len >= sizeof p->comm)
+      len = sizeof p->comm - 1;
+    memcpy(p->comm, c != NULL ? c + 1 : "", len);
+    p->comm[len] = '\0';
+  }
   if (sscanf(s + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld %*d %llu",
              &state, &ppid, &pgid, &sid, &threads, &start) != 6)
     return UV_EINVAL;
@@ -197,6 +222,7 @@ static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
   /* A zombie counts one thread, itself; more, and its main thread has
    * exited while others run on. */
   p->zombie = (state == 'Z' || state == 'X') && (threads <= 1 || !group_alive(hp));
+  p->age_ms = age_ms(start);
   return 0;
 }
 
@@ -512,4 +538,155 @@ void ctrun_os_boot_id(char *buf, size_t size) {
     id[0] = '\0';
   id[strcspn(id, "\n")] = '\0';
   snprintf(buf, size, "%s", id);
+}
+
+/* A set of pids, so that a pid met twice in a torn walk is walked once. */
+struct pidset {
+  pid_t *slot;
+  size_t cap;
+};
+
+static bool pidset_add(struct pidset *s, pid_t pid) {
+  size_t i;
+  if (s->cap == 0)
+    return false;
+  for (i = (size_t)pid * 2654435761u % s->cap; s->slot[i] != 0; i = (i + 1) % s->cap)
+    if (s->slot[i] == pid)
+      return false;
+  s->slot[i] = pid;
+  return true;
+}
+
+/* The whole of a small file under /proc, however long; NULL if gone. */
+static char *read_whole(const char *path) {
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap + 1);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n;
+  if (fd < 0 || buf == NULL) {
+    if (fd >= 0)
+      close(fd);
+    free(buf);
+    return NULL;
+  }
+  while ((n = read(fd, buf + len, cap - len)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n < 0)
+      continue;
+    len += (size_t)n;
+    if (len == cap) {
+      char *bigger = realloc(buf, 2 * cap + 1);
+      if (bigger == NULL)
+        break;
+      buf = bigger;
+      cap *= 2;
+    }
+  }
+  close(fd);
+  buf[len] = '\0';
+  return buf;
+}
+
+/* Append the children of every thread of PID to *Q ("pid pid ..." in each
+ * thread's children file).  UV_ENOSYS when this kernel has no such file. */
+static int children_of(pid_t pid, pid_t **q, size_t *len, size_t *cap) {
+  char path[64], file[352];
+  DIR *d;
+  struct dirent *de;
+
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  if ((d = opendir(path)) == NULL)
+    return 0; /* gone */
+  while ((de = readdir(d)) != NULL) {
+    char *text, *s, *end;
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(file, sizeof file, "%s/%.255s/children", path, de->d_name);
+    if ((text = read_whole(file)) == NULL) {
+      if (errno == ENOENT && pid == getpid()) { /* a kernel without CONFIG_PROC_CHILDREN */
+        closedir(d);
+        return UV_ENOSYS;
+      }
+      continue;
+    }
+    for (s = text;; s = end) {
+      long c = strtol(s, &end, 10);
+      if (end == s)
+        break;
+      if (*len == *cap) {
+        pid_t *bigger = realloc(*q, 2 * *cap * sizeof **q);
+        if (bigger == NULL)
+          break;
+        *q = bigger;
+        *cap *= 2;
+      }
+      if (c > 0)
+        (*q)[(*len)++] = (pid_t)c;
+    }
+    free(text);
+  }
+  closedir(d);
+  return 0;
+}
+
+int ctrun_os_descendants(struct ctrun_pinfo **v, size_t *n) {
+  size_t qlen = 0, qcap = 64, head = 0, len = 0, cap = 64;
+  pid_t *q;
+  struct ctrun_pinfo *out;
+  struct pidset seen;
+  int r = 0;
+
+  /* Pids in /proc/PID/task/TID/children are /proc's: only ours will do. */
+  if (proc_mode() != PROC_OURS)
+    return UV_ENOSYS;
+  q = malloc(qcap * sizeof *q);
+  out = malloc(cap * sizeof *out);
+  seen.slot = calloc(8192, sizeof(pid_t));
+  seen.cap = 8192;
+  if (q == NULL || out == NULL || seen.slot == NULL) {
+    free(q);
+    free(out);
+    free(seen.slot);
+    return UV_ENOMEM;
+  }
+  q[qlen++] = getpid();
+  /* Breadth first: the children of each process met, once each. */
+  while (head < qlen && r == 0) {
+    pid_t pid = q[head++];
+    size_t from = qlen;
+    r = children_of(pid, &q, &qlen, &qcap);
+    for (size_t i = from; i < qlen; i++) {
+      if (len == seen.cap / 2 || !pidset_add(&seen, q[i])) {
+        q[i] = 0; /* met before (a torn read), or too many to track */
+        continue;
+      }
+      if (len == cap) {
+        struct ctrun_pinfo *bigger = realloc(out, 2 * cap * sizeof *out);
+        if (bigger == NULL) {
+          r = UV_ENOMEM;
+          break;
+        }
+        out = bigger;
+        cap *= 2;
+      }
+      if (read_stat(q[i], &out[len]) == 0)
+        len++;
+      else
+        q[i] = 0; /* gone already */
+    }
+    /* Drop the gaps, so that only live processes are walked. */
+    size_t k = from;
+    for (size_t i = from; i < qlen; i++)
+      if (q[i] != 0)
+        q[k++] = q[i];
+    qlen = k;
+  }
+  free(q);
+  free(seen.slot);
+  if (r != 0) {
+    free(out);
+    return r;
+  }
+  *v = out;
+  *n = len;
+  return 0;
 }

@@ -49,3 +49,9 @@ int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {
 }
 
 void ctrun_os_boot_id(char *buf, size_t size) { snprintf(buf, size, "%s", ""); }
+
+int ctrun_os_descendants(struct ctrun_pinfo **v, size_t *n) {
+  (void)v;
+  (void)n;
+  return UV_ENOSYS;
+}

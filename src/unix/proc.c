@@ -219,7 +219,11 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     close(errp[0]);
     return -err;
   }
+  /* Once the tree of an earlier command is gone, the container takes the
+   * next one (--retry): its state starts afresh. */
   t->pid = pid;
+  t->exited = false;
+  t->status = t->termsig = 0;
   t->u.command = pid;
   snprintf(t->u.run_id, sizeof t->u.run_id, "%s", s->run_id);
   t->go_fd = go[1];
@@ -310,11 +314,49 @@ bool ctrun_tree_empty(struct ctrun_tree *t) {
 }
 
 int ctrun_tree_count(struct ctrun_tree *t) {
-  int n;
+  struct ctrun_pinfo *v;
+  size_t n;
   if (ctrun_tree_empty(t))
     return 0;
-  n = ctrun_unix_tree_walk(&t->u, !t->reaper, 0);
-  return n < 0 ? -1 : n;
+  if (ctrun_unix_tree_list(&t->u, !t->reaper, &v, &n) != 0)
+    return -1;
+  free(v);
+  return (int)n;
+}
+
+int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n) {
+  struct ctrun_pinfo *v;
+  struct ctrun_member *m;
+  size_t count;
+  int r = ctrun_unix_tree_list(&t->u, !t->reaper, &v, &count);
+  if (r != 0)
+    return r;
+  m = calloc(count + 1, sizeof *m);
+  if (m == NULL) {
+    free(v);
+    return UV_ENOMEM;
+  }
+  for (size_t i = 0; i < count; i++) {
+    m[i].pid = v[i].pid;
+    m[i].start = v[i].start;
+    m[i].age_ms = v[i].age_ms;
+    m[i].command = !t->exited && v[i].pid == t->pid;
+    snprintf(m[i].name, sizeof m[i].name, "%s", v[i].comm);
+  }
+  free(v);
+  *out = m;
+  *n = count;
+  return 0;
+}
+
+bool ctrun_tree_can_list(void) {
+  uint64_t start;
+  return ctrun_os_proc_start(getpid(), &start) != UV_ENOSYS;
+}
+
+int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig) {
+  (void)t;
+  return ctrun_os_signal_verified((pid_t)m->pid, m->start, sig);
 }
 
 void ctrun_tree_signal(struct ctrun_tree *t, int sig) {

@@ -495,6 +495,39 @@ int ctrun_unix_tree_walk(struct ctrun_unix_tree *u, bool tagged, int sig) {
   return r;
 }
 
+int ctrun_unix_tree_list(struct ctrun_unix_tree *u, bool tagged, struct ctrun_pinfo **v,
+                         size_t *n) {
+  struct pass w;
+  size_t k = 0;
+  int r;
+
+  /* A reaper that had no children before the run: everything below it
+   * is the run's, and a walk down (where the host has one) costs what
+   * the tree's size costs, not the machine's. */
+  if (!tagged && !u->mixed && (r = ctrun_os_descendants(v, n)) != UV_ENOSYS) {
+    if (r != 0)
+      return r;
+    for (size_t i = 0; i < *n; i++)
+      if (!(*v)[i].zombie)
+        (*v)[k++] = (*v)[i];
+    *n = k;
+    return 0;
+  }
+  memset(&w, 0, sizeof w);
+  w.u = u;
+  w.tagged = tagged;
+  r = pass(&w);
+  set_free(&w.index);
+  if (r == 0 && (*v = malloc((w.n + 1) * sizeof **v)) == NULL)
+    r = UV_ENOMEM;
+  for (size_t i = 0; r == 0 && i < w.n; i++)
+    if (w.rows[i].cls == OURS)
+      (*v)[k++] = w.rows[i].p;
+  free(w.rows);
+  *n = k;
+  return r;
+}
+
 /* Every process below ctrun now is no part of the run to come. */
 static void note_foreign(const struct ctrun_pinfo *p, void *arg) {
   struct pass *w = arg;

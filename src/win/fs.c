@@ -722,6 +722,18 @@ int ctrun_fd_copy(int from, int to) {
 
 int ctrun_fd_close(int fd) { return _close(fd) == 0 ? 0 : UV_EBADF; }
 
+bool ctrun_fd_is_file(int fd) {
+  HANDLE h = (HANDLE)_get_osfhandle(fd);
+  DWORD mode;
+  if (h == INVALID_HANDLE_VALUE)
+    return false;
+  switch (GetFileType(h)) {
+  case FILE_TYPE_DISK: return true;
+  case FILE_TYPE_CHAR: return !GetConsoleMode(h, &mode); /* NUL, not a console */
+  default: return false;
+  }
+}
+
 /* Environment variable NAME, from the process's UTF-16 environment, as a
  * new string; NULL when it is unset or empty.  The C runtime's getenv()
  * (and the _wgetenv() of a program with main(), whose wide environment is

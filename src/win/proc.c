@@ -241,9 +241,15 @@ static DWORD WINAPI watch(void *arg) {
     if (ok && key == KEY_QUIT)
       break;
     if (ok && key == KEY_STARTED) {
-      /* Written by the loop thread before the post: safe to read now. */
+      /* The job was written by the loop thread before the post: safe to
+       * read now.  The process comes as a handle of the watcher's own, so
+       * that the loop thread may close its own when the next command
+       * (--retry) replaces it. */
       job = t->job;
-      process = t->process;
+      if (process != NULL)
+        CloseHandle(process);
+      process = (HANDLE)ov;
+      main_gone = false;
       wake = true;
     } else if (ok && key == KEY_STOP_EVENT) {
       stop = (HANDLE)ov;
@@ -271,6 +277,8 @@ static DWORD WINAPI watch(void *arg) {
     if (wake)
       uv_async_send(&t->async);
   }
+  if (process != NULL)
+    CloseHandle(process);
   return 0;
 }
 
@@ -467,8 +475,8 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     r = UV_ENOMEM;
     goto out;
   }
-  r = make_job(t, s->run_id);
-  if (r != 0)
+  /* One job for the run: a later command (--retry) goes into the same. */
+  if (t->job == NULL && (r = make_job(t, s->run_id)) != 0)
     goto out;
   for (int i = 0; i < 3; i++) {
     HANDLE h = std_handle(s->stdio[i], which[i]);
@@ -501,10 +509,19 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     CloseHandle(pi.hProcess);
     goto out;
   }
+  if (t->process != NULL)
+    CloseHandle(t->process);
   t->process = pi.hProcess;
   t->pid = pi.dwProcessId;
+  t->exited = false;
+  t->status = 0;
   t->held = pi.hThread; /* resumed by ctrun_tree_start */
-  PostQueuedCompletionStatus(t->port, 0, KEY_STARTED, NULL);
+  {
+    HANDLE mine = NULL;
+    DuplicateHandle(GetCurrentProcess(), pi.hProcess, GetCurrentProcess(), &mine, 0, FALSE,
+                    DUPLICATE_SAME_ACCESS);
+    PostQueuedCompletionStatus(t->port, 0, KEY_STARTED, (OVERLAPPED *)mine);
+  }
 out:
   for (int i = 0; i < 3; i++)
     if (stdio[i] != NULL)
@@ -551,6 +568,89 @@ int ctrun_tree_count(struct ctrun_tree *t) {
     return 0;
   refresh(t);
   return live_members(t->job, t->pid, t->exited);
+}
+
+/* The creation time of the process H, as ctrun_proc_start_time gives it. */
+static uint64_t created_at(HANDLE h) {
+  FILETIME created, exited, kernel, user;
+  if (!GetProcessTimes(h, &created, &exited, &kernel, &user))
+    return 0;
+  return (uint64_t)created.dwHighDateTime << 32 | created.dwLowDateTime;
+}
+
+int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n) {
+  ULONG_PTR *ids;
+  struct ctrun_member *m;
+  FILETIME now_ft;
+  uint64_t now;
+  size_t k = 0;
+  DWORD count = 0;
+
+  *out = NULL;
+  *n = 0;
+  if (t->job == NULL)
+    return 0;
+  refresh(t);
+  if ((ids = job_pids(t->job, &count)) == NULL)
+    return ctrun_win_error(GetLastError());
+  m = calloc((size_t)count + 1, sizeof *m);
+  if (m == NULL) {
+    free(ids);
+    return UV_ENOMEM;
+  }
+  GetSystemTimeAsFileTime(&now_ft);
+  now = (uint64_t)now_ft.dwHighDateTime << 32 | now_ft.dwLowDateTime;
+  for (DWORD i = 0; i < count; i++) {
+    DWORD pid = (DWORD)ids[i];
+    wchar_t path[MAX_PATH];
+    DWORD len = MAX_PATH;
+    HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    if (h == NULL)
+      continue;
+    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0 || is_console_host(h)) {
+      CloseHandle(h);
+      continue;
+    }
+    m[k].pid = (long)pid;
+    m[k].start = created_at(h);
+    /* FILETIMEs count 100 ns. */
+    m[k].age_ms = now > m[k].start ? (now - m[k].start) / 10000 : 0;
+    m[k].command = pid == t->pid && !t->exited;
+    if (QueryFullProcessImageNameW(h, 0, path, &len)) {
+      const wchar_t *base = wcsrchr(path, L'\\');
+      char *name = ctrun_win_utf8(base ? base + 1 : path);
+      if (name != NULL)
+        snprintf(m[k].name, sizeof m[k].name, "%s", name);
+      free(name);
+    }
+    CloseHandle(h);
+    k++;
+  }
+  free(ids);
+  *out = m;
+  *n = k;
+  return 0;
+}
+
+bool ctrun_tree_can_list(void) { return true; /* every job lists its processes */ }
+
+/* No soft signal reaches one process (CTRL_BREAK goes to the whole console
+ * group): the member is terminated, once it is proven to be the one seen,
+ * and in this run's job. */
+int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig) {
+  /* IsProcessInJob wants more than the limited query right (Wine says so). */
+  HANDLE h = OpenProcess(PROCESS_TERMINATE | PROCESS_QUERY_INFORMATION, FALSE, (DWORD)m->pid);
+  BOOL in = FALSE;
+  int r = 0;
+  (void)sig;
+  if (h == NULL)
+    return ctrun_win_error(GetLastError());
+  if (created_at(h) != m->start || !IsProcessInJob(h, t->job, &in) || !in)
+    r = UV_ESRCH;
+  else if (!TerminateProcess(h, KILLED_CODE))
+    r = ctrun_win_error(GetLastError());
+  CloseHandle(h);
+  return r;
 }
 
 /* CTRL_BREAK needs a console shared with the group.  A ctrun without one

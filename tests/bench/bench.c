@@ -1,11 +1,11 @@
 /* ctrun-bench: measures ctrun against the tools it replaces, in the same
  * run, so that the ratios hold on any machine however loaded it is.
  *
- *   ctrun-bench overhead|memory|instructions|kill|registry|contention
+ *   ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern
  *
  * Paths come from the environment, set by tests/bench/meson.build:
  * CTRUN, CTRUN_TESTCHILD, CTRUN_BENCH_RSS, BENCH_TRUE, BENCH_SLEEP, BENCH_TIMEOUT,
- * BENCH_FLOCK and (optional) BENCH_VALGRIND.  CTRUN_BENCH_ROUNDS scales the
+ * BENCH_FLOCK, BENCH_CAT and (optional) BENCH_VALGRIND.  CTRUN_BENCH_ROUNDS scales the
  * repeat counts down (or up) for a quick look.  Each benchmark prints a
  * table of medians; samples of the variants being compared are taken
  * interleaved, round by round, so that drift of a shared machine hits them
@@ -852,6 +852,262 @@ static int bench_contention(void) {
   return 0;
 }
 
+
+/* ---- 7. the output relay of --idle-timeout ------------------------------- */
+
+/* Start ARGV with stdin from IN and stdout on OUT (stderr: /dev/null). */
+static pid_t start_io(char *const argv[], int in, int out) {
+  posix_spawn_file_actions_t fa;
+  pid_t pid;
+  int r;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in >= 0 ? in : devnull, 0);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+  r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (r != 0)
+    die("cannot run %s: %s", argv[0], strerror(r));
+  return pid;
+}
+
+/* Run the producer ARGV, through CAT when given, into a pipe that the
+ * driver reads to its end; wall time in ms.  All of BYTES must arrive. */
+static double through_pipe(char *const argv[], char *const cat[], long long bytes, struct rusage *ru) {
+  static char buf[1 << 20];
+  int p[2], q[2];
+  long long got = 0;
+  pid_t a, b = -1;
+  double t0;
+  if (pipe2(p, O_CLOEXEC) != 0)
+    die("pipe: %s", strerror(errno));
+  t0 = now_ms();
+  if (cat != NULL) {
+    if (pipe2(q, O_CLOEXEC) != 0)
+      die("pipe: %s", strerror(errno));
+    a = start_io(argv, -1, q[1]);
+    close(q[1]);
+    b = start_io(cat, q[0], p[1]);
+    close(q[0]);
+  } else {
+    a = start_io(argv, -1, p[1]);
+  }
+  close(p[1]);
+  for (ssize_t n; (n = read(p[0], buf, sizeof buf)) != 0;)
+    if (n > 0)
+      got += n;
+    else if (errno != EINTR)
+      die("read: %s", strerror(errno));
+  close(p[0]);
+  if (finish(a, ru) != 0 || (b > 0 && finish(b, NULL) != 0))
+    die("relay: %s ... failed", argv[0]);
+  if (got != bytes)
+    die("relay: %lld bytes arrived of %lld", got, bytes);
+  return now_ms() - t0;
+}
+
+static int bench_relay(void) {
+  char state[4200], size[32];
+  const char *CAT = env_path("BENCH_CAT", false);
+  long long bytes = 1000000000LL * rounds(100) / 100;
+  if (CAT == NULL) {
+    printf("relay: skipped: cat(1) not found\n");
+    return SKIP;
+  }
+  use_state_dir(state, sizeof state, "state");
+  snprintf(size, sizeof size, "%lld", bytes);
+  char *producer[] = { (char *)TESTCHILD, "spew", "1", size, NULL };
+  char *cat[] = { (char *)CAT, NULL };
+  char *v_plain[] = { (char *)CTRUN, "--", (char *)TESTCHILD, "spew", "1", size, NULL };
+  char *v_relay[] = { (char *)CTRUN, "--idle-timeout", "1h", "--", (char *)TESTCHILD, "spew", "1",
+                      size, NULL };
+  char *v_log[] = { (char *)CTRUN, "--idle-timeout", "1h", "-o", "/dev/null", "--",
+                    (char *)TESTCHILD, "spew", "1", size, NULL };
+  enum { NV = 5 };
+  const char *names[] = { "producer | driver", "producer | cat | driver",
+                          "ctrun -- producer | driver", "ctrun --idle-timeout 1h -- producer | driver",
+                          "ctrun --idle-timeout 1h -o /dev/null" };
+  int n = rounds(5) < 3 ? 3 : rounds(5);
+  double *t[NV], med[NV], cpu = 0;
+  struct rusage ru;
+  for (int k = 0; k < NV; k++)
+    t[k] = calloc((size_t)n, sizeof **t);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < NV; j++) {
+      int k = (i + j) % NV;
+      switch (k) {
+      case 0: t[k][i] = through_pipe(producer, NULL, bytes, NULL); break;
+      case 1: t[k][i] = through_pipe(producer, cat, bytes, NULL); break;
+      case 2: t[k][i] = through_pipe(v_plain, NULL, bytes, NULL); break;
+      case 3:
+        t[k][i] = through_pipe(v_relay, NULL, bytes, &ru);
+        cpu += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+        break;
+      default: t[k][i] = timed(v_log, 0, NULL); break;
+      }
+    }
+  header("the output relay of --idle-timeout: a command writing to stdout");
+  printf("%d interleaved runs of each, %lld bytes in pieces of 1 B to 128 KiB, read by\n"
+         "the driver from a pipe (the last row: into ctrun's log, /dev/null)\n", n, bytes);
+  printf("  %-44s %9s %9s\n", "variant", "median ms", "MB/s");
+  for (int k = 0; k < NV; k++) {
+    med[k] = median(t[k], n);
+    printf("  %-44s %9.0f %9.0f\n", names[k], med[k], (double)bytes / 1e3 / med[k]);
+  }
+  printf("  relay hop (ctrun --idle-timeout - ctrun) / cat hop (| cat - direct) = %.2f\n",
+         (med[3] - med[2]) / (med[1] - med[0]));
+  printf("  relay throughput / cat's = %.2f; ctrun CPU through the relay (its own and the\n"
+         "  command's): %.0f ms a run\n", med[1] / med[3], cpu / n);
+  if (count_runs(state) != 0)
+    die("relay: entries left behind in the state directory");
+  return 0;
+}
+
+/* ---- 8. the cost of --child-timeout --------------------------------------- */
+
+static int bench_govern(void) {
+  char state[4200];
+  enum { PROCS = 100 };
+  char *tree[2][16 + 4 * PROCS];
+  int a;
+  use_state_dir(state, sizeof state, "state");
+  /* Per run: a command with no tree at all. */
+  char *v_c[] = { (char *)CTRUN, "--", (char *)TRUE_, NULL };
+  char *v_g[] = { (char *)CTRUN, "--child-timeout", "30s", "--", (char *)TRUE_, NULL };
+  int n = rounds(200);
+  double *t0 = calloc((size_t)n, sizeof(double)), *t1 = calloc((size_t)n, sizeof(double));
+  for (int i = -10; i < n; i++) {
+    double x = timed(i % 2 ? v_c : v_g, 0, NULL), y = timed(i % 2 ? v_g : v_c, 0, NULL);
+    if (i >= 0) {
+      t0[i] = i % 2 ? x : y;
+      t1[i] = i % 2 ? y : x;
+    }
+  }
+  /* While a tree of 100 processes runs: --child-timeout 1h looks at it
+   * once a second (its longest interval; at the shortest, 50 ms, the
+   * processes would be killed), so the cost of one look is measured over
+   * ten of them, on the CPU clock of ctrun's loop thread (schedstat, in
+   * ns), read just before the deadline ends the run. */
+  const char *secs = "12";
+  for (int v = 0; v < 2; v++) {
+    a = 0;
+    tree[v][a++] = (char *)CTRUN;
+    tree[v][a++] = "-t";
+    tree[v][a++] = (char *)secs;
+    if (v == 1) {
+      tree[v][a++] = "--child-timeout";
+      tree[v][a++] = "1h";
+    }
+    tree[v][a++] = "--";
+    tree[v][a++] = (char *)TESTCHILD;
+    for (int i = 0; i < PROCS - 1; i++) {
+      tree[v][a++] = "{";
+      tree[v][a++] = "sleep";
+      tree[v][a++] = "60";
+      tree[v][a++] = "}";
+    }
+    tree[v][a++] = "sleep";
+    tree[v][a++] = "60";
+    tree[v][a] = NULL;
+  }
+  int m = rounds(2) < 2 ? 2 : rounds(2);
+  double cpu[2] = { 0, 0 };
+  for (int i = 0; i < m; i++)
+    for (int v = 0; v < 2; v++) {
+      int k = (i + v) % 2;
+      char path[64], text[256];
+      pid_t pid = start(tree[k], -1, -1);
+      nap_ms(11000);
+      snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+      FILE *f = fopen(path, "r");
+      if (f == NULL || fgets(text, sizeof text, f) == NULL)
+        die("govern: cannot read %s", path);
+      fclose(f);
+      cpu[k] += atof(text) / 1e6;
+      if (finish(pid, NULL) != 124)
+        die("govern: the tree's run did not time out");
+    }
+  int procs = 0;
+  DIR *d = opendir("/proc");
+  for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;)
+    procs += de->d_name[0] >= '1' && de->d_name[0] <= '9';
+  if (d != NULL)
+    closedir(d);
+  double look = (cpu[1] - cpu[0]) / m / 10;
+  header("the cost of --child-timeout");
+  printf("per run, %d interleaved runs of each, ms:\n", n);
+  printf("  %-40s %8.3f\n", "ctrun -- true", median(t0, n));
+  printf("  %-40s %8.3f\n", "ctrun --child-timeout 30s -- true", median(t1, n));
+  printf("CPU of ctrun's loop over the first 11 s of a tree of %d sleeping\n"
+         "processes (%d runs each; %d processes on the machine):\n", PROCS, m, procs);
+  printf("  %-40s %8.2f ms\n", "without", cpu[0] / m);
+  printf("  %-40s %8.2f ms\n", "--child-timeout 1h (a look a second)", cpu[1] / m);
+  printf("  one look at the tree: %.3f ms of CPU; at the shortest interval (50 ms),\n"
+         "  %.1f%% of one core\n", look, look / 50 * 100);
+  if (count_runs(state) != 0)
+    die("govern: entries left behind in the state directory");
+  return 0;
+}
+
+/* ---- 9. a skipped detached hook ----------------------------------------- */
+
+/* The bash-hook recipe against a busy lock: `ctrun -d -l L --on-busy=skip`
+ * started at every prompt while the previous run still holds the lock.  Its
+ * whole cost is what the hook pays; compared with flock -n, the plain-tool
+ * way to skip. */
+static int bench_hook(void) {
+  char state[4200], lock[4200];
+  if (FLOCK == NULL) {
+    printf("hook: skipped: flock(1) not found\n");
+    return SKIP;
+  }
+  use_state_dir(state, sizeof state, "state");
+  snprintf(lock, sizeof lock, "%s/L", root);
+  char *holder[] = { (char *)CTRUN, "-t", "120", "-l", lock, "--", (char *)SLEEP, "120", NULL };
+  start_bg(holder);
+  double t0 = now_ms();
+  while (count_runs(state) < 1 && now_ms() - t0 < 30000)
+    nap_ms(10);
+  nap_ms(100);
+
+  char *v_c[] = { (char *)CTRUN, "-d", "-l", lock, "--on-busy=skip", "--", (char *)TRUE_, NULL };
+  char *v_f[] = { (char *)FLOCK, "-n", lock, (char *)TRUE_, NULL };
+  char *v_b[] = { (char *)TRUE_, NULL };
+  char **variants[] = { v_b, v_f, v_c };
+  const int want[] = { 0, 1, 0 };
+  const char *names[] = { "true (bare)", "flock -n L true", "ctrun -d -l L --on-busy=skip -- true" };
+  enum { NV = 3 };
+  int n = rounds(300);
+  double *t[NV], med[NV];
+  struct rusage ru;
+  double cpu = 0;
+  for (int k = 0; k < NV; k++)
+    t[k] = calloc((size_t)n, sizeof **t);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < NV; j++) {
+      int k = (i + j) % NV;
+      t[k][i] = timed(variants[k], want[k], k == 2 ? &ru : NULL);
+      if (k == 2)
+        cpu += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    }
+  stop_bg();
+  header("a skipped detached hook: one run against a held lock, ms");
+  printf("%d interleaved runs of each, one at a time; the lock is held by a tracked run\n", n);
+  printf("  %-40s %8s %8s %8s\n", "variant", "median", "p10", "p90");
+  for (int k = 0; k < NV; k++) {
+    double p10 = pct(t[k], n, 10), p90 = pct(t[k], n, 90);
+    med[k] = median(t[k], n);
+    printf("  %-40s %8.3f %8.3f %8.3f\n", names[k], med[k], p10, p90);
+  }
+  printf("  ctrun CPU (user+sys, its own and any waited-for child's): %.3f ms a run\n", cpu / n);
+  printf("  (ctrun - bare) / (flock -n - bare) = %.2f\n", (med[2] - med[0]) / (med[1] - med[0]));
+  if (count_runs(state) != 0)
+    die("hook: entries left behind in the state directory");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct {
     const char *name;
@@ -859,12 +1115,13 @@ int main(int argc, char **argv) {
   } benches[] = {
     { "overhead", bench_overhead }, { "memory", bench_memory },     { "instructions", bench_instructions },
     { "kill", bench_kill },         { "registry", bench_registry }, { "contention", bench_contention },
+    { "hook", bench_hook },         { "relay", bench_relay },       { "govern", bench_govern },
   };
   const char *tmp = getenv("TMPDIR");
   int code = -1;
 
   if (argc != 2) {
-    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention\n");
+    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern\n");
     return 2;
   }
   CTRUN = env_path("CTRUN", true);

@@ -101,11 +101,19 @@ table() {
 
 words=("");               exactly ps stop cleanup check
 words=(st);               has stop
-words=(--on-busy "");     exactly fail skip replace
+words=(--on-busy "");     exactly fail skip replace queue
+words=(--on-busy q);      exactly queue
+words=(--retry-on "");    exactly fail timeout
+words=(--retry-on fail,t); exactly fail,timeout
+words=(--retry-on = 1,75,f); exactly 1,75,fail
+words=(--child-timeout i); exactly inf
+words=(--retry 2 --retry-delay 1s -s ""); has TERM
+words=(--idle-timeout 5 -- slee); has sleep
+words=(check --max-age 1h -); has --json --warn
 words=(--on-busy=s);      exactly skip
 # As bash splits the words, at '=':
 words=(--on-busy = s);    exactly skip
-words=(--on-busy =);      exactly fail skip replace
+words=(--on-busy =);      exactly fail skip replace queue
 words=(--leftovers = kill -t 5 --on-busy = r); exactly replace
 words=(--leftovers = kill -- slee); has sleep
 words=(--leftovers = kill -s ""); has TERM KILL
@@ -125,7 +133,7 @@ words=(-t 5 -- slee);     has sleep
 words=(-t 5 sleep --on);  lacks --on-busy
 words=(ps "");            has --json
 words=(cleanup --);       has --dry-run --json
-words=(check -);          has -q --quiet --warn --crit --cleanup --json
+words=(check -);          has -q --quiet --warn --crit --max-age --cleanup --json
 words=(stop "");          has compl-web "$id"
 words=(stop compl);       exactly compl-web
 words=(stop -s "");       has TERM KILL

@@ -12,6 +12,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -186,6 +187,35 @@ static bool alive(const char *pid) {
   }
   closedir(d);
   return live;
+}
+
+bool e2e_running(pid_t pid) {
+  char s[24];
+  snprintf(s, sizeof s, "%d", (int)pid);
+  return pid > 0 && alive(s);
+}
+
+bool e2e_locked(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  bool held = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  if (fd >= 0)
+    close(fd); /* and with it the lock, if we got it */
+  return held;
+}
+
+const char *e2e_bg_err(struct e2e *t) {
+  static char path[600];
+  DIR *d = opendir(t->dir);
+  struct dirent *de;
+  path[0] = '\0';
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    if (strncmp(de->d_name, "bg-", 3) == 0 && n > 4 && strcmp(de->d_name + n - 4, ".err") == 0)
+      snprintf(path, sizeof path, "%s/%s", t->dir, de->d_name);
+  }
+  if (d != NULL)
+    closedir(d);
+  return path;
 }
 
 /* Read all of PATH (at most 16 MiB) into a new buffer; its length in *LEN. */

@@ -68,6 +68,13 @@ bool e2e_wait_file(const char *path, double secs);
  * carries the mark too. */
 bool e2e_wait_marked(struct e2e *t, int n, double secs);
 
+/* Whether process PID runs: any of its threads (not a zombie). */
+bool e2e_running(pid_t pid);
+/* True when someone holds an exclusive flock on PATH. */
+bool e2e_locked(const char *path);
+/* The stderr file of the last run started in the background (E2E_START). */
+const char *e2e_bg_err(struct e2e *t);
+
 /* A path inside the test's scratch directory. */
 const char *e2e_path(struct e2e *t, const char *name);
 /* Read a whole small file ("" if missing). */

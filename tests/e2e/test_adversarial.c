@@ -18,17 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Whether PATH is locked by someone (flock): try, and let go at once. */
-static bool locked(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  bool held;
-  if (fd < 0)
-    return false;
-  held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  close(fd);
-  return held;
-}
-
 static void write_file(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
   assert_non_null(f);
@@ -71,14 +60,14 @@ static void fatal_signals_to_ctrun_end_the_run_not_ctrun(void **state) {
     int code = -1;
     while (code == -1 && e2e_now() < end) {
       /* Whenever a process of the tree lives, the lock is held. */
-      if (!locked(lock) && e2e_count_marked(t) > 1)
+      if (!e2e_locked(lock) && e2e_count_marked(t) > 1)
         fail_msg("signal %d: the lock was free while the tree ran", sigs[i]);
       code = e2e_wait(pid, 0.02);
     }
     assert_int_not_equal(code, -1);
     if (e2e_count_marked(t) != 0)
       fail_msg("signal %d: ctrun exited (%d) and left its tree running", sigs[i], code);
-    assert_false(locked(lock));
+    assert_false(e2e_locked(lock));
   }
 }
 
@@ -156,7 +145,7 @@ static void closed_standard_descriptors_are_made_safe(void **state) {
   assert_int_equal(r.code, 0);
   assert_true(e2e_wait_file(ran, 5));
   double end = e2e_now() + 10;
-  while (locked(lock) && e2e_now() < end)
+  while (e2e_locked(lock) && e2e_now() < end)
     e2e_sleep(0.02);
   /* stderr closed: the timeout notice must not go into the lock file. */
   E2E_RUN_CMD(t, &r, "@child", "close", "2", "exec", "@ctrun", "-l", lock, "-t", "0.2", "--",
@@ -367,7 +356,7 @@ static void lock_file_that_is_not_ctruns_own_is_never_written(void **state) {
   write_file(script, body);
   pid_t pid = E2E_START(t, "-l", script, "--", "@child", "pidfile", started[0], "sleep", "1");
   assert_true(e2e_wait_file(started[0], 30));
-  assert_true(locked(script));
+  assert_true(e2e_locked(script));
   char *text = e2e_read(script);
   assert_string_equal(text, body);
   free(text);

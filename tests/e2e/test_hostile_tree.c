@@ -478,18 +478,6 @@ static pid_t pid_in(const char *path) {
   return pid;
 }
 
-/* Alive and not a zombie. */
-static bool running(pid_t pid) {
-  char path[64], *text, *s;
-  bool up;
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  text = e2e_read(path);
-  s = strrchr(text, ')');
-  up = pid > 0 && s != NULL && s[1] == ' ' && s[2] != 'Z' && s[2] != 'X';
-  free(text);
-  return up;
-}
-
 /* How many zombies PARENT has. */
 static int zombies_of(pid_t parent) {
   DIR *d = opendir("/proc");
@@ -534,8 +522,8 @@ static void exec_ctrun_leaves_earlier_children_alone(void **state) {
   assert_int_equal(finish(pid, 30), 0);
   assert_true(e2e_now() - t0 < 10);
   pid_t job = pid_in(e2e_path(t, "job")), orphan = pid_in(e2e_path(t, "orphan"));
-  assert_true(running(job));
-  assert_true(running(orphan));
+  assert_true(e2e_running(job));
+  assert_true(e2e_running(orphan));
   char *report = e2e_read(e2e_path(t, "report.json"));
   assert_non_null(strstr(report, "\"leftovers_killed\":1,"));
   assert_non_null(strstr(report, "\"killed_hard\":false"));
@@ -546,6 +534,30 @@ static void exec_ctrun_leaves_earlier_children_alone(void **state) {
   while (e2e_count_marked(t) > 0 && e2e_now() < end)
     e2e_sleep(0.01);
   e2e_forgive_orphans(); /* the job and the orphan were ours to end */
+}
+
+/* --child-timeout hits the run's children only: a job of the shell that
+ * exec'd ctrun is as old as any, but no part of the run. */
+static void exec_ctrun_child_timeout_spares_earlier_children(void **state) {
+  struct e2e *t = *state;
+  NEED_EXTRAS("it has no process table to read ages from");
+  pid_t pid = SPAWN(t, false, "@child", "{", "pidfile", e2e_path(t, "job"), "sleep", "300", "}",
+                    "sleep", "0.5", "exec", "@ctrun", "--child-timeout", "0.4", "-k", "1",
+                    "--report", e2e_path(t, "report.json"), "--", "@child", "{", "pidfile",
+                    e2e_path(t, "victim"), "sleep", "300", "}", "sleep", "2", "exit", "0");
+  pid_t victim = pid_in(e2e_path(t, "victim"));
+  assert_int_equal(finish(pid, 30), 0);
+  pid_t job = pid_in(e2e_path(t, "job"));
+  assert_false(e2e_running(victim));
+  assert_true(e2e_running(job));
+  char *report = e2e_read(e2e_path(t, "report.json"));
+  assert_non_null(strstr(report, "\"children_killed\":1,"));
+  free(report);
+  kill(job, SIGKILL);
+  double end = e2e_now() + 5;
+  while (e2e_count_marked(t) > 0 && e2e_now() < end)
+    e2e_sleep(0.01);
+  e2e_forgive_orphans(); /* the job was ours to end */
 }
 
 /* ---- A member ctrun may not signal ------------------------------------- */
@@ -592,7 +604,7 @@ static void unkillable_member_is_named(void **state) {
   char line[64];
   snprintf(line, sizeof line, "cannot signal process %d ", (int)nobody);
   assert_non_null(strstr(err, line));
-  assert_true(running(nobody));
+  assert_true(e2e_running(nobody));
   free(err);
   /* The run lasts as long as the member it could not stop. */
   assert_int_equal(finish(pid, 30), 124);
@@ -630,6 +642,7 @@ int main(void) {
     E2E_TEST(namespaced_ctrun_without_its_own_proc_finds_the_tree),
     E2E_TEST(pid1_without_proc_kills_the_escapee),
     E2E_TEST(exec_ctrun_leaves_earlier_children_alone),
+    E2E_TEST(exec_ctrun_child_timeout_spares_earlier_children),
     E2E_TEST(unkillable_member_is_named),
   };
   return e2e_main("e2e-hostile_tree", tests, sizeof tests / sizeof tests[0]);

@@ -194,22 +194,22 @@ static void check_reports_ok_warning_critical(void **state) {
   struct e2e_result r;
   E2E_RUN(t, &r, "check");
   assert_int_equal(r.code, 0);
-  assert_string_equal(r.out, "CTRUN OK - 0 runs, 0 processes, 0 stale | runs=0 procs=0 stale=0\n");
+  assert_string_equal(r.out, "CTRUN OK - 0 runs, 0 processes, 0 stale | runs=0 procs=0 stale=0 children_killed=0\n");
   if (!e2e_has_extras())
     return; /* no process counts on the generic path */
   pid_t pid = E2E_START(t, "--", "@child", "{", "sleep", "300", "}", "sleep", "300");
   assert_true(e2e_wait_marked(t, 3, 5));
   E2E_RUN(t, &r, "check", "--warn", "3", "--crit", "5");
   assert_int_equal(r.code, 0);
-  assert_string_equal(r.out, "CTRUN OK - 1 runs, 2 processes, 0 stale | runs=1 procs=2;3;5 stale=0\n");
+  assert_string_equal(r.out, "CTRUN OK - 1 runs, 2 processes, 0 stale | runs=1 procs=2;3;5 stale=0 children_killed=0\n");
   E2E_RUN(t, &r, "check", "--warn", "2", "--crit", "5");
   assert_int_equal(r.code, 1);
   assert_string_equal(r.out,
-                      "CTRUN WARNING - 1 runs, 2 processes, 0 stale | runs=1 procs=2;2;5 stale=0\n");
+                      "CTRUN WARNING - 1 runs, 2 processes, 0 stale | runs=1 procs=2;2;5 stale=0 children_killed=0\n");
   E2E_RUN(t, &r, "check", "--warn", "1", "--crit", "2");
   assert_int_equal(r.code, 2);
   assert_string_equal(r.out,
-                      "CTRUN CRITICAL - 1 runs, 2 processes, 0 stale | runs=1 procs=2;1;2 stale=0\n");
+                      "CTRUN CRITICAL - 1 runs, 2 processes, 0 stale | runs=1 procs=2;1;2 stale=0 children_killed=0\n");
   E2E_RUN(t, &r, "check", "--json", "--crit", "9");
   assert_non_null(strstr(r.out, "\"status\":\"OK\""));
   assert_non_null(strstr(r.out, "\"procs\":2,"));
@@ -233,7 +233,7 @@ static void check_quiet_prints_only_when_not_ok(void **state) {
   /* --warn 0 makes any state a WARNING. */
   E2E_RUN(t, &r, "check", "--quiet", "--warn", "0", "--cleanup");
   assert_int_equal(r.code, 1);
-  assert_string_equal(r.out, "CTRUN WARNING - 0 runs, 0 processes, 0 stale | runs=0 procs=0;0; stale=0\n");
+  assert_string_equal(r.out, "CTRUN WARNING - 0 runs, 0 processes, 0 stale | runs=0 procs=0;0; stale=0 children_killed=0\n");
   E2E_RUN(t, &r, "check", "-q", "--json", "--warn", "0");
   assert_int_equal(r.code, 1);
   assert_non_null(strstr(r.out, "\"status\":\"WARNING\""));
@@ -247,7 +247,7 @@ static void check_quiet_prints_only_when_not_ok(void **state) {
   E2E_RUN(t, &r, "check", "-q", "--warn", "1", "--crit", "2");
   assert_int_equal(r.code, 2);
   assert_string_equal(r.out,
-                      "CTRUN CRITICAL - 1 runs, 2 processes, 0 stale | runs=1 procs=2;1;2 stale=0\n");
+                      "CTRUN CRITICAL - 1 runs, 2 processes, 0 stale | runs=1 procs=2;1;2 stale=0 children_killed=0\n");
   kill(pid, SIGTERM);
   e2e_wait(pid, 10);
 }

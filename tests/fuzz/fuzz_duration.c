@@ -93,6 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(memchr(buf, '\0', sizeof buf) != NULL);
     FUZZ_CHECK(ctrun_duration_parse(buf, &back) == 0);
     FUZZ_CHECK(back <= ms);
+    /* What a message prints for a duration given: exactly the value. */
+    ctrun_duration_format_exact(ms, buf, sizeof buf);
+    FUZZ_CHECK(memchr(buf, '\0', sizeof buf) != NULL);
+    FUZZ_CHECK(ctrun_duration_parse(buf, &back) == 0 && back == ms);
   }
   free(s);
   return 0;

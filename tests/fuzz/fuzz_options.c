@@ -55,6 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(ro.lock_path == NULL || ro.lock_path[0] != '\0');
     FUZZ_CHECK(ro.log_path == NULL || ro.log_path[0] != '\0');
     FUZZ_CHECK(ro.report_path == NULL || ro.report_path[0] != '\0');
+    /* Limits are real durations (0: none), never "at once". */
+    FUZZ_CHECK(ro.child_timeout_ms <= CTRUN_DURATION_MAX_MS);
+    FUZZ_CHECK(ro.idle_timeout_ms <= CTRUN_DURATION_MAX_MS);
+    FUZZ_CHECK(ro.retry >= 0 && ro.retry <= CTRUN_RETRY_MAX);
+    FUZZ_CHECK(ro.retry_delay_ms <= CTRUN_DURATION_MAX_MS);
+    FUZZ_CHECK(ro.on_busy >= CTRUN_BUSY_FAIL && ro.on_busy <= CTRUN_BUSY_QUEUE);
   }
 
   /* The subcommands see argv[1..] with their own name first. */
@@ -90,6 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_error(&e);
   if (r == CTRUN_PARSE_OK)
     FUZZ_CHECK(ko.warn >= -1 && ko.crit >= -1 && (ko.warn < 0 || ko.crit < 0 || ko.warn <= ko.crit));
+  if (r == CTRUN_PARSE_OK)
+    FUZZ_CHECK(ko.max_age_ms <= CTRUN_DURATION_MAX_MS);
 
   for (int i = 0; i < argc; i++)
     free(argv[i]);

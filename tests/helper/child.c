@@ -6,6 +6,13 @@
  *   env NAME        fds             pidfile FILE    crit DIR
  *   sigstate SIG    prints "ignored", "default" or "handled"
  *   sigmask         prints the blocked signals ("none" or "2 15 ...")
+ *   comm NAME       this process's command name becomes NAME (Linux)
+ *   fails FILE N    count this run in FILE; exit 1 while the count is <= N
+ *                   (so a retried command fails N times, then goes on)
+ *   spew FD BYTES   write BYTES of a fixed pattern to FD, in pieces of
+ *                   varied sizes
+ *   mix BYTES SEED  write BYTES in all, in pieces of varied sizes, now to
+ *                   stdout, now to stderr, each piece different (SEED)
  *
  * and, to start ctrun itself in a hostile state:
  *   block SIG,...   block these signals      default SIG  SIG_DFL for SIG
@@ -44,6 +51,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -135,6 +145,67 @@ static void storm(void) {
     else
       nap(0.001);
   }
+}
+
+/* A small deterministic generator for the output verbs. */
+static unsigned long next_rand(unsigned long *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return (unsigned long)(*x * 2685821657736338717ULL >> 32);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* BYTES in pieces of 1 byte to 128 KiB, to FD, or (FD < 0) to stdout and
+ * stderr in turn by the generator's choice. */
+static int spew(int fd, long long bytes, unsigned long seed) {
+  static char buf[1 << 17];
+  unsigned long x = seed * 0x9E3779B97F4A7C15ULL + 1;
+  for (size_t i = 0; i < sizeof buf; i++)
+    buf[i] = (char)('a' + (i * 7 + i / 61) % 26 + (i % 83 == 82 ? '\n' - 'a' : 0));
+  while (bytes > 0) {
+    unsigned long r = next_rand(&x);
+    size_t n = r % 4 == 0 ? 1 + r % 100 : r % 4 == 1 ? 1 + r % 4096 : 1 + r % sizeof buf;
+    if ((long long)n > bytes)
+      n = (size_t)bytes;
+    if (n > sizeof buf - 16)
+      n = sizeof buf - 16;
+    if (write_all(fd >= 0 ? fd : (r >> 11) % 2 ? 1 : 2, buf + r % 16, n) != 0)
+      return 94;
+    bytes -= (long long)n;
+  }
+  return 0;
+}
+
+/* Count this run in FILE; fail while the count is at most N. */
+static int fails(const char *file, int n) {
+  char text[32] = "";
+  int count = 0, fd = open(file, O_RDWR | O_CREAT, 0644);
+  ssize_t len;
+  if (fd < 0)
+    return 97;
+  len = read(fd, text, sizeof text - 1);
+  if (len > 0) {
+    text[len] = '\0';
+    count = atoi(text);
+  }
+  snprintf(text, sizeof text, "%d\n", ++count);
+  if (pwrite(fd, text, strlen(text), 0) < 0)
+    return 97;
+  close(fd);
+  return count <= n ? 1 : 0;
 }
 
 static int run(int argc, char **argv, int i) {
@@ -300,6 +371,26 @@ static int run(int argc, char **argv, int i) {
       if (umount2(arg, MNT_DETACH) != 0)
         return 95;
       i++;
+    } else if (strcmp(cmd, "comm") == 0) {
+#ifdef __linux__
+      prctl(PR_SET_NAME, arg, 0, 0, 0);
+#endif
+      i++;
+    } else if (strcmp(cmd, "fails") == 0) {
+      int r = fails(arg, i + 1 < argc ? atoi(argv[i + 1]) : 0);
+      if (r != 0)
+        return r;
+      i += 2;
+    } else if (strcmp(cmd, "spew") == 0) {
+      int r = spew(atoi(arg), i + 1 < argc ? atoll(argv[i + 1]) : 0, 1);
+      if (r != 0)
+        return r;
+      i += 2;
+    } else if (strcmp(cmd, "mix") == 0) {
+      int r = spew(-1, atoll(arg), i + 1 < argc ? strtoul(argv[i + 1], NULL, 10) : 1);
+      if (r != 0)
+        return r;
+      i += 2;
     } else if (strcmp(cmd, "crit") == 0) {
       int r = crit(arg);
       if (r != 0)

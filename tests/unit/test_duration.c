@@ -66,12 +66,43 @@ static void format_for_people(void **state) {
   assert_string_equal(ctrun_duration_format(CTRUN_DURATION_INF, buf, sizeof buf), "inf");
 }
 
+/* What a message prints for a duration the user gave: exact to the
+ * millisecond, and parsed back to the very same value. */
+static void format_exact(void **state) {
+  static const struct { uint64_t ms; const char *text; } cases[] = {
+    { 0, "0s" },           { 1, "1ms" },             { 250, "250ms" },        { 999, "999ms" },
+    { 1000, "1s" },        { 1670, "1.67s" },        { 1001, "1.001s" },      { 1500, "1.5s" },
+    { 59999, "59.999s" },  { 60000, "1m" },          { 60500, "1m500ms" },    { 61500, "1m1.5s" },
+    { 90000, "1m30s" },    { 3600000, "1h" },        { 3600001, "1h1ms" },    { 5400000, "1h30m" },
+    { 86400000, "1d" },    { 93784005, "1d2h3m4.005s" },
+    { CTRUN_DURATION_MAX_MS, "3650d" },              { CTRUN_DURATION_INF, "inf" },
+  };
+  char buf[32];
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint64_t back = 7;
+    assert_string_equal(ctrun_duration_format_exact(cases[i].ms, buf, sizeof buf), cases[i].text);
+    assert_int_equal(ctrun_duration_parse(buf, &back), 0);
+    assert_int_equal(back, cases[i].ms);
+  }
+  /* Round trip over a spread of values, the largest included. */
+  for (uint64_t ms = 1; ms < CTRUN_DURATION_MAX_MS; ms = ms * 3 + 7) {
+    uint64_t back = 0;
+    ctrun_duration_format_exact(ms, buf, sizeof buf);
+    assert_int_equal(ctrun_duration_parse(buf, &back), 0);
+    assert_int_equal(back, ms);
+  }
+  /* A buffer too small holds a cut, terminated string. */
+  assert_string_equal(ctrun_duration_format_exact(93784005, buf, 5), "1d2h");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(valid_durations),
     cmocka_unit_test(invalid_durations),
     cmocka_unit_test(overflow_is_a_range_error),
     cmocka_unit_test(format_for_people),
+    cmocka_unit_test(format_exact),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

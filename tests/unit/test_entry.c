@@ -28,6 +28,7 @@ static void sample(struct ctrun_entry *e, char **argv) {
   e->log = NULL;
   e->argv = argv;
   e->argc = 4;
+  e->children_killed = 3;
 }
 
 static void round_trip(void **state) {
@@ -52,6 +53,7 @@ static void round_trip(void **state) {
   assert_int_equal(back.kill_after_ms, 5000);
   assert_string_equal(back.lock, e.lock);
   assert_null(back.log);
+  assert_int_equal(back.children_killed, 3);
   assert_int_equal(back.argc, 4);
   for (int i = 0; i < 4; i++)
     assert_string_equal(back.argv[i], argv[i]);

@@ -29,6 +29,92 @@ static void defaults(void **state) {
   assert_int_equal(o.argc, 2);
   assert_string_equal(o.argv[0], "git");
   assert_string_equal(o.name, "git");
+  assert_int_equal(o.child_timeout_ms, 0);
+  assert_int_equal(o.idle_timeout_ms, 0);
+  assert_int_equal(o.retry, 0);
+  assert_int_equal(o.retry_delay_ms, 1000);
+  assert_true(o.retry_on.fail && o.retry_on.timeout);
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(o.retry_on.codes[i], 0);
+}
+
+/* The options that govern a run while it runs. */
+static void governing_options(void **state) {
+  struct ctrun_run_opts o;
+  struct ctrun_parse_error e;
+  (void)state;
+  assert_int_equal(PARSE(&o, &e, "--child-timeout", "30s", "--idle-timeout=1.5m", "--retry", "2",
+                         "--retry-delay", "250ms", "--retry-on", "timeout,1,75,255", "cmd"),
+                   CTRUN_PARSE_OK);
+  assert_int_equal(o.child_timeout_ms, 30000);
+  assert_int_equal(o.idle_timeout_ms, 90000);
+  assert_int_equal(o.retry, 2);
+  assert_int_equal(o.retry_delay_ms, 250);
+  assert_false(o.retry_on.fail);
+  assert_true(o.retry_on.timeout);
+  assert_int_equal(o.retry_on.codes[0], 1u << 1);
+  assert_int_equal(o.retry_on.codes[75 / 32], 1u << (75 % 32));
+  assert_int_equal(o.retry_on.codes[7], 1u << 31);
+  /* inf means none; --retry 0 is no retry; a delay of 0 is allowed. */
+  assert_int_equal(PARSE(&o, &e, "--child-timeout=inf", "--idle-timeout", "inf", "--retry=0",
+                         "--retry-delay=0", "cmd"),
+                   CTRUN_PARSE_OK);
+  assert_int_equal(o.child_timeout_ms, 0);
+  assert_int_equal(o.idle_timeout_ms, 0);
+  assert_int_equal(o.retry_delay_ms, 0);
+  assert_int_equal(PARSE(&o, &e, "--retry", "1000", "--retry-on", "fail", "cmd"), CTRUN_PARSE_OK);
+  assert_true(o.retry_on.fail && !o.retry_on.timeout);
+  /* queue waits as long as it takes unless -w says otherwise. */
+  assert_int_equal(PARSE(&o, &e, "-l", "x.lock", "--on-busy=queue", "cmd"), CTRUN_PARSE_OK);
+  assert_int_equal(o.on_busy, CTRUN_BUSY_QUEUE);
+  assert_int_equal(o.lock_wait_ms, CTRUN_DURATION_INF);
+  assert_int_equal(PARSE(&o, &e, "-w", "10s", "-l", "x.lock", "--on-busy", "queue", "cmd"),
+                   CTRUN_PARSE_OK);
+  assert_int_equal(o.lock_wait_ms, 10000);
+  assert_int_equal(PARSE(&o, &e, "-l", "x.lock", "--on-busy=skip", "cmd"), CTRUN_PARSE_OK);
+  assert_int_equal(o.lock_wait_ms, 0);
+}
+
+/* Each bad or conflicting value of the new options: one line that names
+ * the option and quotes the value. */
+static void governing_errors(void **state) {
+  static const struct { const char *a, *b, *want; } cases[] = {
+    { "--child-timeout", "0", "'0' for --child-timeout" },
+    { "--child-timeout", "-1s", "'-1s' for --child-timeout" },
+    { "--idle-timeout", "0ms", "'0ms' for --idle-timeout" },
+    { "--idle-timeout", "soon", "'soon' for --idle-timeout" },
+    { "--retry", "-1", "'-1' for --retry" },
+    { "--retry", "1001", "'1001' for --retry (0 to 1000)" },
+    { "--retry", "two", "'two' for --retry" },
+    { "--retry", "", "'' for --retry" },
+    { "--retry", "+2", "'+2' for --retry" },
+    { "--retry-delay", "inf", "'inf' for --retry-delay" },
+    { "--retry-on", "nope", "'nope' for --retry-on" },
+    { "--retry-on", "fail,", "'fail,' for --retry-on" },
+    { "--retry-on", "256", "'256' for --retry-on" },
+    { "--retry-on", "-1", "'-1' for --retry-on" },
+    { "--retry-on", "", "'' for --retry-on" },
+    { "--retry-on", "fail,,timeout", "'fail,,timeout' for --retry-on" },
+    { "--on-busy", "later", "'later' for --on-busy" },
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct ctrun_run_opts o;
+    struct ctrun_parse_error e;
+    char *argv[] = { "ctrun", "--retry", "1", (char *)cases[i].a, (char *)cases[i].b, "cmd", NULL };
+    assert_int_equal(ctrun_parse_run(6, argv, &o, &e), CTRUN_PARSE_ERROR);
+    assert_null(strchr(e.msg, '\n'));
+    if (strstr(e.msg, cases[i].want) == NULL)
+      fail_msg("case %u: '%s' does not say %s", (unsigned)i, e.msg, cases[i].want);
+  }
+  struct ctrun_run_opts o;
+  struct ctrun_parse_error e;
+  assert_int_equal(PARSE(&o, &e, "--on-busy=queue", "cmd"), CTRUN_PARSE_ERROR);
+  assert_string_equal(e.msg, "--on-busy=queue needs a lock file (-l FILE)");
+  assert_int_equal(PARSE(&o, &e, "--retry-on", "fail", "cmd"), CTRUN_PARSE_ERROR);
+  assert_string_equal(e.msg, "--retry-on needs --retry N");
+  assert_int_equal(PARSE(&o, &e, "--retry-delay=2s", "cmd"), CTRUN_PARSE_ERROR);
+  assert_string_equal(e.msg, "--retry-delay needs --retry N");
 }
 
 static void every_option(void **state) {
@@ -191,6 +277,12 @@ static void subcommands(void **state) {
   char *a6[] = { "cleanup", "--dry-run", "--json", NULL };
   assert_int_equal(ctrun_parse_cleanup(3, a6, &cl, &e), CTRUN_PARSE_OK);
   assert_true(cl.dry_run && cl.json);
+  char *m1[] = { "check", "--max-age", "1h", NULL };
+  assert_int_equal(ctrun_parse_check(3, m1, &c, &e), CTRUN_PARSE_OK);
+  assert_int_equal(c.max_age_ms, 3600000);
+  char *m2[] = { "check", "--max-age=0", NULL };
+  assert_int_equal(ctrun_parse_check(2, m2, &c, &e), CTRUN_PARSE_ERROR);
+  assert_non_null(strstr(e.msg, "'0' for --max-age"));
   char *a7[] = { "ps", "extra", NULL };
   assert_int_equal(ctrun_parse_ps(2, a7, &p, &e), CTRUN_PARSE_ERROR);
   assert_non_null(strstr(e.msg, "extra"));
@@ -200,6 +292,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(defaults),
     cmocka_unit_test(every_option),
+    cmocka_unit_test(governing_options),
+    cmocka_unit_test(governing_errors),
     cmocka_unit_test(stops_at_first_operand),
     cmocka_unit_test(errors_name_the_option_and_value),
     cmocka_unit_test(errors_are_one_line),

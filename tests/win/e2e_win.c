@@ -1046,6 +1046,85 @@ static void argv_round_trip(void **state) {
   assert_memory_equal(got, want, wlen);
 }
 
+/* --child-timeout: a process of the tree other than the command that has
+ * lived that long is terminated (Windows has no soft signal for one
+ * process); the command goes on and keeps its exit code. */
+static void child_timeout_kills_the_child_not_the_command(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed;
+  DWORD t0 = GetTickCount();
+  assert_int_equal(RUN(t, L"--child-timeout", L"1s", L"--", child, L"spawn", L"plain", pids,
+                       L"sleep", L"4", L"out", L"command-done", L"exit", L"3"),
+                   3);
+  assert_true(GetTickCount() - t0 >= 3900);
+  assert_non_null(strstr(t->out, "command-done"));
+  assert_non_null(strstr(t->err, "killed hung child"));
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(listed, 1);
+}
+
+/* The hung child is gone at the limit, long before the command ends. */
+static void child_timeout_acts_at_the_limit(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  int listed, n = 1;
+  HANDLE h = START(t, L"run", L"--child-timeout", L"1s", L"--", child, L"spawn", L"plain", pids,
+                   L"sleep", L"30");
+  DWORD t0 = GetTickCount();
+  wait_for_text(pids, "\n", 20);
+  for (int i = 0; i < 400 && (n = alive(pids, &listed)) > 0; i++)
+    Sleep(25);
+  assert_int_equal(n, 0);
+  assert_true(GetTickCount() - t0 < 10000);
+  assert_true(WaitForSingleObject(h, 0) == WAIT_TIMEOUT); /* the command runs on */
+  TerminateProcess(h, 1);
+  assert_int_equal(finish(h, 30), 1);
+}
+
+/* --on-busy=queue: against a holder, five queued runs make exactly one
+ * more run; the others exit 0 at once. */
+static void queue_makes_one_more_run(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *lock = path_in(t, L"q.lock"), *ran = path_in(t, L"ran"), *held = path_in(t, L"held");
+  HANDLE q[5];
+  wchar_t tag[16];
+  char text[4096];
+  int lines = 0;
+  HANDLE holder = START(t, L"holder", L"-n", L"holder", L"-l", lock, L"--", child, L"pidfile",
+                        held, L"sleep", L"3");
+  wait_for_text(held, "\n", 20);
+  for (int i = 0; i < 5; i++) {
+    _snwprintf(tag, 16, L"q%d", i);
+    q[i] = START(t, tag, L"-l", lock, L"--on-busy=queue", L"--", child, L"pidfile", ran);
+  }
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(finish(q[i], 60), 0);
+  assert_int_equal(finish(holder, 30), 0);
+  read_file(ran, text, sizeof text, NULL);
+  for (char *s = text; *s; s++)
+    lines += *s == '\n';
+  assert_int_equal(lines, 1);
+}
+
+/* --idle-timeout relays the output and ends a silent run (124); --retry
+ * runs the command again in the same run. */
+static void idle_timeout_and_retry(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *report = path_in(t, L"report.json");
+  char text[4096];
+  assert_int_equal(RUN(t, L"--idle-timeout", L"1s", L"-k", L"1s", L"--", child, L"out",
+                       L"relayed", L"sleep", L"30"),
+                   124);
+  assert_non_null(strstr(t->out, "relayed"));
+  assert_non_null(strstr(t->err, "idle"));
+  assert_int_equal(RUN(t, L"--retry", L"2", L"--retry-delay", L"100ms", L"--report", report, L"--",
+                       child, L"exit", L"3"),
+                   3);
+  read_file(report, text, sizeof text, NULL);
+  assert_non_null(strstr(text, "\"attempts\":3,"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(exit_codes, setup, teardown),
@@ -1076,6 +1155,10 @@ int main(void) {
     cmocka_unit_test_setup_teardown(batch_files_by_any_name_get_the_same_care, setup, teardown),
     cmocka_unit_test_setup_teardown(no_standard_handles, setup, teardown),
     cmocka_unit_test_setup_teardown(state_directory_under_a_unicode_profile, setup, teardown),
+    cmocka_unit_test_setup_teardown(child_timeout_kills_the_child_not_the_command, setup, teardown),
+    cmocka_unit_test_setup_teardown(child_timeout_acts_at_the_limit, setup, teardown),
+    cmocka_unit_test_setup_teardown(queue_makes_one_more_run, setup, teardown),
+    cmocka_unit_test_setup_teardown(idle_timeout_and_retry, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
   env_path(L"CTRUNW", ctrunw);
