@@ -16,6 +16,7 @@
 #include "ctrun/output.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
+#include "ctrun/size.h"
 #include "ctrun/clock.h"
 
 /* The state directory and every entry in it, with the process table. */
@@ -124,6 +125,9 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
       fputs(",\"log\":", stdout);
       ctrun_json_string_or_null(stdout, e->log);
       printf(",\"children_killed\":%d", e->children_killed);
+      fputs(",\"limits_enforced_by\":", stdout);
+      ctrun_json_string_or_null(stdout, e->limits_by[0] ? e->limits_by : NULL);
+      printf(",\"rss_bytes\":%llu", (unsigned long long)ctrun_proctab_rss(w.tab, e));
       int procs = ctrun_proctab_count(w.tab, e);
       if (procs < 0)
         fputs(",\"procs\":null}", stdout);
@@ -132,11 +136,11 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
     }
     puts(w.n ? "\n]" : "]");
   } else {
-    printf("%-12s  %-16s  %-7s  %7s  %6s  %7s  %5s  %s\n", "ID", "NAME", "STATE", "PID", "AGE",
-           "TIMEOUT", "PROCS", "COMMAND");
+    printf("%-12s  %-16s  %-7s  %7s  %6s  %7s  %5s  %10s  %s\n", "ID", "NAME", "STATE", "PID",
+           "AGE", "TIMEOUT", "PROCS", "RSS", "COMMAND");
     for (size_t i = 0; i < w.n; i++) {
       const struct ctrun_entry *e = &w.v[i];
-      char age[32], left[32] = "-", procs[16] = "?", cmd[256];
+      char age[32], left[32] = "-", procs[16] = "?", rss[24], cmd[256];
       int n = ctrun_proctab_count(w.tab, e);
       ctrun_duration_format(now > e->started_ms ? (uint64_t)(now - e->started_ms) : 0, age, sizeof age);
       if (e->deadline_ms != 0 && e->deadline_ms > now)
@@ -146,8 +150,9 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
       if (n >= 0)
         snprintf(procs, sizeof procs, "%d", n);
       ctrun_format_command(e->argv, cmd, sizeof cmd);
-      printf("%-12s  %-16s  %-7s  %7ld  %6s  %7s  %5s  %s\n", e->id, e->name,
-             e->stale ? "stale" : "running", e->pid, age, left, procs, cmd);
+      ctrun_size_format(ctrun_proctab_rss(w.tab, e), rss, sizeof rss);
+      printf("%-12s  %-16s  %-7s  %7ld  %6s  %7s  %5s  %10s  %s\n", e->id, e->name,
+             e->stale ? "stale" : "running", e->pid, age, left, procs, rss, cmd);
     }
   }
   view_close(&w);
@@ -339,6 +344,7 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
   char err[512], extra[128] = "", perf[96] = "", age[32];
   int64_t now = ctrun_now_ms();
   long procs = 0, stale = 0, overdue = 0, old = 0, killed = 0;
+  uint64_t mem = 0;
   bool unknown_procs = false;
   int status = CTRUN_CHECK_OK, cleaned = -1;
 
@@ -353,6 +359,7 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
     else
       procs += n;
     killed += w.v[i].children_killed;
+    mem += ctrun_proctab_rss(w.tab, &w.v[i]);
     if (w.v[i].stale)
       stale++;
     else if (w.v[i].deadline_ms != 0 && w.v[i].deadline_ms < now)
@@ -361,9 +368,10 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
     if (!w.v[i].stale && o->max_age_ms != 0 && now - w.v[i].started_ms > (int64_t)o->max_age_ms)
       old++;
   }
-  if (o->crit >= 0 && procs >= o->crit)
+  if ((o->crit >= 0 && procs >= o->crit) || (o->mem_crit != 0 && mem >= o->mem_crit))
     status = CTRUN_CHECK_CRITICAL;
-  else if ((o->warn >= 0 && procs >= o->warn) || stale > 0 || overdue > 0 || old > 0)
+  else if ((o->warn >= 0 && procs >= o->warn) || (o->mem_warn != 0 && mem >= o->mem_warn) ||
+           stale > 0 || overdue > 0 || old > 0)
     status = CTRUN_CHECK_WARNING;
   if (unknown_procs && status == CTRUN_CHECK_OK && (o->warn >= 0 || o->crit >= 0))
     status = CTRUN_CHECK_UNKNOWN;
@@ -374,6 +382,9 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
   if (old > 0)
     snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ", %ld older than %s", old,
              ctrun_duration_format_exact(o->max_age_ms, age, sizeof age));
+  if (o->mem_warn != 0 || o->mem_crit != 0)
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ", %s resident",
+             ctrun_size_format(mem, age, sizeof age));
   if (o->warn >= 0 || o->crit >= 0) {
     char wbuf[24] = "", cbuf[24] = "";
     if (o->warn >= 0)
@@ -391,10 +402,10 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
     if (o->crit >= 0)
       snprintf(cbuf, sizeof cbuf, "%ld", o->crit);
     printf("{\"status\":\"%s\",\"code\":%d,\"runs\":%zu,\"procs\":%ld,\"stale\":%ld,"
-           "\"overdue\":%ld,\"old\":%ld,\"children_killed\":%ld,\"warn\":%s,\"crit\":%s,"
-           "\"cleaned\":%d}\n",
-           names[status], status, w.n, procs, stale, overdue, old, killed, wbuf, cbuf,
-           cleaned < 0 ? 0 : cleaned);
+           "\"overdue\":%ld,\"old\":%ld,\"children_killed\":%ld,\"mem\":%llu,\"warn\":%s,"
+           "\"crit\":%s,\"cleaned\":%d}\n",
+           names[status], status, w.n, procs, stale, overdue, old, killed, (unsigned long long)mem,
+           wbuf, cbuf, cleaned < 0 ? 0 : cleaned);
   } else {
     printf("CTRUN %s - %zu runs, %ld processes, %ld stale%s%s | runs=%zu procs=%ld%s stale=%ld",
            names[status], w.n, procs, stale, extra,
@@ -404,7 +415,15 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
       printf(" overdue=%ld", overdue);
     if (o->max_age_ms != 0)
       printf(" old=%ld", old);
-    printf(" children_killed=%ld", killed);
+    printf(" children_killed=%ld mem=%lluB", killed, (unsigned long long)mem);
+    if (o->mem_warn != 0 || o->mem_crit != 0) {
+      putchar(';');
+      if (o->mem_warn != 0)
+        printf("%llu", (unsigned long long)o->mem_warn);
+      putchar(';');
+      if (o->mem_crit != 0)
+        printf("%llu", (unsigned long long)o->mem_crit);
+    }
     putchar('\n');
   }
   view_close(&w);

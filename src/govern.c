@@ -1,4 +1,6 @@
-/* --child-timeout and --idle-timeout: policies on a running tree. */
+/* Policies on a running tree: --child-timeout, --idle-timeout, and the
+ * limits on the whole tree where ctrun enforces them by sampling; the
+ * sampler also keeps the tree's peaks for the report. */
 #include "ctrun/govern.h"
 
 #include <signal.h>
@@ -8,6 +10,11 @@
 
 #include "ctrun/duration.h"
 #include "ctrun/msg.h"
+#include "ctrun/size.h"
+
+/* How often the tree is sampled for the limits and the report's peaks:
+ * the reaction time of a limit ctrun enforces itself. */
+#define SAMPLE_MS 100
 
 /* A member sent the soft signal, until it is gone. */
 struct doomed {
@@ -24,8 +31,13 @@ struct ctrun_govern {
   uv_timer_t sampler, idle;
   int open_handles;
   bool watching;
-  /* --child-timeout */
+  bool sample_limits; /* the limits are ctrun's to enforce */
+  bool sampling;      /* the sampler runs at all */
   uint64_t interval_ms;
+  /* the peaks, over every look */
+  int peak_procs;
+  uint64_t peak_rss;
+  /* --child-timeout */
   struct doomed *doomed;
   size_t ndoomed, cap;
   int killed;
@@ -93,13 +105,44 @@ static void hit(struct ctrun_govern *g, const struct ctrun_member *v, size_t n,
   g->hooks.child_killed(g->hooks.data, text);
 }
 
-/* Hit every member past the child timeout; kill hard those whose -k is up. */
-static void look(struct ctrun_govern *g, uint64_t now) {
-  struct ctrun_member *v;
-  size_t n, kept = 0;
+/* The tree's totals now: its peaks, and its limits where ctrun enforces
+ * them.  CPU time is the live members' and what the reaped ones used. */
+static void account(struct ctrun_govern *g, const struct ctrun_member *v, size_t n) {
+  const struct ctrun_run_opts *o = g->o;
+  struct ctrun_usage u;
+  uint64_t rss = 0, cpu = 0;
+  char text[200], a[32], b[32];
 
-  if (ctrun_tree_members(g->tree, &v, &n) != 0)
+  for (size_t i = 0; i < n; i++) {
+    rss += v[i].rss_bytes;
+    cpu += v[i].cpu_ms;
+  }
+  if ((int)n > g->peak_procs)
+    g->peak_procs = (int)n;
+  if (rss > g->peak_rss)
+    g->peak_rss = rss;
+  if (!g->sample_limits || !g->watching)
     return;
+  if (o->memory_bytes != 0 && rss > o->memory_bytes) {
+    snprintf(text, sizeof text, "used %s, over --memory %s; killed", ctrun_size_format(rss, a, sizeof a),
+             ctrun_size_format_exact(o->memory_bytes, b, sizeof b));
+    g->hooks.limit(g->hooks.data, CTRUN_LIMIT_MEMORY, text);
+  } else if (o->max_procs != 0 && (int)n > o->max_procs) {
+    snprintf(text, sizeof text, "had %zu processes, over --max-procs %d; killed", n, o->max_procs);
+    g->hooks.limit(g->hooks.data, CTRUN_LIMIT_PROCS, text);
+  } else if (o->cpu_time_ms != 0 && ctrun_tree_usage(g->tree, &u) == 0 &&
+             (cpu += u.cpu_user_ms + u.cpu_sys_ms) > o->cpu_time_ms) {
+    snprintf(text, sizeof text, "used %s of CPU time, over --cpu-time %s; killed",
+             ctrun_duration_format_exact(cpu, a, sizeof a),
+             ctrun_duration_format_exact(o->cpu_time_ms, b, sizeof b));
+    g->hooks.limit(g->hooks.data, CTRUN_LIMIT_CPU, text);
+  }
+}
+
+/* Hit every member past the child timeout; kill hard those whose -k is up. */
+static void child_timeouts(struct ctrun_govern *g, const struct ctrun_member *v, size_t n,
+                           uint64_t now) {
+  size_t kept = 0;
   for (size_t i = 0; i < n && g->watching; i++) {
     struct doomed *d;
     if (v[i].command)
@@ -123,11 +166,22 @@ static void look(struct ctrun_govern *g, uint64_t now) {
       g->doomed[kept++] = g->doomed[i];
   }
   g->ndoomed = kept;
+}
+
+/* One look at the tree, for every policy that samples it. */
+static void look(struct ctrun_govern *g, uint64_t now) {
+  struct ctrun_member *v;
+  size_t n;
+  if (ctrun_tree_members(g->tree, &v, &n) != 0)
+    return;
+  account(g, v, n);
+  if (g->o->child_timeout_ms != 0)
+    child_timeouts(g, v, n, now);
   free(v);
 }
 
-/* One tick of the sampler: one snapshot of the tree, read by the child
- * timeout.  The next tick comes after the interval, or after ten times
+/* One tick of the sampler: one snapshot of the tree, read by every
+ * policy.  The next tick comes after the interval, or after ten times
  * what this one took if that is longer: on a host whose table is huge, or
  * under a fork storm, the look must not starve the loop and its deadline. */
 static void on_sample(uv_timer_t *h) {
@@ -164,9 +218,10 @@ void ctrun_govern_output(void *data, bool held) {
 }
 
 int ctrun_govern_new(uv_loop_t *loop, struct ctrun_tree *t, const struct ctrun_run_opts *o,
-                     const struct ctrun_govern_hooks *hooks, struct ctrun_govern **out) {
+                     bool sample_limits, const struct ctrun_govern_hooks *hooks,
+                     struct ctrun_govern **out) {
   struct ctrun_govern *g;
-  if (o->child_timeout_ms != 0 && !ctrun_tree_can_list())
+  if ((o->child_timeout_ms != 0 || sample_limits) && !ctrun_tree_can_list())
     return UV_ENOSYS;
   g = calloc(1, sizeof *g);
   if (g == NULL)
@@ -174,7 +229,11 @@ int ctrun_govern_new(uv_loop_t *loop, struct ctrun_tree *t, const struct ctrun_r
   g->tree = t;
   g->o = o;
   g->hooks = *hooks;
-  g->interval_ms = ctrun_govern_interval_ms(o->child_timeout_ms);
+  g->sample_limits = sample_limits;
+  g->sampling = o->child_timeout_ms != 0 || sample_limits || o->report_path != NULL;
+  g->interval_ms = o->child_timeout_ms != 0 ? ctrun_govern_interval_ms(o->child_timeout_ms) : SAMPLE_MS;
+  if ((sample_limits || o->report_path != NULL) && g->interval_ms > SAMPLE_MS)
+    g->interval_ms = SAMPLE_MS;
   uv_timer_init(loop, &g->sampler);
   uv_timer_init(loop, &g->idle);
   g->sampler.data = g->idle.data = g;
@@ -188,8 +247,10 @@ void ctrun_govern_start(struct ctrun_govern *g) {
   g->watching = true;
   g->ndoomed = 0;
   uv_update_time(loop);
-  if (g->o->child_timeout_ms != 0)
-    uv_timer_start(&g->sampler, on_sample, g->interval_ms, 0);
+  /* The limits and the peaks look at once: a short run has its peak too. */
+  if (g->sampling)
+    uv_timer_start(&g->sampler, on_sample, g->o->child_timeout_ms != 0 && !g->sample_limits &&
+                                               g->o->report_path == NULL ? g->interval_ms : 0, 0);
   if (g->o->idle_timeout_ms != 0) {
     g->last_output = uv_now(loop);
     g->held = false;
@@ -206,6 +267,11 @@ void ctrun_govern_stop(struct ctrun_govern *g) {
 }
 
 int ctrun_govern_children_killed(const struct ctrun_govern *g) { return g ? g->killed : 0; }
+
+void ctrun_govern_peaks(const struct ctrun_govern *g, int *procs, uint64_t *rss) {
+  *procs = g ? g->peak_procs : 0;
+  *rss = g ? g->peak_rss : 0;
+}
 
 static void free_govern(uv_handle_t *h) {
   struct ctrun_govern *g = h->data;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctrun/duration.h"
+#include "ctrun/size.h"
 #include "ctrun/signals.h"
 
 /* A small getopt_long: the same rules on every platform, messages in
@@ -137,14 +138,18 @@ static int get_signal(struct parser *p, int *sig) {
   return 0;
 }
 
-static int get_count_max(struct parser *p, long *v, long max) {
+static int get_count_range(struct parser *p, long *v, long min, long max) {
   char *end;
   errno = 0;
   long n = strtol(p->arg, &end, 10);
-  if (p->arg[0] < '0' || p->arg[0] > '9' || *end != '\0' || errno != 0 || n < 0 || n > max)
-    return fail(p, "invalid number '%s' for %s (0 to %ld)", p->arg, p->used, max);
+  if (p->arg[0] < '0' || p->arg[0] > '9' || *end != '\0' || errno != 0 || n < min || n > max)
+    return fail(p, "invalid number '%s' for %s (%ld to %ld)", p->arg, p->used, min, max);
   *v = n;
   return 0;
+}
+
+static int get_count_max(struct parser *p, long *v, long max) {
+  return get_count_range(p, v, 0, max);
 }
 
 static int get_count(struct parser *p, long *v) { return get_count_max(p, v, 1000000000L); }
@@ -159,6 +164,33 @@ static int get_limit(struct parser *p, uint64_t *ms) {
                 p->used);
   if (*ms == CTRUN_DURATION_INF)
     *ms = 0;
+  return 0;
+}
+
+/* A memory size that must be more than nothing; inf means none (0). */
+static int get_size(struct parser *p, uint64_t *bytes) {
+  int r = ctrun_size_parse(p->arg, bytes);
+  if (r == -ERANGE)
+    return fail(p, "size '%s' for %s is out of range (at most 4194304T)", p->arg, p->used);
+  if (r != 0)
+    return fail(p, "invalid size '%s' for %s (a number of bytes, or with K, M, G or T: 512M, "
+                "1.5G, inf)", p->arg, p->used);
+  if (*bytes == 0)
+    return fail(p, "invalid size '%s' for %s: it must be more than 0 (inf: none)", p->arg, p->used);
+  if (*bytes == CTRUN_SIZE_INF)
+    *bytes = 0;
+  return 0;
+}
+
+/* --nice: an integer from -20 to 19. */
+static int get_nice(struct parser *p, int *v) {
+  char *end;
+  const char *s = p->arg[0] == '-' || p->arg[0] == '+' ? p->arg + 1 : p->arg;
+  errno = 0;
+  long n = strtol(p->arg, &end, 10);
+  if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || n < -20 || n > 19)
+    return fail(p, "invalid niceness '%s' for %s (-20 to 19)", p->arg, p->used);
+  *v = (int)n;
   return 0;
 }
 
@@ -240,7 +272,7 @@ enum {
   OPT_LOCK_WAIT, OPT_ON_BUSY, OPT_NAME, OPT_DETACH, OPT_LOG, OPT_QUIET_SUCCESS, OPT_REPORT,
   OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_DRY_RUN, OPT_WARN, OPT_CRIT,
   OPT_CLEANUP, OPT_CHILD_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY, OPT_RETRY_ON,
-  OPT_MAX_AGE
+  OPT_MAX_AGE, OPT_MEMORY, OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT
 };
 
 static const struct optdef run_defs[] = {
@@ -257,6 +289,10 @@ static const struct optdef run_defs[] = {
   { 0, "retry", 1, OPT_RETRY },
   { 0, "retry-delay", 1, OPT_RETRY_DELAY },
   { 0, "retry-on", 1, OPT_RETRY_ON },
+  { 0, "memory", 1, OPT_MEMORY },
+  { 0, "max-procs", 1, OPT_MAX_PROCS },
+  { 0, "cpu-time", 1, OPT_CPU_TIME },
+  { 0, "nice", 1, OPT_NICE },
   { 'n', "name", 1, OPT_NAME },
   { 'd', "detach", 0, OPT_DETACH },
   { 'o', "log", 1, OPT_LOG },
@@ -330,6 +366,17 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
       r = get_retry_on(&p, &o->retry_on);
       retry_extra = "--retry-on";
       break;
+    case OPT_MEMORY: r = get_size(&p, &o->memory_bytes); break;
+    case OPT_MAX_PROCS:
+      /* At least 1: the command itself. */
+      r = get_count_range(&p, &n, 1, 1000000000L);
+      o->max_procs = (int)n;
+      break;
+    case OPT_CPU_TIME: r = get_limit(&p, &o->cpu_time_ms); break;
+    case OPT_NICE:
+      r = get_nice(&p, &o->nice);
+      o->has_nice = true;
+      break;
     case OPT_NAME:
       if (!ctrun_name_valid(p.arg))
         r = fail(&p, "invalid name '%s' for %s (1 to 64 of A-Z a-z 0-9 . _ -)", p.arg, p.used);
@@ -392,7 +439,8 @@ static const struct optdef cleanup_defs[] = {
 };
 static const struct optdef check_defs[] = {
   { 0, "warn", 1, OPT_WARN },       { 0, "crit", 1, OPT_CRIT }, { 0, "cleanup", 0, OPT_CLEANUP },
-  { 0, "max-age", 1, OPT_MAX_AGE },
+  { 0, "max-age", 1, OPT_MAX_AGE }, { 0, "mem-warn", 1, OPT_MEM_WARN },
+  { 0, "mem-crit", 1, OPT_MEM_CRIT },
   { 0, "json", 0, OPT_JSON },       { 'q', "quiet", 0, OPT_QUIET }, { 'h', "help", 0, OPT_HELP },
   { 0, NULL, 0, 0 },
 };
@@ -480,6 +528,8 @@ enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_ch
     case OPT_CRIT: r = get_count(&p, &o->crit); break;
     case OPT_CLEANUP: o->cleanup = true; break;
     case OPT_MAX_AGE: r = get_limit(&p, &o->max_age_ms); break;
+    case OPT_MEM_WARN: r = get_size(&p, &o->mem_warn); break;
+    case OPT_MEM_CRIT: r = get_size(&p, &o->mem_crit); break;
     case OPT_JSON: o->json = true; break;
     case OPT_QUIET: o->quiet = true; break;
     }

@@ -5,11 +5,13 @@
 #include <uv.h>
 
 #include "ctrun/clock.h"
+#include "ctrun/duration.h"
 #include "ctrun/exit.h"
 #include "ctrun/fs.h"
 #include "ctrun/json.h"
 #include "ctrun/msg.h"
 #include "ctrun/signals.h"
+#include "ctrun/size.h"
 
 void ctrun_format_command(char *const *argv, char *buf, size_t size) {
   size_t n = 0;
@@ -128,7 +130,7 @@ void ctrun_output_note(struct ctrun_output *out, const char *id, const char *nam
 }
 
 void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *res) {
-  char text[400], result[120], attempts[32] = "", note[240] = "";
+  char text[500], result[120], attempts[32] = "", note[240] = "", usage[100] = "";
   int64_t ms = res->ended_ms - res->started_ms;
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
@@ -150,8 +152,15 @@ void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *re
   }
   if (ms < 0)
     ms = 0;
-  snprintf(text, sizeof text, "end: %s after %lld.%03llds%s%s", result, (long long)(ms / 1000),
-           (long long)(ms % 1000), attempts, note);
+  if (res->attempts > 0) {
+    char u[32], sy[32], peak[24];
+    snprintf(usage, sizeof usage, "; cpu %s user, %s sys; peak %s",
+             ctrun_duration_format_exact(res->cpu_user_ms, u, sizeof u),
+             ctrun_duration_format_exact(res->cpu_sys_ms, sy, sizeof sy),
+             ctrun_size_format(res->peak_rss_bytes, peak, sizeof peak));
+  }
+  snprintf(text, sizeof text, "end: %s after %lld.%03llds%s%s%s", result, (long long)(ms / 1000),
+           (long long)(ms % 1000), attempts, usage, note);
   log_line(out->log_fd, res->id, res->name, text);
 }
 

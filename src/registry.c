@@ -120,6 +120,8 @@ char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len) {
     put_escaped(&b, "log", e->log);
   if (e->children_killed > 0)
     putf(&b, "children_killed=%d\n", e->children_killed);
+  if (e->limits_by[0] != '\0')
+    put_escaped(&b, "limits", e->limits_by);
   for (int i = 0; i < e->argc; i++)
     put_escaped(&b, "arg", e->argv[i]);
   put(&b, "end\n", 4);
@@ -273,6 +275,10 @@ int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
     } else if (KEY("children_killed")) {
       bad = parse_num(v, 0, 0x7fffffff, &n);
       e->children_killed = (int)n;
+    } else if (KEY("limits")) {
+      bad = strlen(v) >= sizeof e->limits_by;
+      if (!bad)
+        strcpy(e->limits_by, v);
     } else if (KEY("lock_id")) {
       bad = strlen(v) >= sizeof e->lock_id;
       if (!bad)

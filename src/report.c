@@ -7,7 +7,8 @@
 
 const char *ctrun_reason_name(enum ctrun_reason r) {
   static const char *const names[] = { "exit",    "signal",    "timeout", "idle",
-                                       "stopped", "leftovers", "skipped" };
+                                       "stopped", "leftovers", "skipped", "memory",
+                                       "procs",   "cpu" };
   return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "exit";
 }
 
@@ -33,6 +34,9 @@ const char *ctrun_reason_text(enum ctrun_reason r, int exit_code, int termsig, c
   case CTRUN_REASON_SIGNAL: snprintf(buf, size, "killed by signal %s, %s", sig ? sig : "?", ended); break;
   case CTRUN_REASON_LEFTOVERS: snprintf(buf, size, "%s, leftovers killed", ended); break;
   case CTRUN_REASON_SKIPPED: snprintf(buf, size, "skipped, %s", ended); break;
+  case CTRUN_REASON_MEMORY: snprintf(buf, size, "over --memory, %s", ended); break;
+  case CTRUN_REASON_PROCS: snprintf(buf, size, "over --max-procs, %s", ended); break;
+  case CTRUN_REASON_CPU: snprintf(buf, size, "over --cpu-time, %s", ended); break;
   default: snprintf(buf, size, "%s", ended); break;
   }
   return buf;
@@ -64,6 +68,11 @@ void ctrun_report_write(struct ctrun_output *out, const struct ctrun_result *res
   ctrun_json_string_or_null(f, res->lock);
   fprintf(f, ",\"lock_wait_ms\":%lld,\"skipped\":%s,\"peak_procs\":%d", (long long)res->lock_wait_ms,
           res->reason == CTRUN_REASON_SKIPPED ? "true" : "false", res->peak_procs);
+  fprintf(f, ",\"peak_rss_bytes\":%llu,\"cpu_user_ms\":%llu,\"cpu_sys_ms\":%llu",
+          (unsigned long long)res->peak_rss_bytes, (unsigned long long)res->cpu_user_ms,
+          (unsigned long long)res->cpu_sys_ms);
+  fputs(",\"limits_enforced_by\":", f);
+  ctrun_json_string_or_null(f, res->limits_by);
   fputs(",\"unkillable\":[", f);
   for (int i = 0; i < res->unkillable && i < CTRUN_UNKILLABLE_LISTED; i++)
     fprintf(f, "%s%ld", i ? "," : "", res->unkillable_pid[i]);

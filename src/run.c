@@ -30,7 +30,7 @@ struct run {
   struct ctrun_run_opts *o;
   uv_loop_t loop;
   struct ctrun_tree *tree;
-  uv_timer_t deadline, grace, poll, sampler;
+  uv_timer_t deadline, grace, poll;
   struct ctrun_signals *signals;
   struct ctrun_dir *dir;
   struct ctrun_record rec;
@@ -63,32 +63,22 @@ struct run {
   int leftovers_total, peak_procs;
   bool any_killed_hard;
   bool coalesced; /* --on-busy=queue found another run waiting */
+  uint64_t peak_rss;
+  struct ctrun_usage usage; /* the whole run's, once its tree is gone */
+  const char *limits_by;    /* "kernel", "sampling"; NULL: no limits */
   long unkillable[CTRUN_UNKILLABLE_LISTED]; /* members ctrun could not signal */
   int nunkillable;
 };
 
-/* --report's peak_procs.  Counting reads the process table, so it is done
- * on a timer, never per SIGCHLD (under a fork storm a count per child's
- * death starved the loop and its deadline): at most every SAMPLE_MS, and
- * never more than a tenth of the time. */
-#define SAMPLE_MS 100
-
-static void on_sample(uv_timer_t *h) {
-  struct run *r = h->data;
-  uint64_t t0 = uv_hrtime(), took;
-  int n = ctrun_tree_count(r->tree);
-  if (n > r->peak_procs)
-    r->peak_procs = n;
-  took = (uv_hrtime() - t0) / 1000000;
-  uv_timer_start(&r->sampler, on_sample, took * 10 > SAMPLE_MS ? took * 10 : SAMPLE_MS, 0);
-}
-
 static void close_handles(struct run *r) {
+  /* What the tree used, now that all of it is reaped (and before a Windows
+   * job, which counts it, is closed). */
+  ctrun_tree_usage(r->tree, &r->usage);
+  ctrun_govern_peaks(r->govern, &r->peak_procs, &r->peak_rss);
   uv_close((uv_handle_t *)&r->delay, NULL);
   uv_close((uv_handle_t *)&r->deadline, NULL);
   uv_close((uv_handle_t *)&r->grace, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
-  uv_close((uv_handle_t *)&r->sampler, NULL);
   ctrun_govern_close(r->govern);
   r->govern = NULL;
   ctrun_relay_close(r->relay);
@@ -112,13 +102,23 @@ static void hard_kill(struct run *r) {
 }
 
 static void attempt_over(struct run *r);
+static void end_over_limit(struct run *r, enum ctrun_limit which, const char *text);
 
 /* The heart of the loop: called on every change of the tree and on every
  * poll.  Decides what the command's exit means and ends the run once the
  * whole tree is gone. */
 static void check(struct run *r) {
+  enum ctrun_limit hit;
   if (r->done)
     return;
+  if (r->limits_by != NULL && (hit = ctrun_tree_limit_hit(r->tree)) != CTRUN_LIMIT_NONE &&
+      !r->ending) {
+    static const char *const what[] = { "", "memory (--memory)", "processes (--max-procs)",
+                                        "CPU time (--cpu-time)" };
+    char text[120];
+    snprintf(text, sizeof text, "the kernel found the tree over its limit on %s; killed", what[hit]);
+    end_over_limit(r, hit, text);
+  }
   if (!r->exited && ctrun_tree_exited(r->tree, &r->status, &r->termsig)) {
     r->exited = true;
     if (!ctrun_tree_empty(r->tree) && !r->stopping) {
@@ -242,6 +242,26 @@ static void on_idle(void *data) {
            ctrun_signal_name(r->o->signal) ? ctrun_signal_name(r->o->signal) : "signal");
   say(r, text);
   stop_tree(r, r->o->signal, r->o->kill_after_ms);
+  check(r);
+}
+
+/* The tree went over a limit: it is killed at once, and the run ends
+ * (no retry: a limit is on the run as a whole). */
+static void end_over_limit(struct run *r, enum ctrun_limit which, const char *text) {
+  static const enum ctrun_reason why[] = { CTRUN_REASON_EXIT, CTRUN_REASON_MEMORY,
+                                           CTRUN_REASON_PROCS, CTRUN_REASON_CPU };
+  if (r->stopping && r->ended_by != CTRUN_REASON_EXIT)
+    return; /* ended already, for another reason */
+  r->timed_out = true;
+  r->ending = true;
+  r->ended_by = why[which];
+  say(r, text);
+  stop_tree(r, SIGKILL, 0);
+}
+
+static void on_limit(void *data, enum ctrun_limit which, const char *text) {
+  struct run *r = data;
+  end_over_limit(r, which, text);
   check(r);
 }
 
@@ -622,6 +642,14 @@ static int start_attempt(struct run *r) {
   e = ctrun_tree_spawn(r->tree, &s);
   if (r->relay != NULL)
     ctrun_relay_spawned(r->relay);
+  if (e == 0 && o->has_nice && (e = ctrun_tree_set_nice(r->tree, o->nice)) != 0) {
+    ctrun_error("cannot run the command at niceness %d: %s", o->nice, ctrun_strerror(e));
+    r->fatal = true;
+    r->stopping = true;
+    hard_kill(r); /* the held command never runs */
+    check(r);
+    return 0;
+  }
   if (e == 0) {
     r->entry.child_pid = ctrun_tree_pid(r->tree);
     r->entry.pgid = ctrun_tree_pgid(r->tree);
@@ -651,8 +679,6 @@ static int start_attempt(struct run *r) {
   uv_update_time(&r->loop); /* the spawn may have taken a while */
   if (o->timeout_ms != 0)
     uv_timer_start(&r->deadline, on_deadline, o->timeout_ms, 0);
-  if (o->report_path != NULL)
-    uv_timer_start(&r->sampler, on_sample, 0, 0);
   ctrun_govern_start(r->govern);
   check(r);
   return 0;
@@ -670,7 +696,6 @@ static void attempt_over(struct run *r) {
   uv_timer_stop(&r->deadline);
   uv_timer_stop(&r->grace);
   uv_timer_stop(&r->poll);
-  uv_timer_stop(&r->sampler);
   ctrun_govern_stop(r->govern);
   a->exit_code = r->fatal ? CTRUN_EXIT_FAILURE : exit_code(r);
   a->reason = reason(r);
@@ -707,16 +732,28 @@ static int supervise(struct run *r) {
   uv_timer_init(&r->loop, &r->deadline);
   uv_timer_init(&r->loop, &r->grace);
   uv_timer_init(&r->loop, &r->poll);
-  uv_timer_init(&r->loop, &r->sampler);
   uv_timer_init(&r->loop, &r->delay);
-  r->deadline.data = r->grace.data = r->poll.data = r->sampler.data = r->delay.data = r;
+  r->deadline.data = r->grace.data = r->poll.data = r->delay.data = r;
   r->attempt = calloc((size_t)o->retry + 1, sizeof *r->attempt);
   {
-    struct ctrun_govern_hooks hooks = { r, on_child_killed, on_idle };
-    int g = r->attempt == NULL ? UV_ENOMEM : ctrun_govern_new(&r->loop, r->tree, o, &hooks, &r->govern);
+    struct ctrun_govern_hooks hooks = { r, on_child_killed, on_idle, on_limit };
+    struct ctrun_limits l = { o->memory_bytes, o->max_procs, o->cpu_time_ms };
+    int g = r->attempt == NULL ? UV_ENOMEM : 0;
+    /* The kernel enforces the limits where it can; else ctrun samples. */
+    if (g == 0 && (l.memory_bytes != 0 || l.max_procs != 0 || l.cpu_time_ms != 0)) {
+      g = ctrun_tree_set_limits(r->tree, &l);
+      r->limits_by = g == 0 ? "kernel" : "sampling";
+      snprintf(r->entry.limits_by, sizeof r->entry.limits_by, "%s", r->limits_by);
+      if (g == UV_ENOTSUP)
+        g = 0;
+    }
+    if (g == 0)
+      g = ctrun_govern_new(&r->loop, r->tree, o, r->limits_by != NULL && r->limits_by[0] == 's',
+                           &hooks, &r->govern);
     if (g != 0) {
       if (g == UV_ENOSYS)
-        ctrun_error("--child-timeout needs a process table, which this platform does not offer");
+        ctrun_error("--child-timeout, --memory, --max-procs and --cpu-time need a process table, "
+                    "which this platform does not offer");
       else
         ctrun_error("cannot set up the run: %s", ctrun_strerror(g));
       r->done = true;
@@ -769,6 +806,14 @@ static void fill_result(const struct run *r, int code, bool skipped, struct ctru
   res->leftovers_killed = r->leftovers_total;
   res->children_killed = r->entry.children_killed;
   res->peak_procs = r->peak_procs;
+  /* The kernel's peak of the whole tree where it keeps one; else what the
+   * sampler saw, or the largest single process, whichever is more. */
+  res->peak_rss_bytes = r->usage.peak_is_tree || r->usage.peak_rss_bytes > r->peak_rss
+                            ? r->usage.peak_rss_bytes
+                            : r->peak_rss;
+  res->cpu_user_ms = r->usage.cpu_user_ms;
+  res->cpu_sys_ms = r->usage.cpu_sys_ms;
+  res->limits_by = r->limits_by;
   res->unkillable = r->nunkillable;
   res->unkillable_pid = r->unkillable;
   res->attempts = skipped ? 0 : r->attempts;
@@ -803,9 +848,16 @@ int ctrun_run(struct ctrun_run_opts *o) {
   r->detach = &detach;
 
   /* What the platform cannot do is refused before anything runs. */
-  if (o->child_timeout_ms != 0 && !ctrun_tree_can_list()) {
-    ctrun_error("--child-timeout needs a process table, which this platform does not offer");
-    return CTRUN_EXIT_FAILURE;
+  {
+    const char *needs = o->child_timeout_ms != 0 ? "--child-timeout"
+                        : o->memory_bytes != 0   ? "--memory"
+                        : o->max_procs != 0      ? "--max-procs"
+                        : o->cpu_time_ms != 0    ? "--cpu-time"
+                                                 : NULL;
+    if (needs != NULL && !ctrun_tree_can_list()) {
+      ctrun_error("%s needs a process table, which this platform does not offer", needs);
+      return CTRUN_EXIT_FAILURE;
+    }
   }
   if (o->detach && o->lock_path != NULL) {
     code = busy_in_caller(r, &skipped);

@@ -23,14 +23,20 @@ struct ctrun_govern_hooks {
   void (*child_killed)(void *data, const char *text);
   /* No output for --idle-timeout: the run is to end as a timeout would. */
   void (*idle)(void *data);
+  /* The tree went over a limit that ctrun enforces by sampling: the run is
+   * to end.  TEXT says so: "used 1.2 GiB, over --memory 512M; killed". */
+  void (*limit)(void *data, enum ctrun_limit which, const char *text);
 };
 
-/* The governor of run O, whose container is T, on LOOP.  Costs nothing
- * (no timer runs, no process table is read) when O sets no policy.
- * Returns 0 or a negative libuv error; UV_ENOSYS when O asks for what the
- * platform cannot do (--child-timeout without a process table). */
+/* The governor of run O, whose container is T, on LOOP; SAMPLE_LIMITS
+ * when O's limits are ctrun's to enforce (the kernel does not).  Costs
+ * nothing (no timer runs, no process table is read) when O sets no policy
+ * and asks for no report.  Returns 0 or a negative libuv error; UV_ENOSYS
+ * when O asks for what the platform cannot do (--child-timeout, or limits
+ * to sample, without a process table). */
 int ctrun_govern_new(uv_loop_t *loop, struct ctrun_tree *t, const struct ctrun_run_opts *o,
-                     const struct ctrun_govern_hooks *hooks, struct ctrun_govern **out);
+                     bool sample_limits, const struct ctrun_govern_hooks *hooks,
+                     struct ctrun_govern **out);
 
 /* Watch the tree: an attempt's command has just started. */
 void ctrun_govern_start(struct ctrun_govern *g);
@@ -43,6 +49,10 @@ void ctrun_govern_stop(struct ctrun_govern *g);
  * of ctrun's own output is slow (HELD true): a command kept from writing
  * is not idle.  DATA is the governor. */
 void ctrun_govern_output(void *data, bool held);
+
+/* The most processes, and the most resident memory together, that the
+ * sampler saw in the tree (0 where it did not run). */
+void ctrun_govern_peaks(const struct ctrun_govern *g, int *procs, uint64_t *rss);
 
 /* Processes killed for --child-timeout so far. */
 int ctrun_govern_children_killed(const struct ctrun_govern *g);

@@ -35,6 +35,12 @@ struct ctrun_run_opts {
   int retry;                 /* attempts after the first */
   uint64_t retry_delay_ms;   /* before the first retry; doubled each time */
   struct ctrun_retry_on retry_on;
+  /* Limits on the whole tree; 0: none */
+  uint64_t memory_bytes;
+  int max_procs;
+  uint64_t cpu_time_ms;
+  bool has_nice;
+  int nice;
   char name[CTRUN_NAME_MAX + 1];
   bool detach;
   const char *log_path;
@@ -57,6 +63,7 @@ struct ctrun_cleanup_opts { bool dry_run, json; };
 struct ctrun_check_opts {
   long warn, crit; /* -1: no threshold */
   uint64_t max_age_ms; /* 0: none */
+  uint64_t mem_warn, mem_crit; /* bytes, on all tracked trees together; 0: none */
   bool cleanup, json;
   bool quiet; /* print nothing when the status is OK (cron mails any output) */
 };

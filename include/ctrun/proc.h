@@ -71,6 +71,10 @@ struct ctrun_member {
   uint64_t age_ms; /* how long it has lived */
   bool command;    /* the command itself (not yet exited) */
   char name[32];   /* its command name ("git"), as the system keeps it */
+  uint64_t rss_bytes; /* resident memory; 0 where the platform does not tell */
+  uint64_t cpu_ms;    /* CPU time (user and system) not counted yet by
+                         ctrun_tree_usage: its own, and that of the children it
+                         reaped (Unix); 0 on Windows, whose job counts all */
 };
 
 /* The live processes of the tree now, in one pass over the process table
@@ -88,6 +92,43 @@ bool ctrun_tree_can_list(void);
  * time, and on Windows its job, are checked).  Windows has no soft signal
  * for one process: any SIG terminates it at once. */
 int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m, int sig);
+
+/* What the tree has used, as far as the kernel has counted it. */
+struct ctrun_usage {
+  uint64_t cpu_user_ms, cpu_sys_ms; /* Unix: every process of the tree that
+                                       ctrun has reaped (it reaps them all);
+                                       Windows: the job, live processes too */
+  uint64_t peak_rss_bytes;          /* the kernel's peak for the tree where it
+                                       keeps one (a job), else the largest
+                                       of a single reaped process; 0: unknown */
+  bool peak_is_tree;                /* peak_rss_bytes is the whole tree's */
+};
+int ctrun_tree_usage(struct ctrun_tree *t, struct ctrun_usage *u);
+
+/* Caps on the whole tree together; 0: none. */
+struct ctrun_limits {
+  uint64_t memory_bytes;
+  int max_procs;
+  uint64_t cpu_time_ms;
+};
+
+/* Which cap ended a run. */
+enum ctrun_limit { CTRUN_LIMIT_NONE, CTRUN_LIMIT_MEMORY, CTRUN_LIMIT_PROCS, CTRUN_LIMIT_CPU };
+
+/* Have the kernel enforce L on the tree of the held command (before
+ * ctrun_tree_start): Windows through the job.  Returns 0 when the kernel
+ * enforces every cap of L, UV_ENOTSUP when it enforces none of them and
+ * ctrun must sample the tree, or another negative libuv error. */
+int ctrun_tree_set_limits(struct ctrun_tree *t, const struct ctrun_limits *l);
+
+/* The cap the kernel found exceeded since ctrun_tree_set_limits, if any:
+ * the tree's callback runs when that happens. */
+enum ctrun_limit ctrun_tree_limit_hit(struct ctrun_tree *t);
+
+/* Run the held command, and so its whole tree, at niceness NICE (-20 to
+ * 19; on Windows the nearest priority class).  Returns 0, or why not (a
+ * lower niceness than ctrun's own needs privileges): UV_EPERM, UV_EACCES. */
+int ctrun_tree_set_nice(struct ctrun_tree *t, int nice);
 
 /* Close the container's handles; the tree must be empty. */
 void ctrun_tree_free(struct ctrun_tree *t);
@@ -114,6 +155,10 @@ void ctrun_proctab_free(struct ctrun_proctab *tab);
  * what remains of a stale one (found by its process group and its
  * CTRUN_RUN_ID tag, each verified by start time).  -1: cannot tell. */
 int ctrun_proctab_count(struct ctrun_proctab *tab, const struct ctrun_entry *e);
+
+/* The resident memory of run E's processes together now, in bytes; 0
+ * where the platform does not tell or the run has none. */
+uint64_t ctrun_proctab_rss(struct ctrun_proctab *tab, const struct ctrun_entry *e);
 
 /* Send SIG to every remaining process of the stale run E, each checked
  * against its start time right before the signal.  Returns how many were

@@ -31,6 +31,7 @@ struct ctrun_entry {
   char **argv;          /* NULL-terminated */
   int argc;
   int children_killed;  /* by --child-timeout, so far */
+  char limits_by[12];   /* "kernel", "sampling"; "": no limits */
   bool stale;           /* set by ctrun_registry_list */
 };
 

@@ -17,14 +17,19 @@ enum ctrun_reason {
   CTRUN_REASON_STOPPED,   /* ctrun stop, or --on-busy=replace from another run */
   CTRUN_REASON_LEFTOVERS, /* the command exited; what it left was killed */
   CTRUN_REASON_SKIPPED,   /* the lock was busy: nothing ran */
+  CTRUN_REASON_MEMORY,    /* the tree went over --memory */
+  CTRUN_REASON_PROCS,     /* the tree went over --max-procs */
+  CTRUN_REASON_CPU,       /* the tree went over --cpu-time */
 };
 
-/* "exit", "signal", "timeout", "idle", "stopped", "leftovers", "skipped". */
+/* "exit", "signal", "timeout", "idle", "stopped", "leftovers", "skipped",
+ * "memory", "procs", "cpu". */
 const char *ctrun_reason_name(enum ctrun_reason r);
 
 /* How an end reads for people, as the log's end line says it: "exit 3",
  * "killed by signal TERM, exit 143", "timed out, exit 124", "idle, exit
- * 124", "stopped, exit 124", "exit 0, leftovers killed". */
+ * 124", "stopped, exit 124", "exit 0, leftovers killed", "over --memory,
+ * exit 124". */
 const char *ctrun_reason_text(enum ctrun_reason r, int exit_code, int termsig, char *buf,
                               size_t size);
 
@@ -53,6 +58,9 @@ struct ctrun_result {
   int leftovers_killed;
   int children_killed;    /* by --child-timeout */
   int peak_procs;
+  uint64_t peak_rss_bytes;
+  uint64_t cpu_user_ms, cpu_sys_ms;
+  const char *limits_by;  /* "kernel", "sampling", or NULL without limits */
   int unkillable;         /* members ctrun was not permitted to signal */
   const long *unkillable_pid; /* the first CTRUN_UNKILLABLE_LISTED of them */
   int attempts;           /* how many were started: 0 when skipped */

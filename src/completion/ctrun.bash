@@ -13,7 +13,8 @@ _ctrun_takes_value() {
     -t | --timeout | -s | --signal | -k | --kill-after | --leftovers | -l | --lock | \
       -w | --lock-wait | --on-busy | -n | --name | -o | --log | --report | \
       --child-timeout | --idle-timeout | --retry | --retry-delay | --retry-on | \
-      --warn | --crit | --max-age)
+      --memory | --max-procs | --cpu-time | --nice | \
+      --warn | --crit | --max-age | --mem-warn | --mem-crit)
       return 0 ;;
   esac
   return 1
@@ -60,7 +61,9 @@ _ctrun_value() {
       COMPREPLY=($(compgen -f -- "$cur"))
       compopt -o filenames 2>/dev/null
       ;;
-    -w | --lock-wait | -k | --kill-after | --child-timeout | --idle-timeout) _ctrun_words "inf" "$cur" ;;
+    -w | --lock-wait | -k | --kill-after | --child-timeout | --idle-timeout | --cpu-time | \
+      --memory | --mem-warn | --mem-crit)
+      _ctrun_words "inf" "$cur" ;;
     *) COMPREPLY=() ;;
   esac
 }
@@ -112,7 +115,10 @@ _ctrun() {
     case "$sub" in
       ps) _ctrun_words "--json --help" "$cur" ;;
       cleanup) _ctrun_words "--dry-run --json --help" "$cur" ;;
-      check) _ctrun_words "--warn --crit --max-age --cleanup -q --quiet --json --help" "$cur" ;;
+      check)
+        _ctrun_words "--warn --crit --max-age --mem-warn --mem-crit --cleanup -q --quiet --json
+          --help" "$cur"
+        ;;
       stop)
         if [[ "$cur" == -* ]]; then
           _ctrun_words "-s --signal -k --kill-after --help" "$cur"
@@ -185,7 +191,8 @@ _ctrun() {
     -*)
       _ctrun_words "-t --timeout -s --signal -k --kill-after --preserve-status --leftovers
         -l --lock -w --lock-wait --on-busy --child-timeout --idle-timeout --retry
-        --retry-delay --retry-on -n --name -d --detach -o --log --quiet-success
+        --retry-delay --retry-on --memory --max-procs --cpu-time --nice -n --name -d
+        --detach -o --log --quiet-success
         --report -q --quiet -v --verbose -h --help -V --version --" "$cur"
       ;;
     *)

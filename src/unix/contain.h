@@ -25,6 +25,9 @@ struct ctrun_pinfo {
   pid_t sid;       /* its session; 0 where the host does not tell */
   uint64_t start;  /* start time: changes when a pid is reused */
   uint64_t age_ms; /* how long it has lived, when the table was read */
+  uint64_t rss_bytes; /* resident memory; 0 where the host does not tell */
+  uint64_t cpu_ms;    /* CPU time, user and system, with that of the
+                         children it has reaped; 0 where not told */
   bool zombie;
   char comm[20];   /* the command name the kernel keeps (16 bytes on Linux) */
 };

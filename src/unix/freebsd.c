@@ -23,6 +23,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+static uint64_t tv_ms(const struct timeval *tv) {
+  return tv->tv_sec < 0 ? 0 : (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
+}
+
 /* DragonFly names the fields of struct kinfo_proc differently and has no
  * KERN_PROC_PROC; FreeBSD's KERN_PROC_ALL would list every thread. */
 #ifdef __DragonFly__
@@ -32,6 +36,9 @@
 #define KP_SID(k) ((pid_t)0) /* not relied upon here: 0, unknown */
 #define KP_ZOMBIE(k) ((k)->kp_stat == SZOMB)
 #define KP_COMM(k) ((k)->kp_comm)
+#define KP_RSS_PAGES(k) ((uint64_t)(k)->kp_vm_rssize)
+#define KP_CPU_MS(k) (tv_ms(&(k)->kp_ru.ru_utime) + tv_ms(&(k)->kp_ru.ru_stime) + \
+                      tv_ms(&(k)->kp_cru.ru_utime) + tv_ms(&(k)->kp_cru.ru_stime))
 #define KP_LIST KERN_PROC_ALL
 #else
 #define KP_PID(k) ((k)->ki_pid)
@@ -40,6 +47,8 @@
 #define KP_SID(k) ((k)->ki_sid)
 #define KP_ZOMBIE(k) ((k)->ki_stat == SZOMB)
 #define KP_COMM(k) ((k)->ki_comm)
+#define KP_RSS_PAGES(k) ((uint64_t)(k)->ki_rssize)
+#define KP_CPU_MS(k) ((uint64_t)(k)->ki_runtime / 1000 + tv_ms(&(k)->ki_childtime))
 #define KP_LIST KERN_PROC_PROC
 #endif
 
@@ -196,6 +205,8 @@ int ctrun_os_proc_list(struct ctrun_pinfo **v, size_t *n) {
     out[len].start = start_of(&k[i], &boot);
     out[len].zombie = KP_ZOMBIE(&k[i]);
     snprintf(out[len].comm, sizeof out[len].comm, "%s", KP_COMM(&k[i]));
+    out[len].rss_bytes = KP_RSS_PAGES(&k[i]) * (uint64_t)getpagesize();
+    out[len].cpu_ms = KP_CPU_MS(&k[i]);
     len++;
   }
   free(k);

@@ -170,31 +170,40 @@ static bool group_alive(pid_t pid) {
   return live;
 }
 
+/* Clock ticks (of /proc/PID/stat) in milliseconds. */
+static uint64_t ticks_ms(uint64_t ticks) {
+  static long hz;
+  if (hz <= 0)
+    hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+  return ticks * 1000 / (uint64_t)hz;
+}
+
+static uint64_t page_size(void) {
+  static long size;
+  if (size <= 0)
+    size = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+  return (uint64_t)size;
+}
+
 /* How long a process that started START (in clock ticks since boot, as
  * /proc/PID/stat gives it) has lived: on CLOCK_BOOTTIME, the clock of
  * those start times, which goes on during suspend. */
 static uint64_t age_ms(unsigned long long start) {
-  static long hz;
   struct timespec ts;
-  uint64_t now, born;
-  if (hz <= 0)
-    hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+  uint64_t now, born = ticks_ms(start);
   if (clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
     return 0;
   now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-  born = (uint64_t)start * 1000 / (uint64_t)hz;
   return now > born ? now - born : 0;
 }
 
-/* /proc/HP/stat: "pid (comm) state ppid pgrp session ... starttime(22)",
- * as /proc numbers them (HP).  The command name may hold spaces and
- * parentheses: parse after the last ')'. */
 static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
   char path[64], buf[1024];
   const char *s;
   unsigned long long start = 0;
   int ppid, pgid, sid;
-  long threads;
+  long threads, cutime, cstime, rss;
+  unsigned long utime, stime;
   char state;
 
   snprintf(path, sizeof path, "/proc/%d/stat", (int)hp);
@@ -211,8 +220,10 @@ static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
     memcpy(p->comm, c != NULL ? c + 1 : "", len);
     p->comm[len] = '\0';
   }
-  if (sscanf(s + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld %*d %llu",
-             &state, &ppid, &pgid, &sid, &threads, &start) != 6)
+  if (sscanf(s + 1,
+             " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld %*d %*d %ld %*d %llu %*u %ld",
+             &state, &ppid, &pgid, &sid, &utime, &stime, &cutime, &cstime, &threads, &start,
+             &rss) != 11)
     return UV_EINVAL;
   p->pid = hp;
   p->ppid = ppid;
@@ -223,6 +234,9 @@ static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
    * exited while others run on. */
   p->zombie = (state == 'Z' || state == 'X') && (threads <= 1 || !group_alive(hp));
   p->age_ms = age_ms(start);
+  p->rss_bytes = rss > 0 ? (uint64_t)rss * page_size() : 0;
+  p->cpu_ms = ticks_ms((uint64_t)utime + stime + (uint64_t)(cutime > 0 ? cutime : 0) +
+                       (uint64_t)(cstime > 0 ? cstime : 0));
   return 0;
 }
 

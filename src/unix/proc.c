@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@ struct ctrun_tree {
   bool exited;       /* the command has been reaped */
   bool has_children; /* the last reap found children still running */
   int status, termsig;
+  struct rusage before; /* ctrun's reaped children's usage before the run */
 };
 
 /* Reaped at most this many at a time: under a fork storm, orphans die as
@@ -97,6 +99,8 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
   t->data = data;
   t->go_fd = t->err_fd = -1;
   t->reaper = ctrun_os_reaper_acquire() == 0;
+  /* A shell that exec'd ctrun passes on what its own children used. */
+  getrusage(RUSAGE_CHILDREN, &t->before);
   ctrun_unix_tree_init(&t->u);
   r = uv_signal_init(loop, &t->sigchld);
   if (r == 0)
@@ -341,12 +345,56 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
     m[i].start = v[i].start;
     m[i].age_ms = v[i].age_ms;
     m[i].command = !t->exited && v[i].pid == t->pid;
+    m[i].rss_bytes = v[i].rss_bytes;
+    m[i].cpu_ms = v[i].cpu_ms;
     snprintf(m[i].name, sizeof m[i].name, "%s", v[i].comm);
   }
   free(v);
   *out = m;
   *n = count;
   return 0;
+}
+
+static uint64_t tv_ms(const struct timeval *tv) {
+  return tv->tv_sec < 0 ? 0 : (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
+}
+
+int ctrun_tree_usage(struct ctrun_tree *t, struct ctrun_usage *u) {
+  struct rusage now;
+  uint64_t user, sys, before_user = tv_ms(&t->before.ru_utime), before_sys = tv_ms(&t->before.ru_stime);
+  memset(u, 0, sizeof *u);
+  if (getrusage(RUSAGE_CHILDREN, &now) != 0)
+    return -errno;
+  user = tv_ms(&now.ru_utime);
+  sys = tv_ms(&now.ru_stime);
+  u->cpu_user_ms = user > before_user ? user - before_user : 0;
+  u->cpu_sys_ms = sys > before_sys ? sys - before_sys : 0;
+  /* The largest single reaped process: ru_maxrss is in bytes on macOS,
+   * in KiB elsewhere. */
+#ifdef __APPLE__
+  u->peak_rss_bytes = (uint64_t)now.ru_maxrss;
+#else
+  u->peak_rss_bytes = (uint64_t)now.ru_maxrss * 1024;
+#endif
+  return 0;
+}
+
+int ctrun_tree_set_limits(struct ctrun_tree *t, const struct ctrun_limits *l) {
+  (void)t;
+  (void)l;
+  return UV_ENOTSUP;
+}
+
+enum ctrun_limit ctrun_tree_limit_hit(struct ctrun_tree *t) {
+  (void)t;
+  return CTRUN_LIMIT_NONE;
+}
+
+int ctrun_tree_set_nice(struct ctrun_tree *t, int nice) {
+  /* The held command, from here: its tree inherits the niceness. */
+  if (t->pid <= 0)
+    return UV_ESRCH;
+  return setpriority(PRIO_PROCESS, (id_t)t->pid, nice) == 0 ? 0 : -errno;
 }
 
 bool ctrun_tree_can_list(void) {

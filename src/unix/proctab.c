@@ -18,6 +18,7 @@ struct ctrun_proctab {
   struct ctrun_pinfo *v; /* sorted by pid */
   size_t n;
   int *desc;        /* live descendants of each row */
+  uint64_t *rss;    /* their resident memory together */
   char (*tag)[CTRUN_ID_LEN + 1];
   bool tags_loaded;
   char boot_id[40];
@@ -95,12 +96,14 @@ static int fill(struct ctrun_proctab *tab, bool tags) {
   qsort(c.v, c.n, sizeof *c.v, by_row_pid);
   free(tab->v);
   free(tab->desc);
+  free(tab->rss);
   free(tab->tag);
   tab->n = c.n;
   tab->v = malloc((c.n + 1) * sizeof *tab->v);
   tab->desc = calloc(c.n + 1, sizeof *tab->desc);
+  tab->rss = calloc(c.n + 1, sizeof *tab->rss);
   tab->tag = calloc(c.n + 1, sizeof *tab->tag);
-  if (tab->v == NULL || tab->desc == NULL || tab->tag == NULL) {
+  if (tab->v == NULL || tab->desc == NULL || tab->rss == NULL || tab->tag == NULL) {
     free(c.v);
     tab->n = 0;
     return UV_ENOMEM;
@@ -119,6 +122,7 @@ static int fill(struct ctrun_proctab *tab, bool tags) {
     long a = find(tab, tab->v[i].ppid);
     for (size_t depth = 0; a >= 0 && depth < tab->n; depth++) {
       tab->desc[a]++;
+      tab->rss[a] += tab->v[i].rss_bytes;
       a = find(tab, tab->v[a].ppid);
     }
   }
@@ -143,6 +147,7 @@ void ctrun_proctab_free(struct ctrun_proctab *tab) {
     return;
   free(tab->v);
   free(tab->desc);
+  free(tab->rss);
   free(tab->tag);
   free(tab);
 }
@@ -177,12 +182,13 @@ static bool this_boot(const struct ctrun_proctab *tab, const struct ctrun_entry 
   return e->boot_id[0] == '\0' || tab->boot_id[0] == '\0' || strcmp(e->boot_id, tab->boot_id) == 0;
 }
 
-/* How many processes remain of stale run E. */
-static int count_remains(struct ctrun_proctab *tab, const struct ctrun_entry *e) {
+/* How many processes remain of stale run E, and their memory in *RSS. */
+static int count_remains(struct ctrun_proctab *tab, const struct ctrun_entry *e, uint64_t *rss) {
   bool group;
   int n = 0;
   pid_t self = getpid();
 
+  *rss = 0;
   if (!this_boot(tab, e))
     return 0;
   load_tags(tab);
@@ -191,23 +197,39 @@ static int count_remains(struct ctrun_proctab *tab, const struct ctrun_entry *e)
     const struct ctrun_pinfo *p = &tab->v[i];
     if (p->zombie || p->pid == self || p->pid <= 1)
       continue;
-    if (strcmp(tab->tag[i], e->id) == 0 || (group && p->pgid == e->pgid))
+    if (strcmp(tab->tag[i], e->id) == 0 || (group && p->pgid == e->pgid)) {
       n++;
+      *rss += p->rss_bytes;
+    }
   }
   return n;
 }
 
+/* The row of live run E's supervisor, or -1. */
+static long supervisor(struct ctrun_proctab *tab, const struct ctrun_entry *e) {
+  long s = find(tab, (pid_t)e->pid);
+  return s < 0 || (e->pid_start != 0 && tab->v[s].start != e->pid_start) ? -1 : s;
+}
+
+uint64_t ctrun_proctab_rss(struct ctrun_proctab *tab, const struct ctrun_entry *e) {
+  uint64_t rss = 0;
+  long s;
+  if (tab == NULL)
+    return 0;
+  if (!e->stale)
+    return (s = supervisor(tab, e)) < 0 ? 0 : tab->rss[s];
+  count_remains(tab, e, &rss);
+  return rss;
+}
+
 int ctrun_proctab_count(struct ctrun_proctab *tab, const struct ctrun_entry *e) {
+  uint64_t rss;
   long s;
   if (tab == NULL)
     return -1;
-  if (!e->stale) {
-    s = find(tab, (pid_t)e->pid);
-    if (s < 0 || (e->pid_start != 0 && tab->v[s].start != e->pid_start))
-      return 0;
-    return tab->desc[s];
-  }
-  return count_remains(tab, e);
+  if (!e->stale)
+    return (s = supervisor(tab, e)) < 0 ? 0 : tab->desc[s];
+  return count_remains(tab, e, &rss);
 }
 
 int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig) {

@@ -107,6 +107,10 @@ words=(--retry-on "");    exactly fail timeout
 words=(--retry-on fail,t); exactly fail,timeout
 words=(--retry-on = 1,75,f); exactly 1,75,fail
 words=(--child-timeout i); exactly inf
+words=(--memory i);       exactly inf
+words=(--memory 1G --max-procs 50 --cpu-time 1s --nice 10 -- slee); has sleep
+words=(check --mem-warn 1G --mem-crit 2G -); has --json --mem-crit
+words=(--nice "");        lacks --json
 words=(--retry 2 --retry-delay 1s -s ""); has TERM
 words=(--idle-timeout 5 -- slee); has sleep
 words=(check --max-age 1h -); has --json --warn

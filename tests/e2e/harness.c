@@ -329,6 +329,16 @@ bool e2e_wait_marked(struct e2e *t, int n, double secs) {
   return false;
 }
 
+bool e2e_wait_unmarked(struct e2e *t, double secs) {
+  double end = e2e_now() + secs;
+  for (int quiet = 0; e2e_now() < end; e2e_sleep(0.02)) {
+    quiet = e2e_count_marked(t) == 0 ? quiet + 1 : 0;
+    if (quiet == 3)
+      return true;
+  }
+  return false;
+}
+
 int e2e_setup(void **state) {
   struct e2e *t = calloc(1, sizeof *t);
   const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";

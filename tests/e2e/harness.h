@@ -75,6 +75,10 @@ bool e2e_locked(const char *path);
 /* The stderr file of the last run started in the background (E2E_START). */
 const char *e2e_bg_err(struct e2e *t);
 
+/* Wait up to SECS until no marked process is left, as three listings in a
+ * row see it (one listing can miss a process in the middle of exec). */
+bool e2e_wait_unmarked(struct e2e *t, double secs);
+
 /* A path inside the test's scratch directory. */
 const char *e2e_path(struct e2e *t, const char *name);
 /* Read a whole small file ("" if missing). */

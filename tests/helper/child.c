@@ -13,6 +13,8 @@
  *                   varied sizes
  *   mix BYTES SEED  write BYTES in all, in pieces of varied sizes, now to
  *                   stdout, now to stderr, each piece different (SEED)
+ *   touch MIB       allocate MIB MiB and write to every page (resident)
+ *   spin SECS       burn SECS of CPU time in a busy loop
  *
  * and, to start ctrun itself in a hostile state:
  *   block SIG,...   block these signals      default SIG  SIG_DFL for SIG
@@ -370,6 +372,25 @@ static int run(int argc, char **argv, int i) {
     } else if (strcmp(cmd, "umount") == 0) {
       if (umount2(arg, MNT_DETACH) != 0)
         return 95;
+      i++;
+    } else if (strcmp(cmd, "touch") == 0) {
+      size_t n = (size_t)atol(arg) << 20;
+      volatile char *p = malloc(n); /* volatile: the writes must happen */
+      if (p == NULL)
+        return 93;
+      for (size_t k = 0; k < n; k += 4096)
+        p[k] = 1;
+      i++; /* kept, and resident, until the process exits */
+    } else if (strcmp(cmd, "spin") == 0) {
+      struct timespec ts;
+      double until = atof(arg), used = 0;
+      volatile unsigned long x = 0;
+      while (used < until) {
+        for (int k = 0; k < 100000; k++)
+          x += (unsigned long)k;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        used = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+      }
       i++;
     } else if (strcmp(cmd, "comm") == 0) {
 #ifdef __linux__
