@@ -6,9 +6,28 @@
 
 static const char units[] = "KMGT";
 
+/* FRAC / SCALE of a unit of 2^SHIFT bytes, rounded up to a whole byte
+ * (also when DROPPED digits were not kept): FRAC * 2^SHIFT / SCALE by long
+ * division, one bit at a time, so that nothing overflows (FRAC < SCALE <
+ * 2^63, SHIFT <= 40). */
+static uint64_t fraction_of(uint64_t frac, uint64_t scale, int shift, int dropped) {
+  uint64_t q = 0, r = frac;
+  if (shift == 0) /* bytes: what is left of one is one */
+    return frac != 0 || dropped ? 1 : 0;
+  for (int i = 0; i < shift; i++) {
+    r <<= 1;
+    q <<= 1;
+    if (r >= scale) {
+      r -= scale;
+      q |= 1;
+    }
+  }
+  return q + (r != 0 || dropped ? 1 : 0);
+}
+
 int ctrun_size_parse(const char *s, uint64_t *bytes) {
   uint64_t whole = 0, frac = 0, scale = 1, unit = 1;
-  int nwhole = 0, nfrac = 0, dropped = 0, big = 0;
+  int nwhole = 0, nfrac = 0, dropped = 0, big = 0, shift = 0;
   const char *u;
 
   if (s == NULL || *s == '\0')
@@ -24,10 +43,10 @@ int ctrun_size_parse(const char *s, uint64_t *bytes) {
       big = 1; /* and stays so: no digit brings it back */
   }
   if (*s == '.') {
-    /* Six digits are kept (so that FRAC times a unit of at most 2^40
-     * fits in 64 bits); a non-zero digit beyond them rounds up. */
+    /* Eighteen digits are kept (SCALE stays below 2^63); a non-zero digit
+     * beyond them rounds up. */
     for (s++; *s >= '0' && *s <= '9'; s++, nfrac++)
-      if (scale < 1000000) {
+      if (scale < 1000000000000000000ULL) {
         frac = frac * 10 + (uint64_t)(*s - '0');
         scale *= 10;
       } else if (*s != '0') {
@@ -42,14 +61,13 @@ int ctrun_size_parse(const char *s, uint64_t *bytes) {
     char c = (char)(*s >= 'a' && *s <= 'z' ? *s - 'a' + 'A' : *s);
     if ((u = strchr(units, c)) == NULL || s[1] != '\0')
       return -EINVAL;
-    for (long i = 0; i <= u - units; i++)
-      unit *= 1024;
+    shift = 10 * (int)(u - units + 1);
+    unit = 1ULL << shift;
   }
   if (big || whole > CTRUN_SIZE_MAX / unit)
     return -ERANGE;
   whole *= unit;
-  /* The fraction of a unit, rounded up to a whole byte. */
-  whole += (frac * unit + (uint64_t)dropped + scale - 1) / scale;
+  whole += fraction_of(frac, scale, shift, dropped);
   if (whole > CTRUN_SIZE_MAX)
     return -ERANGE;
   *bytes = whole;

@@ -19,8 +19,11 @@ static void valid_sizes(void **state) {
     { "100K", 102400 },
     { ".5K", 512 },
     { "0.0001K", 1 }, /* a fraction of a byte rounds up */
-    { "1.0000001T", (1ULL << 40) + 1 },
+    { "1.0000001T", (1ULL << 40) + 109952 }, /* 0.0000001 TiB, rounded up */
     { "4194304T", 1ULL << 62 },
+    /* Fuzzing: digits of a fraction past the sixth were dropped, 639 bytes
+     * of a GiB. */
+    { ".222220595G", 238607548 },
     { "inf", CTRUN_SIZE_INF },
   };
   (void)state;
