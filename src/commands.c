@@ -164,6 +164,12 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
 static int clean_one(struct ctrun_dir *dir, const struct ctrun_entry *e, int fd, int sig,
                      uint64_t kill_after_ms, int *left_out) {
   int left, n = kill_remains(e, sig ? sig : SIGTERM, kill_after_ms, &left);
+  /* The run's cgroup goes with the last of its processes. */
+  if (left == 0 && ctrun_proc_container_remove(e) != 0) {
+    ctrun_error("run %s (%s): cannot remove its cgroup '%s'; the entry is kept", e->id, e->name,
+                e->container);
+    left = 1;
+  }
   if (left_out != NULL)
     *left_out = left;
   if (left == 0)

@@ -32,6 +32,7 @@ struct ctrun_govern {
   int open_handles;
   bool watching;
   bool sample_limits; /* the limits are ctrun's to enforce */
+  bool kernel_limits; /* the kernel's: ctrun watches for its verdict */
   bool sampling;      /* the sampler runs at all */
   uint64_t interval_ms;
   /* the peaks, over every look */
@@ -105,6 +106,26 @@ static void hit(struct ctrun_govern *g, const struct ctrun_member *v, size_t n,
   g->hooks.child_killed(g->hooks.data, text);
 }
 
+void ctrun_govern_kernel_check(struct ctrun_govern *g) {
+  const struct ctrun_run_opts *o;
+  enum ctrun_limit hit;
+  char text[200], b[32];
+  if (g == NULL || !g->kernel_limits || !g->watching ||
+      (hit = ctrun_tree_limit_hit(g->tree)) == CTRUN_LIMIT_NONE)
+    return;
+  o = g->o;
+  if (hit == CTRUN_LIMIT_MEMORY)
+    snprintf(text, sizeof text, "the kernel held the tree to --memory %s and had to kill for it; "
+             "killed", ctrun_size_format_exact(o->memory_bytes, b, sizeof b));
+  else if (hit == CTRUN_LIMIT_PROCS)
+    snprintf(text, sizeof text, "the kernel held the tree to --max-procs %d and refused it a "
+             "process; killed", o->max_procs);
+  else
+    snprintf(text, sizeof text, "the kernel ended the tree's --cpu-time %s; killed",
+             ctrun_duration_format_exact(o->cpu_time_ms, b, sizeof b));
+  g->hooks.limit(g->hooks.data, hit, text);
+}
+
 /* The tree's totals now: its peaks, and its limits where ctrun enforces
  * them.  CPU time is the live members' and what the reaped ones used. */
 static void account(struct ctrun_govern *g, const struct ctrun_member *v, size_t n) {
@@ -121,6 +142,7 @@ static void account(struct ctrun_govern *g, const struct ctrun_member *v, size_t
     g->peak_procs = (int)n;
   if (rss > g->peak_rss)
     g->peak_rss = rss;
+  ctrun_govern_kernel_check(g);
   if (!g->sample_limits || !g->watching)
     return;
   if (o->memory_bytes != 0 && rss > o->memory_bytes) {
@@ -230,9 +252,12 @@ int ctrun_govern_new(uv_loop_t *loop, struct ctrun_tree *t, const struct ctrun_r
   g->o = o;
   g->hooks = *hooks;
   g->sample_limits = sample_limits;
-  g->sampling = o->child_timeout_ms != 0 || sample_limits || o->report_path != NULL;
+  g->kernel_limits =
+      !sample_limits && (o->memory_bytes != 0 || o->max_procs != 0 || o->cpu_time_ms != 0);
+  g->sampling = o->child_timeout_ms != 0 || sample_limits || g->kernel_limits ||
+                o->report_path != NULL;
   g->interval_ms = o->child_timeout_ms != 0 ? ctrun_govern_interval_ms(o->child_timeout_ms) : SAMPLE_MS;
-  if ((sample_limits || o->report_path != NULL) && g->interval_ms > SAMPLE_MS)
+  if ((sample_limits || g->kernel_limits || o->report_path != NULL) && g->interval_ms > SAMPLE_MS)
     g->interval_ms = SAMPLE_MS;
   uv_timer_init(loop, &g->sampler);
   uv_timer_init(loop, &g->idle);
@@ -249,8 +274,7 @@ void ctrun_govern_start(struct ctrun_govern *g) {
   uv_update_time(loop);
   /* The limits and the peaks look at once: a short run has its peak too. */
   if (g->sampling)
-    uv_timer_start(&g->sampler, on_sample, g->o->child_timeout_ms != 0 && !g->sample_limits &&
-                                               g->o->report_path == NULL ? g->interval_ms : 0, 0);
+    uv_timer_start(&g->sampler, on_sample, g->interval_ms == SAMPLE_MS ? 0 : g->interval_ms, 0);
   if (g->o->idle_timeout_ms != 0) {
     g->last_output = uv_now(loop);
     g->held = false;

@@ -122,6 +122,8 @@ char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len) {
     putf(&b, "children_killed=%d\n", e->children_killed);
   if (e->limits_by[0] != '\0')
     put_escaped(&b, "limits", e->limits_by);
+  if (e->container != NULL)
+    put_escaped(&b, "container", e->container);
   for (int i = 0; i < e->argc; i++)
     put_escaped(&b, "arg", e->argv[i]);
   put(&b, "end\n", 4);
@@ -289,6 +291,9 @@ int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
     } else if (KEY("log") && e->log == NULL) {
       e->log = v;
       v = NULL;
+    } else if (KEY("container") && e->container == NULL) {
+      e->container = v;
+      v = NULL;
     } else if (KEY("arg")) {
       if ((size_t)e->argc + 1 >= argcap) {
         size_t cap = argcap ? argcap * 2 : 8;
@@ -331,9 +336,10 @@ void ctrun_entry_free(struct ctrun_entry *e) {
   free(e->argv);
   free(e->lock);
   free(e->log);
+  free(e->container);
   e->argv = NULL;
   e->argc = 0;
-  e->lock = e->log = NULL;
+  e->lock = e->log = e->container = NULL;
 }
 
 static void entry_file(char *buf, size_t size, const char *id, const char *suffix) {

@@ -102,23 +102,16 @@ static void hard_kill(struct run *r) {
 }
 
 static void attempt_over(struct run *r);
-static void end_over_limit(struct run *r, enum ctrun_limit which, const char *text);
 
 /* The heart of the loop: called on every change of the tree and on every
  * poll.  Decides what the command's exit means and ends the run once the
  * whole tree is gone. */
 static void check(struct run *r) {
-  enum ctrun_limit hit;
   if (r->done)
     return;
-  if (r->limits_by != NULL && (hit = ctrun_tree_limit_hit(r->tree)) != CTRUN_LIMIT_NONE &&
-      !r->ending) {
-    static const char *const what[] = { "", "memory (--memory)", "processes (--max-procs)",
-                                        "CPU time (--cpu-time)" };
-    char text[120];
-    snprintf(text, sizeof text, "the kernel found the tree over its limit on %s; killed", what[hit]);
-    end_over_limit(r, hit, text);
-  }
+  /* A limit the kernel holds, found exceeded (the tree's callback runs
+   * when a job reports it). */
+  ctrun_govern_kernel_check(r->govern);
   if (!r->exited && ctrun_tree_exited(r->tree, &r->status, &r->termsig)) {
     r->exited = true;
     if (!ctrun_tree_empty(r->tree) && !r->stopping) {
@@ -741,9 +734,10 @@ static int supervise(struct run *r) {
     int g = r->attempt == NULL ? UV_ENOMEM : 0;
     /* The kernel enforces the limits where it can; else ctrun samples. */
     if (g == 0 && (l.memory_bytes != 0 || l.max_procs != 0 || l.cpu_time_ms != 0)) {
-      g = ctrun_tree_set_limits(r->tree, &l);
+      g = ctrun_tree_set_limits(r->tree, r->id, &l);
       r->limits_by = g == 0 ? "kernel" : "sampling";
       snprintf(r->entry.limits_by, sizeof r->entry.limits_by, "%s", r->limits_by);
+      r->entry.container = (char *)ctrun_tree_container(r->tree);
       if (g == UV_ENOTSUP)
         g = 0;
     }

@@ -50,6 +50,10 @@ void ctrun_govern_stop(struct ctrun_govern *g);
  * is not idle.  DATA is the governor. */
 void ctrun_govern_output(void *data, bool held);
 
+/* Where the kernel holds the limits: if it found the tree over one, end
+ * the run (the limit hook).  Also done on each tick of the sampler. */
+void ctrun_govern_kernel_check(struct ctrun_govern *g);
+
 /* The most processes, and the most resident memory together, that the
  * sampler saw in the tree (0 where it did not run). */
 void ctrun_govern_peaks(const struct ctrun_govern *g, int *procs, uint64_t *rss);

@@ -115,11 +115,22 @@ struct ctrun_limits {
 /* Which cap ended a run. */
 enum ctrun_limit { CTRUN_LIMIT_NONE, CTRUN_LIMIT_MEMORY, CTRUN_LIMIT_PROCS, CTRUN_LIMIT_CPU };
 
-/* Have the kernel enforce L on the tree of the held command (before
- * ctrun_tree_start): Windows through the job.  Returns 0 when the kernel
- * enforces every cap of L, UV_ENOTSUP when it enforces none of them and
- * ctrun must sample the tree, or another negative libuv error. */
-int ctrun_tree_set_limits(struct ctrun_tree *t, const struct ctrun_limits *l);
+/* Before the first command of run RUN_ID is spawned: have the kernel
+ * enforce L on the whole tree where it can (Windows: the run's job; Linux:
+ * a cgroup v2 of the run's own, where ctrun may create one below its own
+ * and the memory and pids controllers are enabled there).  Returns 0 when
+ * the kernel enforces every cap of L, UV_ENOTSUP when it enforces none of
+ * them and ctrun must sample the tree, or another negative libuv error. */
+int ctrun_tree_set_limits(struct ctrun_tree *t, const char *run_id, const struct ctrun_limits *l);
+
+/* The name of the kernel's container of the run that outlives ctrun, to
+ * be removed by ctrun cleanup if ctrun dies (Linux: the run's cgroup);
+ * NULL if none. */
+const char *ctrun_tree_container(const struct ctrun_tree *t);
+
+/* Remove what stale run E left of such a container (its processes are
+ * gone, or are killed with it).  0, or a negative libuv error. */
+int ctrun_proc_container_remove(const struct ctrun_entry *e);
 
 /* The cap the kernel found exceeded since ctrun_tree_set_limits, if any:
  * the tree's callback runs when that happens. */

@@ -32,6 +32,7 @@ struct ctrun_entry {
   int argc;
   int children_killed;  /* by --child-timeout, so far */
   char limits_by[12];   /* "kernel", "sampling"; "": no limits */
+  char *container;      /* the run's kernel container (its cgroup), or NULL */
   bool stale;           /* set by ctrun_registry_list */
 };
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ctrun/proc.h"
 #include "ctrun/registry.h"
 
 /* Make this process the reaper of every orphan among its descendants.
@@ -58,6 +59,30 @@ void ctrun_os_boot_id(char *buf, size_t size);
 /* Make every signal for which ctrun installed a handler default again (in
  * the forked command, before exec).  Async-signal-safe. */
 void ctrun_unix_default_signals(void);
+
+/* A cgroup v2 of the run's own (Linux; see cgroup.c): for run ID, with
+ * the caps of L set where the kernel can hold them all (*KERNEL), else
+ * none.  UV_ENOSYS where ctrun may create none. */
+struct ctrun_os_cgroup;
+int ctrun_os_cgroup_new(const char *id, const struct ctrun_limits *l, bool *kernel,
+                        struct ctrun_os_cgroup **out);
+const char *ctrun_os_cgroup_path(const struct ctrun_os_cgroup *cg);
+/* Move PID (the held command: nothing else) into it. */
+int ctrun_os_cgroup_add(struct ctrun_os_cgroup *cg, pid_t pid);
+/* SIGKILL every process in it at once. */
+int ctrun_os_cgroup_kill(struct ctrun_os_cgroup *cg);
+/* 1 while a process is in it, 0 once none is, or a negative error. */
+int ctrun_os_cgroup_populated(struct ctrun_os_cgroup *cg);
+/* The cap the kernel enforced (an OOM kill, a refused fork), if any. */
+enum ctrun_limit ctrun_os_cgroup_limit_hit(struct ctrun_os_cgroup *cg);
+/* The kernel's counts for the whole cgroup: CPU time, and peak memory
+ * where the memory controller keeps it. */
+void ctrun_os_cgroup_usage(struct ctrun_os_cgroup *cg, struct ctrun_usage *u);
+/* Remove it (killing what is still in it), and free CG. */
+void ctrun_os_cgroup_free(struct ctrun_os_cgroup *cg);
+/* Remove the cgroup PATH that stale run ID recorded, if it is one of
+ * ctrun's making for that run. */
+int ctrun_os_cgroup_remove_stale(const char *path, const char *id);
 
 /* Call FN on every row of the process table; where the host reads the
  * table row by row (Linux), as each is read, so that a process can be

@@ -34,6 +34,7 @@ struct ctrun_tree {
   bool has_children; /* the last reap found children still running */
   int status, termsig;
   struct rusage before; /* ctrun's reaped children's usage before the run */
+  struct ctrun_os_cgroup *cg; /* the run's own cgroup, with limits (Linux) */
 };
 
 /* Reaped at most this many at a time: under a fork storm, orphans die as
@@ -234,6 +235,17 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
   t->err_fd = errp[0];
   /* Also from this side, so that the group exists before we signal it. */
   setpgid(pid, pid);
+  /* Into the run's cgroup while it is held: all it starts is born there. */
+  if (t->cg != NULL && (err = ctrun_os_cgroup_add(t->cg, pid)) != 0) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+    close(t->go_fd);
+    close(t->err_fd);
+    t->go_fd = t->err_fd = -1;
+    t->pid = 0;
+    return err == UV_EAGAIN ? UV_EAGAIN : UV_ENOMEM == err ? err : UV_EAGAIN;
+  }
   return 0;
 }
 
@@ -295,6 +307,9 @@ bool ctrun_tree_exited(const struct ctrun_tree *t, int *status, int *termsig) {
 
 bool ctrun_tree_empty(struct ctrun_tree *t) {
   reap(t);
+  /* The kernel's word first, where the run has a cgroup of its own. */
+  if (t->cg != NULL && ctrun_os_cgroup_populated(t->cg) == 1)
+    return false;
   if (t->u.mixed) {
     /* Children of ctrun's own from before the run are not waited for:
      * only the command, and what the table shows to be the run's. */
@@ -376,18 +391,30 @@ int ctrun_tree_usage(struct ctrun_tree *t, struct ctrun_usage *u) {
 #else
   u->peak_rss_bytes = (uint64_t)now.ru_maxrss * 1024;
 #endif
+  if (t->cg != NULL)
+    ctrun_os_cgroup_usage(t->cg, u);
   return 0;
 }
 
-int ctrun_tree_set_limits(struct ctrun_tree *t, const struct ctrun_limits *l) {
-  (void)t;
-  (void)l;
-  return UV_ENOTSUP;
+int ctrun_tree_set_limits(struct ctrun_tree *t, const char *run_id, const struct ctrun_limits *l) {
+  bool kernel = false;
+  /* Where ctrun may make the run a cgroup, it does, limits held or not:
+   * its kill and its emptiness are the kernel's, and so is its CPU time. */
+  if (t->cg == NULL && ctrun_os_cgroup_new(run_id, l, &kernel, &t->cg) != 0)
+    t->cg = NULL;
+  return kernel ? 0 : UV_ENOTSUP;
 }
 
 enum ctrun_limit ctrun_tree_limit_hit(struct ctrun_tree *t) {
-  (void)t;
-  return CTRUN_LIMIT_NONE;
+  return t->cg != NULL ? ctrun_os_cgroup_limit_hit(t->cg) : CTRUN_LIMIT_NONE;
+}
+
+const char *ctrun_tree_container(const struct ctrun_tree *t) {
+  return t->cg != NULL ? ctrun_os_cgroup_path(t->cg) : NULL;
+}
+
+int ctrun_proc_container_remove(const struct ctrun_entry *e) {
+  return e->container != NULL ? ctrun_os_cgroup_remove_stale(e->container, e->id) : 0;
 }
 
 int ctrun_tree_set_nice(struct ctrun_tree *t, int nice) {
@@ -409,6 +436,10 @@ int ctrun_tree_signal_member(struct ctrun_tree *t, const struct ctrun_member *m,
 
 void ctrun_tree_signal(struct ctrun_tree *t, int sig) {
   int n;
+  /* Every process in the run's cgroup at once, as systemd kills a unit;
+   * the walk below still runs, for what ctrun may not see there. */
+  if (sig == SIGKILL && t->cg != NULL)
+    ctrun_os_cgroup_kill(t->cg);
   /* The group id stays ours only while its leader is unreaped or the group
    * has members; a reaper reaches every member as a descendant anyway. */
   if (t->pid > 0 && (!t->exited || !t->reaper))
@@ -438,6 +469,7 @@ static void free_tree(uv_handle_t *h) {
   struct ctrun_tree *t = h->data;
   if (--t->open_handles == 0) {
     ctrun_unix_tree_free(&t->u);
+    ctrun_os_cgroup_free(t->cg);
     free(t);
   }
 }

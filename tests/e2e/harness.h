@@ -89,6 +89,14 @@ void e2e_sleep(double secs);
 /* True where the Linux extras (subreaper, parent-death signal) are built. */
 bool e2e_has_extras(void);
 
+/* Start ARGV ("@ctrun" and "@child" stand for the programs under test)
+ * with the test's marker and state directory, its stdout and stderr in
+ * spawn.out and spawn.err of the test directory; with NO_REAPER, where the
+ * kernel refuses the subreaper.  77 from the process: that could not be
+ * arranged. */
+pid_t e2e_spawn(struct e2e *t, bool no_reaper, const char *const *argv);
+#define E2E_SPAWN(t, no_reaper, ...) e2e_spawn((t), (no_reaper), (const char *const[]){ __VA_ARGS__, NULL })
+
 /* Make prctl(PR_SET_CHILD_SUBREAPER) fail with EPERM in this process and
  * what it execs, as some sandboxes do (a seccomp filter).  Returns 0, or
  * -1 where it cannot. */

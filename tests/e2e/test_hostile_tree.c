@@ -49,42 +49,7 @@ static int finish(pid_t pid, double secs) {
   return code;
 }
 
-/* Start ARGV (argv[0] a full path; "@ctrun" and "@child" stand for the
- * programs under test) with the test's marker and state directory, its
- * output in the test directory; with NO_REAPER, where the kernel refuses
- * the subreaper.  77 from the process: that could not be arranged. */
-static pid_t spawn(struct e2e *t, bool no_reaper, const char *const *argv) {
-  size_t n = 0;
-  while (argv[n] != NULL)
-    n++;
-  const char **v = calloc(n + 1, sizeof *v);
-  for (size_t i = 0; i < n; i++)
-    v[i] = strcmp(argv[i], "@ctrun") == 0   ? getenv("CTRUN")
-           : strcmp(argv[i], "@child") == 0 ? getenv("CTRUN_TESTCHILD")
-                                            : argv[i];
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (no_reaper && e2e_forbid_subreaper() != 0)
-      _exit(77);
-    char path[600];
-    setenv("CTRUN_STATE_DIR", t->state, 1);
-    setenv("CTRUN_TEST_MARK", t->mark, 1);
-    int in = open("/dev/null", O_RDONLY);
-    snprintf(path, sizeof path, "%s/spawn.out", t->dir); /* not e2e_path: V points there */
-    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    snprintf(path, sizeof path, "%s/spawn.err", t->dir);
-    int err = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execvp(v[0], (char *const *)v);
-    _exit(200);
-  }
-  free(v);
-  e2e_own(pid);
-  return pid;
-}
-#define SPAWN(t, no_reaper, ...) spawn((t), (no_reaper), (const char *const[]){ __VA_ARGS__, NULL })
+#define SPAWN E2E_SPAWN
 
 /* ---- A process whose main thread has exited ---------------------------- */
 

@@ -23,7 +23,6 @@
  *   nproc N         RLIMIT_NPROC = N         setuid UID   become UID (and its group)
  *   fsize N         RLIMIT_FSIZE = N bytes   ignore SIG   SIG_IGN for SIG
  *   brokenpipe FD   FD becomes a pipe whose reader is gone
- *   exec PROG ARG...  exec the rest of the script's words as a program
  *   { ... }         fork: the child runs the block, then exits 0;
  *                   the parent goes on after the block.
  *   zleader         the rest of the script runs in a new thread, and the
@@ -34,9 +33,8 @@
  *   hopper          for ever: fork a successor, and exit (a pid hopper)
  *   forkstorm N     N workers that for ever fork a child that forks a
  *                   grandchild, both exiting at once (orphans galore)
- *   setuid UID      become user UID (real, effective and saved)
  *   exec ARG...     replace this process with ARG... (the rest of the
- *                   script is its command line)
+ *                   script, or of its block, is its command line)
  *   umount PATH     detach the mount at PATH (in a mount namespace of its
  *                   own: "unshare -m")
  *
@@ -310,9 +308,6 @@ static int run(int argc, char **argv, int i) {
       if (p[1] != atoi(arg))
         close(p[1]);
       i++;
-    } else if (strcmp(cmd, "exec") == 0) {
-      execv(argv[i], argv + i);
-      return 95;
     } else if (strcmp(cmd, "fds") == 0) {
       char buf[4096] = "";
       long max = sysconf(_SC_OPEN_MAX);
@@ -359,10 +354,6 @@ static int run(int argc, char **argv, int i) {
         if (fork() == 0)
           break;
       storm();
-    } else if (strcmp(cmd, "setuid") == 0) {
-      if (setuid((uid_t)atoi(arg)) != 0)
-        return 96;
-      i++;
     } else if (strcmp(cmd, "exec") == 0) {
       char **args = calloc((size_t)(argc - i + 1), sizeof *args);
       for (int k = i; k < argc; k++)
