@@ -1,7 +1,7 @@
 /* ctrun-bench: measures ctrun against the tools it replaces, in the same
  * run, so that the ratios hold on any machine however loaded it is.
  *
- *   ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern
+ *   ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern|limits
  *
  * Paths come from the environment, set by tests/bench/meson.build:
  * CTRUN, CTRUN_TESTCHILD, CTRUN_BENCH_RSS, BENCH_TRUE, BENCH_SLEEP, BENCH_TIMEOUT,
@@ -1056,6 +1056,80 @@ static int bench_govern(void) {
  * started at every prompt while the previous run still holds the lock.  Its
  * whole cost is what the hook pays; compared with flock -n, the plain-tool
  * way to skip. */
+/* What the limits cost: per run, with --memory (on Linux as root, that
+ * is the run's own cgroup as well as the sampler), and the CPU ctrun's
+ * loop burns sampling a tree of 100 processes every 100 ms for 11 s. */
+static int bench_limits(void) {
+  char state[4200];
+  enum { PROCS = 100 };
+  char *tree[2][16 + 4 * PROCS];
+  int a;
+  use_state_dir(state, sizeof state, "state");
+  char *v_c[] = { (char *)CTRUN, "--", (char *)TRUE_, NULL };
+  char *v_l[] = { (char *)CTRUN, "--memory", "10G", "--", (char *)TRUE_, NULL };
+  int n = rounds(200);
+  double *t0 = calloc((size_t)n, sizeof(double)), *t1 = calloc((size_t)n, sizeof(double));
+  for (int i = -10; i < n; i++) {
+    double x = timed(i % 2 ? v_c : v_l, 0, NULL), y = timed(i % 2 ? v_l : v_c, 0, NULL);
+    if (i >= 0) {
+      t0[i] = i % 2 ? x : y;
+      t1[i] = i % 2 ? y : x;
+    }
+  }
+  for (int v = 0; v < 2; v++) {
+    a = 0;
+    tree[v][a++] = (char *)CTRUN;
+    tree[v][a++] = "-t";
+    tree[v][a++] = "12";
+    if (v == 1) {
+      tree[v][a++] = "--memory";
+      tree[v][a++] = "10G";
+    }
+    tree[v][a++] = "--";
+    tree[v][a++] = (char *)TESTCHILD;
+    for (int i = 0; i < PROCS - 1; i++) {
+      tree[v][a++] = "{";
+      tree[v][a++] = "sleep";
+      tree[v][a++] = "60";
+      tree[v][a++] = "}";
+    }
+    tree[v][a++] = "sleep";
+    tree[v][a++] = "60";
+    tree[v][a] = NULL;
+  }
+  int m = rounds(2) < 2 ? 2 : rounds(2);
+  double cpu[2] = { 0, 0 };
+  for (int i = 0; i < m; i++)
+    for (int v = 0; v < 2; v++) {
+      int k = (i + v) % 2;
+      char path[64], text[256];
+      pid_t pid = start(tree[k], -1, -1);
+      nap_ms(11000);
+      snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+      FILE *f = fopen(path, "r");
+      if (f == NULL || fgets(text, sizeof text, f) == NULL)
+        die("limits: cannot read %s", path);
+      fclose(f);
+      cpu[k] += atof(text) / 1e6;
+      if (finish(pid, NULL) != 124)
+        die("limits: the tree's run did not time out");
+    }
+  double sample = (cpu[1] - cpu[0]) / m / 110;
+  header("the cost of the limits (--memory)");
+  printf("per run, %d interleaved runs of each, ms:\n", n);
+  printf("  %-40s %8.3f\n", "ctrun -- true", median(t0, n));
+  printf("  %-40s %8.3f\n", "ctrun --memory 10G -- true", median(t1, n));
+  printf("CPU of ctrun's loop over the first 11 s of a tree of %d sleeping\n"
+         "processes (%d runs each):\n", PROCS, m);
+  printf("  %-40s %8.2f ms\n", "without", cpu[0] / m);
+  printf("  %-40s %8.2f ms\n", "--memory 10G (a sample every 100 ms)", cpu[1] / m);
+  printf("  one sample of the tree: %.3f ms of CPU, %.2f%% of one core\n", sample,
+         sample / 100 * 100);
+  if (count_runs(state) != 0)
+    die("limits: entries left behind in the state directory");
+  return 0;
+}
+
 static int bench_hook(void) {
   char state[4200], lock[4200];
   if (FLOCK == NULL) {
@@ -1116,12 +1190,13 @@ int main(int argc, char **argv) {
     { "overhead", bench_overhead }, { "memory", bench_memory },     { "instructions", bench_instructions },
     { "kill", bench_kill },         { "registry", bench_registry }, { "contention", bench_contention },
     { "hook", bench_hook },         { "relay", bench_relay },       { "govern", bench_govern },
+    { "limits", bench_limits },
   };
   const char *tmp = getenv("TMPDIR");
   int code = -1;
 
   if (argc != 2) {
-    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern\n");
+    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern|limits\n");
     return 2;
   }
   CTRUN = env_path("CTRUN", true);
