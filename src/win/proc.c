@@ -9,11 +9,20 @@
  * security descriptor lets them (and every process of the tree, which
  * runs as the same user) only query and terminate it.  A thread waits on
  * the inner job's completion port and wakes the libuv loop; since the
- * port's messages are not guaranteed, it also polls the job's count. */
+ * port's messages are not guaranteed, it also polls the job's count.
+ *
+ * The caps of --memory and --max-procs, and the priority class of --nice,
+ * go on the outer job: it holds the whole tree as the inner one does, and
+ * there ps and anyone of this user can read them back (none may change
+ * them).  Windows does not end a tree over these caps: it refuses the
+ * allocation or the process and posts a message to the job's port, which
+ * the watcher notes for ctrun_tree_limit_hit; the core then kills the
+ * tree. */
 #include "ctrun/proc.h"
 
 #include <aclapi.h>
 #include <fcntl.h>
+#include <psapi.h>
 #include <io.h>
 #include <sddl.h>
 #include <stddef.h>
@@ -28,7 +37,14 @@
 #include "internal.h"
 
 /* Completion keys of the watcher thread's port. */
-enum { KEY_JOB = 1, KEY_STARTED, KEY_STOP_EVENT, KEY_QUIT };
+enum { KEY_JOB = 1, KEY_STARTED, KEY_STOP_EVENT, KEY_QUIT, KEY_LIMITS };
+
+/* The limits every job of a run has (see new_job).  Wine keeps a job's
+ * limits without ever reading them back (a query gives all zeros), so
+ * whoever changes a job's limits ORs these in rather than trusting the
+ * query alone. */
+#define JOB_BASE_FLAGS \
+  (JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION)
 
 /* How often the watcher re-checks the job without a message. */
 #define POLL_MS 100
@@ -46,6 +62,10 @@ struct ctrun_tree {
   HANDLE named; /* the outer job, named for ps, stop and cleanup */
   HANDLE held; /* the command's first thread, suspended until started */
   DWORD pid;
+  struct ctrun_limits limits; /* the caps the outer job carries (0: none) */
+  bool has_limits;
+  bool named_port; /* the outer job reports to the watcher's port too */
+  volatile LONG limit_hit; /* enum ctrun_limit: the first cap the kernel reported */
   volatile LONG stop_requested;
   bool exited, closing;
   int status;
@@ -253,6 +273,18 @@ static DWORD WINAPI watch(void *arg) {
       wake = true;
     } else if (ok && key == KEY_STOP_EVENT) {
       stop = (HANDLE)ov;
+    } else if (ok && (key == KEY_JOB || key == KEY_LIMITS) &&
+               (msg == JOB_OBJECT_MSG_JOB_MEMORY_LIMIT ||
+                msg == JOB_OBJECT_MSG_ACTIVE_PROCESS_LIMIT)) {
+      /* The kernel refused an allocation or a process over a cap of the
+       * outer job (whichever job of the chain it tells): noted before the
+       * wake, so that the loop reads it before it can see an exit that
+       * followed. */
+      InterlockedCompareExchange(&t->limit_hit,
+                                 msg == JOB_OBJECT_MSG_JOB_MEMORY_LIMIT ? CTRUN_LIMIT_MEMORY
+                                                                        : CTRUN_LIMIT_PROCS,
+                                 CTRUN_LIMIT_NONE);
+      wake = true;
     } else if (ok && key == KEY_JOB) {
       /* A new process too: the run samples the tree's size on each wake,
        * and a short-lived peak would otherwise fall between two polls. */
@@ -421,8 +453,7 @@ static HANDLE new_job(const wchar_t *name, DWORD access, int *r) {
   /* Neither BREAKAWAY_OK nor SILENT_BREAKAWAY_OK: a process of the tree
    * cannot leave it.  An unhandled crash ends the process instead of
    * waiting on an error dialog that nobody will see. */
-  li.BasicLimitInformation.LimitFlags =
-    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
+  li.BasicLimitInformation.LimitFlags = JOB_BASE_FLAGS;
   if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li)) {
     *r = ctrun_win_error(GetLastError());
     CloseHandle(job);
@@ -430,6 +461,80 @@ static HANDLE new_job(const wchar_t *name, DWORD access, int *r) {
   }
   *r = 0;
   return job;
+}
+
+/* JOB's extended limits as they are, with the limits ctrun gave every job
+ * of a run ORed in (which Wine does not read back). */
+static bool job_limits(HANDLE job, JOBOBJECT_EXTENDED_LIMIT_INFORMATION *li) {
+  memset(li, 0, sizeof *li);
+  if (!QueryInformationJobObject(job, JobObjectExtendedLimitInformation, li, sizeof *li, NULL))
+    return false;
+  li->BasicLimitInformation.LimitFlags |= JOB_BASE_FLAGS;
+  return true;
+}
+
+/* The active process limit that lets the tree have MAX processes: a
+ * command given a console of its own (ctrun has none: ctrunw, a detached
+ * run) has it served by a console host in the job, which Windows counts
+ * and ctrun does not.  A console that the tree makes for itself
+ * (CREATE_NEW_CONSOLE) brings one more host that counts against the cap. */
+static DWORD process_limit(int max) { return (DWORD)max + (has_console() ? 0 : 1); }
+
+/* Put the caps L on JOB, keeping every limit it has, and read them back:
+ * 0 once the job holds them all; else UV_ENOTSUP with the job as it was
+ * (a kernel that refuses a cap, or a Wine that takes them all and keeps
+ * none).  The job's port, if it is the outer job, is the watcher's from
+ * then on, for the messages of the caps. */
+static int put_limits(struct ctrun_tree *t, HANDLE job, const struct ctrun_limits *l) {
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION was, li, got;
+  DWORD flags = 0, want;
+  bool held;
+
+  if (l->cpu_time_ms != 0 || l->max_procs < 0 ||
+      (uint64_t)(SIZE_T)l->memory_bytes != l->memory_bytes)
+    return UV_ENOTSUP;
+  if (!job_limits(job, &was))
+    return UV_ENOTSUP;
+  li = was;
+  if (l->memory_bytes != 0) {
+    flags |= JOB_OBJECT_LIMIT_JOB_MEMORY;
+    li.JobMemoryLimit = (SIZE_T)l->memory_bytes;
+  }
+  if (l->max_procs != 0) {
+    flags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+    li.BasicLimitInformation.ActiveProcessLimit = process_limit(l->max_procs);
+  }
+  li.BasicLimitInformation.LimitFlags |= flags;
+  if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li))
+    return UV_ENOTSUP; /* nothing changed */
+  /* The kernel keeps the memory cap in pages. */
+  memset(&got, 0, sizeof got);
+  want = flags | JOB_BASE_FLAGS;
+  held = QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &got, sizeof got,
+                                   NULL) &&
+         (got.BasicLimitInformation.LimitFlags & want) == want &&
+         (l->memory_bytes == 0 ||
+          (got.JobMemoryLimit > 0 && got.JobMemoryLimit <= li.JobMemoryLimit &&
+           li.JobMemoryLimit - got.JobMemoryLimit < 65536)) &&
+         (l->max_procs == 0 || got.BasicLimitInformation.ActiveProcessLimit ==
+                                 li.BasicLimitInformation.ActiveProcessLimit);
+  if (!held) {
+    SetInformationJobObject(job, JobObjectExtendedLimitInformation, &was, sizeof was);
+    return UV_ENOTSUP;
+  }
+  if (t != NULL && job == t->named && !t->named_port) {
+    JOBOBJECT_ASSOCIATE_COMPLETION_PORT acp;
+    acp.CompletionKey = (void *)(ULONG_PTR)KEY_LIMITS;
+    acp.CompletionPort = t->port;
+    if (!SetInformationJobObject(job, JobObjectAssociateCompletionPortInformation, &acp,
+                                 sizeof acp)) {
+      int r = ctrun_win_error(GetLastError());
+      SetInformationJobObject(job, JobObjectExtendedLimitInformation, &was, sizeof was);
+      return r;
+    }
+    t->named_port = true;
+  }
+  return 0;
 }
 
 /* Create the run's jobs: the named outer one, which others may only query
@@ -444,6 +549,10 @@ static int make_job(struct ctrun_tree *t, const char *run_id) {
   job_name(name, sizeof name / sizeof name[0], "ctrun-", run_id);
   t->named = new_job(name, JOB_OBJECT_QUERY | JOB_OBJECT_TERMINATE | SYNCHRONIZE, &r);
   if (t->named == NULL)
+    return r;
+  /* The caps that ctrun_tree_set_limits found the kernel enforces: the
+   * run may not start without them. */
+  if (t->has_limits && (r = put_limits(t, t->named, &t->limits)) != 0)
     return r;
   t->job = new_job(NULL, 0, &r);
   if (t->job == NULL)
@@ -578,6 +687,14 @@ static uint64_t created_at(HANDLE h) {
   return (uint64_t)created.dwHighDateTime << 32 | created.dwLowDateTime;
 }
 
+/* The working set of the process H: what of it is resident now. */
+static uint64_t working_set(HANDLE h) {
+  PROCESS_MEMORY_COUNTERS pmc;
+  memset(&pmc, 0, sizeof pmc);
+  pmc.cb = sizeof pmc;
+  return GetProcessMemoryInfo(h, &pmc, sizeof pmc) ? (uint64_t)pmc.WorkingSetSize : 0;
+}
+
 int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *n) {
   ULONG_PTR *ids;
   struct ctrun_member *m;
@@ -616,6 +733,7 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
     /* FILETIMEs count 100 ns. */
     m[k].age_ms = now > m[k].start ? (now - m[k].start) / 10000 : 0;
     m[k].command = pid == t->pid && !t->exited;
+    m[k].rss_bytes = working_set(h);
     if (QueryFullProcessImageNameW(h, 0, path, &len)) {
       const wchar_t *base = wcsrchr(path, L'\\');
       char *name = ctrun_win_utf8(base ? base + 1 : path);
@@ -633,6 +751,149 @@ int ctrun_tree_members(struct ctrun_tree *t, struct ctrun_member **out, size_t *
 }
 
 bool ctrun_tree_can_list(void) { return true; /* every job lists its processes */ }
+
+/* FILETIME-like 100 ns units in milliseconds. */
+static uint64_t ticks_ms(LONGLONG t) { return t > 0 ? (uint64_t)t / 10000 : 0; }
+
+/* The job counts the CPU time of every process it has held, the live ones
+ * included, and the peak of its memory.  That peak is committed memory
+ * (private bytes, what the job's memory cap limits), not the working set
+ * that --report's name suggests and that Unix reports: the one peak the
+ * kernel keeps for a whole tree.  Wine counts neither (all zeros): then
+ * the peak is unknown here, and the sampler's stands. */
+int ctrun_tree_usage(struct ctrun_tree *t, struct ctrun_usage *u) {
+  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+
+  memset(u, 0, sizeof *u);
+  if (t->job == NULL)
+    return 0; /* no command was ever created */
+  if (!QueryInformationJobObject(t->job, JobObjectBasicAccountingInformation, &acct, sizeof acct,
+                                 NULL))
+    return ctrun_win_error(GetLastError());
+  u->cpu_user_ms = ticks_ms(acct.TotalUserTime.QuadPart);
+  u->cpu_sys_ms = ticks_ms(acct.TotalKernelTime.QuadPart);
+  memset(&li, 0, sizeof li);
+  if (QueryInformationJobObject(t->job, JobObjectExtendedLimitInformation, &li, sizeof li, NULL) &&
+      li.PeakJobMemoryUsed > 0) {
+    u->peak_rss_bytes = (uint64_t)li.PeakJobMemoryUsed;
+    u->peak_is_tree = true;
+  }
+  return 0;
+}
+
+/* Memory and processes: the outer job's caps, which the kernel enforces by
+ * refusing the allocation or the process that would pass them.  CPU time:
+ * never here, and then none of the caps, so that ctrun samples them all.
+ * A job's CPU time cap (JOB_OBJECT_LIMIT_JOB_TIME) counts user time only,
+ * which is not what --cpu-time means; and the sampler, reading the job's
+ * own totals (ctrun_tree_usage), is exact, if up to a sampling interval
+ * late.  The caps are tried on a job of their own first, when the run's
+ * is not made yet (it is, at the first spawn): they are taken only if the
+ * kernel keeps them there, which Wine does not. */
+int ctrun_tree_set_limits(struct ctrun_tree *t, const char *run_id, const struct ctrun_limits *l) {
+  int r;
+  (void)run_id; /* the job is named at the first spawn */
+  if (l->cpu_time_ms != 0 || (l->memory_bytes == 0 && l->max_procs == 0))
+    return UV_ENOTSUP;
+  if (t->named != NULL) {
+    r = put_limits(t, t->named, l);
+  } else {
+    HANDLE probe = new_job(NULL, 0, &r);
+    if (probe == NULL)
+      return UV_ENOTSUP;
+    r = put_limits(NULL, probe, l);
+    CloseHandle(probe);
+  }
+  if (r != 0)
+    return UV_ENOTSUP;
+  t->limits = *l;
+  t->has_limits = true;
+  return 0;
+}
+
+/* The job goes with its last handle: nothing outlives ctrun to remove. */
+const char *ctrun_tree_container(const struct ctrun_tree *t) {
+  (void)t;
+  return NULL;
+}
+
+int ctrun_proc_container_remove(const struct ctrun_entry *e) {
+  (void)e;
+  return 0;
+}
+
+enum ctrun_limit ctrun_tree_limit_hit(struct ctrun_tree *t) {
+  return (enum ctrun_limit)InterlockedCompareExchange(&t->limit_hit, 0, 0);
+}
+
+/* The priority class nearest to niceness NICE. */
+static DWORD priority_class(int nice) {
+  if (nice >= 10)
+    return IDLE_PRIORITY_CLASS;
+  if (nice >= 1)
+    return BELOW_NORMAL_PRIORITY_CLASS;
+  if (nice == 0)
+    return NORMAL_PRIORITY_CLASS;
+  if (nice >= -9)
+    return ABOVE_NORMAL_PRIORITY_CLASS;
+  if (nice >= -19)
+    return HIGH_PRIORITY_CLASS;
+  return REALTIME_PRIORITY_CLASS;
+}
+
+/* Enable (ON) or disable the privilege to raise priorities in ctrun's
+ * token, where it holds it (an elevated administrator does, disabled);
+ * false where it does not.  Disabled again once used, so that a later
+ * command (--retry) does not inherit it enabled. */
+static bool base_priority_privilege(bool on) {
+  TOKEN_PRIVILEGES tp;
+  HANDLE token;
+  bool ok;
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &token))
+    return false;
+  tp.PrivilegeCount = 1;
+  tp.Privileges[0].Attributes = on ? SE_PRIVILEGE_ENABLED : 0;
+  ok = LookupPrivilegeValueW(NULL, L"SeIncreaseBasePriorityPrivilege", &tp.Privileges[0].Luid) &&
+       AdjustTokenPrivileges(token, FALSE, &tp, 0, NULL, NULL) && GetLastError() == ERROR_SUCCESS;
+  CloseHandle(token);
+  return ok;
+}
+
+/* The class goes on the command itself, and on the outer job, so that
+ * every process of the tree runs in it, now and later, and none may change
+ * it (Windows gives a child its parent's class only below normal).  Above
+ * normal, a job takes HIGH or REALTIME only with the privilege to raise
+ * priorities, and a process asked for REALTIME without it quietly gets
+ * HIGH: the class is read back, and anything but the class asked for is
+ * UV_EPERM, as a lower niceness without privileges is on Unix. */
+int ctrun_tree_set_nice(struct ctrun_tree *t, int nice) {
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+  DWORD cls = priority_class(nice), err = 0;
+  bool privileged;
+
+  if (t->process == NULL || t->named == NULL || t->exited)
+    return UV_ESRCH;
+  privileged = (cls == HIGH_PRIORITY_CLASS || cls == REALTIME_PRIORITY_CLASS) &&
+               base_priority_privilege(true);
+  if (!SetPriorityClass(t->process, cls))
+    err = GetLastError();
+  if (err == 0 && !job_limits(t->named, &li))
+    err = GetLastError();
+  if (err == 0) {
+    li.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_PRIORITY_CLASS;
+    li.BasicLimitInformation.PriorityClass = cls;
+    if (!SetInformationJobObject(t->named, JobObjectExtendedLimitInformation, &li, sizeof li))
+      err = GetLastError();
+  }
+  if (privileged)
+    base_priority_privilege(false);
+  if (err == ERROR_PRIVILEGE_NOT_HELD)
+    return UV_EPERM;
+  if (err != 0)
+    return ctrun_win_error(err);
+  return GetPriorityClass(t->process) == cls ? 0 : UV_EPERM;
+}
 
 /* No soft signal reaches one process (CTRL_BREAK goes to the whole console
  * group): the member is terminated, once it is proven to be the one seen,
@@ -785,6 +1046,31 @@ int ctrun_proctab_count(struct ctrun_proctab *tab, const struct ctrun_entry *e) 
   n = (DWORD)live_members(job, 0, false);
   CloseHandle(job);
   return (int)n;
+}
+
+/* The working sets of the processes in run E's job together, console
+ * hosts aside, as ctrun_proctab_count counts them. */
+uint64_t ctrun_proctab_rss(struct ctrun_proctab *tab, const struct ctrun_entry *e) {
+  uint64_t rss = 0;
+  ULONG_PTR *ids;
+  DWORD count = 0;
+  HANDLE job;
+  int r;
+
+  if (tab == NULL || (job = open_job(e, JOB_OBJECT_QUERY, &r)) == NULL)
+    return 0;
+  ids = job_pids(job, &count);
+  CloseHandle(job);
+  for (DWORD i = 0; ids != NULL && i < count; i++) {
+    HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)ids[i]);
+    if (h == NULL)
+      continue;
+    if (WaitForSingleObject(h, 0) != WAIT_OBJECT_0 && !is_console_host(h))
+      rss += working_set(h);
+    CloseHandle(h);
+  }
+  free(ids);
+  return rss;
 }
 
 /* The job is the run's identity, so no pid is trusted here; and what is in
