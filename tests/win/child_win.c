@@ -34,6 +34,18 @@
  *   hold-job            open this run's job by its name (from CTRUN_RUN_ID)
  *                       for query only and keep the handle, as a process
  *                       that wants to outlive ctrun would
+ *   burn SECS           keep a CPU busy for SECS (by the clock)
+ *   alloc MIB           commit MIB MiB, 4 MiB at a time, and write to every
+ *                       page; says "allocated N MiB", and "alloc refused"
+ *                       if an allocation failed (the script goes on)
+ *   spawn-n N FILE      start N "sleep 300" of this program, appending each
+ *                       pid to FILE; says "spawned K of N" (the script goes
+ *                       on when some could not be started)
+ *   priority FILE       append this process's priority class (hex) to FILE
+ *   job-info FILE       append, from this run's job opened by its name, its
+ *                       limits and accounting to FILE: "flags=0x.. jobmem=N
+ *                       active=N prio=0x.. user=N kernel=N peak=N"
+ *                       (times in 100 ns), or "job-info failed"
  *   hijack-job          try to take control of the job this process runs
  *                       in: open it by name with the right to change it
  *                       (then with all rights), and duplicate ctrun's own
@@ -275,6 +287,77 @@ static void hijack(void) {
   report("parent-dup", done);
 }
 
+static void burn(double secs) {
+  volatile unsigned long x = 0;
+  ULONGLONG until = GetTickCount64() + (ULONGLONG)(secs * 1000);
+  while (GetTickCount64() < until)
+    for (int k = 0; k < 100000; k++)
+      x += (unsigned long)k;
+}
+
+/* Kept, and resident, until the process exits. */
+static void alloc(int mib) {
+  char line[64];
+  int done = 0;
+  for (; done < mib; done += 4) {
+    volatile char *p = VirtualAlloc(NULL, 4 << 20, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    if (p == NULL)
+      break;
+    for (size_t k = 0; k < (4u << 20); k += 4096)
+      p[k] = 1;
+  }
+  snprintf(line, sizeof line, "allocated %d MiB", done);
+  say(line);
+  if (done < mib)
+    say("alloc refused");
+}
+
+static void spawn_n(int n, const wchar_t *file) {
+  char line[64];
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    DWORD pid;
+    if (spawn(0, L"sleep 300", &pid)) {
+      append_pid(file, pid);
+      k++;
+    }
+  }
+  snprintf(line, sizeof line, "spawned %d of %d", k, n);
+  say(line);
+}
+
+static void priority(const wchar_t *file) {
+  char line[32];
+  snprintf(line, sizeof line, "0x%lx\n", (unsigned long)GetPriorityClass(GetCurrentProcess()));
+  append(file, line);
+}
+
+static void job_info(const wchar_t *file) {
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+  HANDLE job = open_job_by_name(JOB_OBJECT_QUERY);
+  char line[256];
+  memset(&li, 0, sizeof li);
+  memset(&acct, 0, sizeof acct);
+  if (job == NULL ||
+      !QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li, NULL) ||
+      !QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct,
+                                 NULL)) {
+    append(file, "job-info failed\n");
+    return;
+  }
+  snprintf(line, sizeof line,
+           "flags=0x%lx jobmem=%llu active=%lu prio=0x%lx user=%lld kernel=%lld peak=%llu\n",
+           (unsigned long)li.BasicLimitInformation.LimitFlags,
+           (unsigned long long)li.JobMemoryLimit,
+           (unsigned long)li.BasicLimitInformation.ActiveProcessLimit,
+           (unsigned long)li.BasicLimitInformation.PriorityClass,
+           (long long)acct.TotalUserTime.QuadPart, (long long)acct.TotalKernelTime.QuadPart,
+           (unsigned long long)li.PeakJobMemoryUsed);
+  append(file, line);
+  CloseHandle(job);
+}
+
 int main(void) {
   int argc;
   wchar_t **argv = CommandLineToArgvW(GetCommandLineW(), &argc);
@@ -329,6 +412,17 @@ int main(void) {
       i += 2;
     } else if (wcscmp(a, L"hold-job") == 0) {
       say(open_job_by_name(JOB_OBJECT_QUERY) != NULL ? "job held" : "job not held");
+    } else if (wcscmp(a, L"burn") == 0 && i + 1 < argc) {
+      burn(_wtof(argv[++i]));
+    } else if (wcscmp(a, L"alloc") == 0 && i + 1 < argc) {
+      alloc(_wtoi(argv[++i]));
+    } else if (wcscmp(a, L"spawn-n") == 0 && i + 2 < argc) {
+      spawn_n(_wtoi(argv[i + 1]), argv[i + 2]);
+      i += 2;
+    } else if (wcscmp(a, L"priority") == 0 && i + 1 < argc) {
+      priority(argv[++i]);
+    } else if (wcscmp(a, L"job-info") == 0 && i + 1 < argc) {
+      job_info(argv[++i]);
     } else if (wcscmp(a, L"hijack-job") == 0) {
       hijack();
     } else {

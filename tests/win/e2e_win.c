@@ -1125,6 +1125,317 @@ static void idle_timeout_and_retry(void **state) {
   assert_non_null(strstr(text, "\"attempts\":3,"));
 }
 
+/* ---- limits, accounting and priority ---- */
+
+/* The number after "KEY": in TEXT (a report, ps --json); false if none. */
+static bool json_number(const char *text, const char *key, unsigned long long *v) {
+  char pat[64];
+  const char *p;
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  if ((p = strstr(text, pat)) == NULL)
+    return false;
+  *v = strtoull(p + strlen(pat), NULL, 10);
+  return true;
+}
+
+/* Whether ctrun has a console: ctrun, started as the tests start it,
+ * shares this process's (its test for a console is the same). */
+static bool have_console(void) { return GetConsoleWindow() != NULL || GetConsoleCP() != 0; }
+
+/* Run the test child with SCRIPT (a command line) in a job of the test's
+ * own that carries LI's limits, and read those limits back into *BACK:
+ * what this system's jobs do with a cap, measured.  The child's stdout is
+ * in OUT. */
+static void child_in_job(struct e2e *t, JOBOBJECT_EXTENDED_LIMIT_INFORMATION *li,
+                         const wchar_t *script, JOBOBJECT_EXTENDED_LIMIT_INFORMATION *back,
+                         char *out, size_t size) {
+  static wchar_t line[4096];
+  const wchar_t *file = path_in(t, L"in-job.out");
+  HANDLE job = CreateJobObjectW(NULL, NULL);
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+
+  assert_non_null(job);
+  li->BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+  assert_true(SetInformationJobObject(job, JobObjectExtendedLimitInformation, li, sizeof *li));
+  memset(back, 0, sizeof *back);
+  assert_true(QueryInformationJobObject(job, JobObjectExtendedLimitInformation, back, sizeof *back,
+                                        NULL));
+  _snwprintf(line, 4096, L"\"%ls\" %ls", child, script);
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = NULL;
+  si.hStdOutput = si.hStdError = open_out(file);
+  assert_true(
+    CreateProcessW(child, line, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, &pi));
+  CloseHandle(si.hStdOutput);
+  assert_true(AssignProcessToJobObject(job, pi.hProcess));
+  ResumeThread(pi.hThread);
+  WaitForSingleObject(pi.hProcess, 60000);
+  TerminateJobObject(job, 1);
+  for (int i = 0; i < 100; i++) {
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+    if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct,
+                                   NULL) ||
+        acct.ActiveProcesses == 0)
+      break;
+    Sleep(50);
+  }
+  CloseHandle(pi.hThread);
+  CloseHandle(pi.hProcess);
+  CloseHandle(job);
+  read_file(file, out, size, NULL);
+}
+
+/* Why the caps of --memory and --max-procs cannot be the kernel's here,
+ * measured on a job of the test's own: what it kept of MEM and PROCS. */
+static void limits_kept(char *why, size_t size, unsigned long long mem, DWORD procs) {
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li, back;
+  HANDLE job = CreateJobObjectW(NULL, NULL);
+  memset(&li, 0, sizeof li);
+  memset(&back, 0, sizeof back);
+  li.BasicLimitInformation.LimitFlags =
+    JOB_OBJECT_LIMIT_JOB_MEMORY | JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+  li.JobMemoryLimit = (SIZE_T)mem;
+  li.BasicLimitInformation.ActiveProcessLimit = procs;
+  if (job == NULL ||
+      !SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li))
+    snprintf(why, size, "a job refuses JobMemoryLimit %llu with ActiveProcessLimit %lu (error %lu)",
+             mem, (unsigned long)procs, (unsigned long)GetLastError());
+  else if (!QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &back, sizeof back,
+                                      NULL))
+    snprintf(why, size, "a job's limits cannot be read back (error %lu)",
+             (unsigned long)GetLastError());
+  else
+    snprintf(why, size,
+             "a job set to JobMemoryLimit %llu and ActiveProcessLimit %lu (flags 0x%lx) reads back "
+             "JobMemoryLimit %llu, ActiveProcessLimit %lu, flags 0x%lx",
+             mem, (unsigned long)procs, (unsigned long)li.BasicLimitInformation.LimitFlags,
+             (unsigned long long)back.JobMemoryLimit,
+             (unsigned long)back.BasicLimitInformation.ActiveProcessLimit,
+             (unsigned long)back.BasicLimitInformation.LimitFlags);
+  if (job != NULL)
+    CloseHandle(job);
+  if (back.JobMemoryLimit == (SIZE_T)mem && back.BasicLimitInformation.ActiveProcessLimit == procs)
+    why[0] = '\0'; /* kept */
+}
+
+/* --memory and --max-procs are caps on the run's job, which the kernel
+ * enforces: the command reads them from its job while it runs, every limit
+ * the job had before is still there, and the report says who enforces. */
+static void limits_are_set_on_the_job(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *report = path_in(t, L"report.json"), *info = path_in(t, L"info");
+  unsigned long flags = 0, active = 0;
+  unsigned long long mem = 0;
+  char text[4096], why[512];
+
+  assert_int_equal(RUN(t, L"--memory", L"300M", L"--max-procs", L"40", L"--report", report, L"--",
+                       child, L"job-info", info, L"exit", L"0"),
+                   0);
+  read_file(report, text, sizeof text, NULL);
+  if (strstr(text, "\"limits_enforced_by\":\"sampling\"") != NULL) {
+    limits_kept(why, sizeof why, 300ull << 20, 40);
+    if (why[0] != '\0' && under_wine()) {
+      fprintf(stderr,
+              "Wine does not keep a job's limits (%s), so ctrun samples the tree: skipped\n", why);
+      skip();
+    }
+    fail_msg("ctrun sampled, where the job keeps its limits: %s", text);
+  }
+  assert_non_null(strstr(text, "\"limits_enforced_by\":\"kernel\""));
+  read_file(info, text, sizeof text, NULL);
+  if (sscanf(text, "flags=0x%lx jobmem=%llu active=%lu", &flags, &mem, &active) != 3)
+    fail_msg("job-info: %s", text);
+  assert_true((flags & JOB_OBJECT_LIMIT_JOB_MEMORY) && (flags & JOB_OBJECT_LIMIT_ACTIVE_PROCESS));
+  assert_true((flags & JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE) &&
+              (flags & JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION));
+  assert_int_equal(mem, 300ull << 20);
+  /* A command given a console of its own has a console host in its job. */
+  assert_int_equal(active, 40 + (have_console() ? 0 : 1));
+}
+
+/* Every run reports what its tree used: CPU time (the job's count) and
+ * its peak of memory. */
+static void the_report_tells_cpu_and_memory(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *report = path_in(t, L"report.json"), *info = path_in(t, L"info");
+  unsigned long long user = 0, peak = 0, job_user = 0;
+  char text[4096], acct[512];
+  const char *u;
+
+  assert_int_equal(RUN(t, L"--report", report, L"--", child, L"alloc", L"32", L"burn", L"1.5",
+                       L"job-info", info, L"exit", L"0"),
+                   0);
+  read_file(report, text, sizeof text, NULL);
+  if (!json_number(text, "peak_rss_bytes", &peak) || !json_number(text, "cpu_user_ms", &user))
+    fail_msg("report: %s", text);
+  if (peak < 32ull << 20)
+    fail_msg("peak_rss_bytes %llu, under the 32 MiB the command used: %s", peak, text);
+  if (user > 0)
+    return;
+  read_file(info, acct, sizeof acct, NULL);
+  acct[strcspn(acct, "\n")] = '\0';
+  if ((u = strstr(acct, "user=")) != NULL)
+    job_user = strtoull(u + 5, NULL, 10);
+  if (u != NULL && job_user == 0 && under_wine()) {
+    fprintf(stderr, "Wine's job accounting counts no CPU time (the job read TotalUserTime 0 right "
+                    "after its command kept a CPU busy for 1.5 s: \"%s\"); peak_rss_bytes passed, "
+                    "cpu_user_ms skipped\n", acct);
+    skip();
+  }
+  fail_msg("cpu_user_ms 0 after 1.5 s of CPU (the job: %s): %s", acct, text);
+}
+
+/* The kernel enforces a cap; where it does not, the test says exactly what
+ * this system's jobs failed to do with it, measured, and is skipped.  A
+ * run that ctrun sampled instead still had to end at the cap. */
+static void kernel_or_skip(struct e2e *t, const char *report,
+                           JOBOBJECT_EXTENDED_LIMIT_INFORMATION *li, const wchar_t *script,
+                           const char *kept_all, const char *what) {
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION back;
+  char out[4096];
+  if (strstr(report, "\"limits_enforced_by\":\"kernel\"") != NULL)
+    return;
+  assert_non_null(strstr(report, "\"limits_enforced_by\":\"sampling\""));
+  child_in_job(t, li, script, &back, out, sizeof out);
+  if (strstr(out, kept_all) != NULL && under_wine()) {
+    fprintf(stderr,
+            "Wine does not enforce a job's %s: a child in a job with it (read back: flags 0x%lx, "
+            "JobMemoryLimit %llu, ActiveProcessLimit %lu) said \"%s\"; ctrun ended the run by "
+            "sampling, the kernel's part is skipped\n",
+            what, (unsigned long)back.BasicLimitInformation.LimitFlags,
+            (unsigned long long)back.JobMemoryLimit,
+            (unsigned long)back.BasicLimitInformation.ActiveProcessLimit, kept_all);
+    skip();
+  }
+  fail_msg("ctrun sampled the %s, which the job enforces (a child in such a job said: %s): %s",
+           what, out, report);
+}
+
+/* A tree that allocates past --memory is killed: 124, reason memory. */
+static void memory_cap_ends_the_run(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *report = path_in(t, L"report.json");
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+  char text[4096];
+  DWORD t0 = GetTickCount();
+  assert_int_equal(RUN(t, L"-t", L"30s", L"--memory", L"100M", L"--report", report, L"--", child,
+                       L"alloc", L"400", L"sleep", L"30"),
+                   124);
+  assert_true(GetTickCount() - t0 < 20000);
+  read_file(report, text, sizeof text, NULL);
+  if (strstr(text, "\"reason\":\"memory\"") == NULL)
+    fail_msg("report: %s", text);
+  assert_non_null(strstr(t->err, "--memory"));
+  memset(&li, 0, sizeof li);
+  li.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_JOB_MEMORY;
+  li.JobMemoryLimit = 100 << 20;
+  kernel_or_skip(t, text, &li, L"alloc 400", "allocated 400 MiB", "memory cap (JobMemoryLimit)");
+}
+
+/* A tree that starts more processes than --max-procs is killed: 124,
+ * reason procs, and none of its processes is left. */
+static void process_cap_ends_the_run(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *report = path_in(t, L"report.json"), *pids = path_in(t, L"pids");
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+  wchar_t script[2 * MAX_PATH];
+  char text[4096];
+  int listed;
+  DWORD t0 = GetTickCount();
+  assert_int_equal(RUN(t, L"-t", L"30s", L"--max-procs", L"3", L"--report", report, L"--", child,
+                       L"spawn-n", L"6", pids, L"sleep", L"30"),
+                   124);
+  assert_true(GetTickCount() - t0 < 20000);
+  read_file(report, text, sizeof text, NULL);
+  if (strstr(text, "\"reason\":\"procs\"") == NULL)
+    fail_msg("report: %s", text);
+  assert_non_null(strstr(t->err, "--max-procs"));
+  assert_int_equal(alive(pids, &listed), 0);
+  memset(&li, 0, sizeof li);
+  li.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+  li.BasicLimitInformation.ActiveProcessLimit = 3;
+  _snwprintf(script, 2 * MAX_PATH, L"spawn-n 6 \"%ls\"", path_in(t, L"in-job-pids"));
+  kernel_or_skip(t, text, &li, script, "spawned 6 of 6", "process cap (ActiveProcessLimit)");
+}
+
+/* --nice N runs the command in the nearest priority class. */
+static void nice_sets_the_priority_class(void **state) {
+  static const struct {
+    const wchar_t *nice;
+    const char *cls;
+  } cases[] = {
+    { L"--nice=10", "0x40\n" },    /* IDLE */
+    { L"--nice=19", "0x40\n" },    /* IDLE */
+    { L"--nice=5", "0x4000\n" },   /* BELOW_NORMAL */
+    { L"--nice=0", "0x20\n" },     /* NORMAL */
+    { L"--nice=-5", "0x8000\n" },  /* ABOVE_NORMAL */
+  };
+  struct e2e *t = *state;
+  const wchar_t *file = path_in(t, L"priority");
+  char text[64];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    write_file(file, "");
+    assert_int_equal(RUN(t, cases[i].nice, L"--", child, L"priority", file), 0);
+    read_file(file, text, sizeof text, NULL);
+    if (strcmp(text, cases[i].cls) != 0)
+      fail_msg("%ls: priority class %s, not %s", cases[i].nice, text, cases[i].cls);
+  }
+}
+
+/* The class is the whole tree's: a child of the command has it too, also
+ * one above normal, which Windows would not pass on by itself. */
+static void nice_reaches_the_whole_tree(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *mine = path_in(t, L"mine"), *kid = path_in(t, L"kid"), *info = path_in(t, L"info");
+  const wchar_t *pids = path_in(t, L"pids");
+  wchar_t script[2 * MAX_PATH];
+  char a[64], b[64], job[512];
+  _snwprintf(script, 2 * MAX_PATH, L"priority \"%ls\"", kid);
+  assert_int_equal(RUN(t, L"--nice=-5", L"--", child, L"priority", mine, L"job-info", info,
+                       L"spawn-with", L"plain", pids, script, L"sleep", L"2", L"exit", L"0"),
+                   0);
+  read_file(mine, a, sizeof a, NULL);
+  read_file(kid, b, sizeof b, NULL);
+  assert_string_equal(a, "0x8000\n");
+  if (strcmp(b, "0x8000\n") == 0)
+    return;
+  read_file(info, job, sizeof job, NULL);
+  job[strcspn(job, "\n")] = '\0';
+  if (under_wine() && strstr(job, " prio=0x0 ") != NULL) {
+    b[strcspn(b, "\n")] = '\0';
+    fprintf(stderr, "Wine does not apply a job's priority class: the command's child ran at %s, "
+                    "not 0x8000 (ABOVE_NORMAL), and the job read back \"%s\": skipped\n", b, job);
+    skip();
+  }
+  fail_msg("the command's child ran at priority class %s (job: %s)", b, job);
+}
+
+/* ps tells how much memory each run's tree holds. */
+static void ps_tells_the_memory_of_a_run(void **state) {
+  struct e2e *t = *state;
+  const wchar_t *pids = path_in(t, L"pids");
+  unsigned long long rss = 0;
+  long long code;
+  char ps[4096];
+  bool ok;
+  int listed;
+  HANDLE h = START(t, L"mem", L"-n", L"mem", L"-t", L"60s", L"-k", L"1s", L"--", child, L"pidfile",
+                   pids, L"alloc", L"64", L"sleep", L"300");
+  wait_for_text(path_in(t, L"mem.out"), "allocated 64 MiB", 30);
+  code = RUN(t, L"ps", L"--json");
+  ok = json_number(t->out, "rss_bytes", &rss);
+  snprintf(ps, sizeof ps, "%s", t->out);
+  assert_int_equal(RUN(t, L"stop", L"mem"), 0);
+  assert_int_equal(finish(h, 30), 124);
+  assert_int_equal(alive(pids, &listed), 0);
+  assert_int_equal(code, 0);
+  if (!ok || rss < 64ull << 20)
+    fail_msg("ps: %s", ps);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(exit_codes, setup, teardown),
@@ -1159,6 +1470,13 @@ int main(void) {
     cmocka_unit_test_setup_teardown(child_timeout_acts_at_the_limit, setup, teardown),
     cmocka_unit_test_setup_teardown(queue_makes_one_more_run, setup, teardown),
     cmocka_unit_test_setup_teardown(idle_timeout_and_retry, setup, teardown),
+    cmocka_unit_test_setup_teardown(limits_are_set_on_the_job, setup, teardown),
+    cmocka_unit_test_setup_teardown(the_report_tells_cpu_and_memory, setup, teardown),
+    cmocka_unit_test_setup_teardown(memory_cap_ends_the_run, setup, teardown),
+    cmocka_unit_test_setup_teardown(process_cap_ends_the_run, setup, teardown),
+    cmocka_unit_test_setup_teardown(nice_sets_the_priority_class, setup, teardown),
+    cmocka_unit_test_setup_teardown(nice_reaches_the_whole_tree, setup, teardown),
+    cmocka_unit_test_setup_teardown(ps_tells_the_memory_of_a_run, setup, teardown),
   };
   env_path(L"CTRUN", ctrun);
   env_path(L"CTRUNW", ctrunw);
