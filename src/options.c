@@ -194,6 +194,29 @@ static int get_nice(struct parser *p, int *v) {
   return 0;
 }
 
+/* --ok-exit: a comma-separated list of exit statuses, 0-255. */
+static int get_ok_exit(struct parser *p, uint32_t codes[8]) {
+  const char *s = p->arg;
+  for (;;) {
+    size_t len = strcspn(s, ",");
+    char item[8], *end;
+    long code;
+    if (len == 0 || len >= sizeof item)
+      break;
+    memcpy(item, s, len);
+    item[len] = '\0';
+    code = strtol(item, &end, 10);
+    if (item[0] < '0' || item[0] > '9' || *end != '\0' || code > 255)
+      break;
+    codes[code / 32] |= 1u << (code % 32);
+    if (s[len] == '\0')
+      return 0;
+    s += len + 1;
+  }
+  return fail(p, "invalid value '%s' for %s (a list of exit statuses 0-255, such as 24 or 1,24)",
+              p->arg, p->used);
+}
+
 /* --retry-on: a comma-separated list of fail, timeout and exit codes. */
 static int get_retry_on(struct parser *p, struct ctrun_retry_on *on) {
   const char *s = p->arg;
@@ -272,7 +295,7 @@ enum {
   OPT_LOCK_WAIT, OPT_ON_BUSY, OPT_NAME, OPT_DETACH, OPT_LOG, OPT_QUIET_SUCCESS, OPT_REPORT,
   OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_DRY_RUN, OPT_WARN, OPT_CRIT,
   OPT_CLEANUP, OPT_CHILD_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY, OPT_RETRY_ON,
-  OPT_MAX_AGE, OPT_MEMORY, OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT
+  OPT_MAX_AGE, OPT_OK_EXIT, OPT_MEMORY, OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT
 };
 
 static const struct optdef run_defs[] = {
@@ -289,6 +312,7 @@ static const struct optdef run_defs[] = {
   { 0, "retry", 1, OPT_RETRY },
   { 0, "retry-delay", 1, OPT_RETRY_DELAY },
   { 0, "retry-on", 1, OPT_RETRY_ON },
+  { 0, "ok-exit", 1, OPT_OK_EXIT },
   { 0, "memory", 1, OPT_MEMORY },
   { 0, "max-procs", 1, OPT_MAX_PROCS },
   { 0, "cpu-time", 1, OPT_CPU_TIME },
@@ -366,6 +390,7 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
       r = get_retry_on(&p, &o->retry_on);
       retry_extra = "--retry-on";
       break;
+    case OPT_OK_EXIT: r = get_ok_exit(&p, o->ok_exit); break;
     case OPT_MEMORY: r = get_size(&p, &o->memory_bytes); break;
     case OPT_MAX_PROCS:
       /* At least 1: the command itself. */

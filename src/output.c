@@ -135,7 +135,7 @@ void ctrun_output_finish(struct ctrun_output *out, const struct ctrun_result *re
   if (out->capture_fd >= 0) {
     if (out->log_fd >= 0)
       ctrun_fd_copy(out->capture_fd, out->log_fd);
-    if (res->exit_code != 0) {
+    if (!res->ok) { /* --ok-exit statuses stay quiet too */
       fflush(stdout);
       ctrun_fd_copy(out->capture_fd, 1);
     }

@@ -46,6 +46,26 @@ void ctrun_new_run_id(char id[CTRUN_ID_LEN + 1]) {
   id[CTRUN_ID_LEN] = '\0';
 }
 
+void ctrun_new_uuid(char uuid[CTRUN_UUID_LEN + 1]) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char b[16];
+  size_t n = 0;
+  if (uv_random(NULL, NULL, b, sizeof b, 0, NULL) != 0) {
+    uint64_t x = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)uv_os_getpid() ^ uv_hrtime();
+    for (size_t i = 0; i < sizeof b; i++, x = x * 6364136223846793005ULL + 1442695040888963407ULL)
+      b[i] = (unsigned char)(x >> 56);
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10 */
+  for (size_t i = 0; i < sizeof b; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      uuid[n++] = '-';
+    uuid[n++] = hex[b[i] >> 4];
+    uuid[n++] = hex[b[i] & 15];
+  }
+  uuid[n] = '\0';
+}
+
 /* A growable text buffer. */
 struct buf {
   char *s;

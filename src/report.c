@@ -49,6 +49,8 @@ void ctrun_report_write(struct ctrun_output *out, const struct ctrun_result *res
     return;
   fputs("{\"id\":", f);
   ctrun_json_string(f, res->id);
+  fputs(",\"rid\":", f);
+  ctrun_json_string_or_null(f, res->rid);
   fputs(",\"name\":", f);
   ctrun_json_string(f, res->name);
   fputs(",\"argv\":", f);
@@ -61,7 +63,8 @@ void ctrun_report_write(struct ctrun_output *out, const struct ctrun_result *res
   /* Exit codes are unsigned: 0xC0000005 is 3221225477, as Windows has it. */
   fprintf(f, ",\"exit_code\":%lu,\"signal\":", (unsigned long)(unsigned)res->exit_code);
   ctrun_json_string_or_null(f, sig);
-  fprintf(f, ",\"reason\":\"%s\"", ctrun_reason_name(res->reason));
+  fprintf(f, ",\"reason\":\"%s\",\"ok\":%s", ctrun_reason_name(res->reason),
+          res->ok ? "true" : "false");
   fprintf(f, ",\"timed_out\":%s,\"killed_hard\":%s,\"leftovers_killed\":%d,\"lock\":",
           res->timed_out ? "true" : "false", res->killed_hard ? "true" : "false",
           res->leftovers_killed);

@@ -6,8 +6,17 @@
 
 #include "ctrun/duration.h"
 
+bool ctrun_exit_ok(const uint32_t ok_exit[8], enum ctrun_reason reason, int exit_code) {
+  unsigned c = (unsigned)exit_code;
+  if (reason != CTRUN_REASON_EXIT && reason != CTRUN_REASON_LEFTOVERS)
+    return false;
+  return c == 0 || (c <= 255 && (ok_exit[c / 32] >> (c % 32) & 1) != 0);
+}
+
 bool ctrun_retry_wanted(const struct ctrun_retry_on *on, const struct ctrun_attempt *a) {
   int c = a->exit_code;
+  if (a->ok)
+    return false;
   switch (a->reason) {
   case CTRUN_REASON_STOPPED:
   case CTRUN_REASON_SKIPPED:

@@ -41,6 +41,7 @@ struct run {
   struct ctrun_relay *relay; /* --idle-timeout: ctrun relays the output */
   bool draining, drained;
   char id[CTRUN_ID_LEN + 1];
+  char rid[CTRUN_UUID_LEN + 1];
   int64_t started_ms, ended_ms, lock_wait_ms;
   struct ctrun_detach *detach;
   char **env;
@@ -692,6 +693,7 @@ static void attempt_over(struct run *r) {
   ctrun_govern_stop(r->govern);
   a->exit_code = r->fatal ? CTRUN_EXIT_FAILURE : exit_code(r);
   a->reason = reason(r);
+  a->ok = !r->fatal && ctrun_exit_ok(r->o->ok_exit, a->reason, a->exit_code);
   a->duration_ms = ctrun_now_ms() - r->attempt_started_ms;
   if (r->fatal || r->ending || r->attempts > r->o->retry || !ctrun_retry_wanted(&r->o->retry_on, a)) {
     r->code = a->exit_code;
@@ -786,6 +788,7 @@ static int supervise(struct run *r) {
 static void fill_result(const struct run *r, int code, bool skipped, struct ctrun_result *res) {
   memset(res, 0, sizeof *res);
   res->id = r->id;
+  res->rid = r->rid;
   res->name = r->o->name;
   res->argv = r->o->argv;
   res->lock = r->o->lock_path;
@@ -820,6 +823,9 @@ static void fill_result(const struct run *r, int code, bool skipped, struct ctru
     res->reason = r->attempt[r->attempts - 1].reason;
   else
     res->reason = reason(r);
+  /* A skipped run is no success (nor a failure: the history tells). */
+  res->ok = !skipped && !r->between && r->attempts > 0 && r->attempt[r->attempts - 1].ok &&
+            code == r->attempt[r->attempts - 1].exit_code;
 }
 
 int ctrun_run(struct ctrun_run_opts *o) {
@@ -838,6 +844,7 @@ int ctrun_run(struct ctrun_run_opts *o) {
   r->status = -1;
   ctrun_verbosity = o->verbosity;
   ctrun_new_run_id(r->id);
+  ctrun_new_uuid(r->rid);
   detach.run_id = r->id;
   r->detach = &detach;
 

@@ -35,6 +35,7 @@ struct ctrun_run_opts {
   int retry;                 /* attempts after the first */
   uint64_t retry_delay_ms;   /* before the first retry; doubled each time */
   struct ctrun_retry_on retry_on;
+  uint32_t ok_exit[8];       /* --ok-exit: exit statuses that count as success (a bit each) */
   /* Limits on the whole tree; 0: none */
   uint64_t memory_bytes;
   int max_procs;

@@ -42,6 +42,12 @@ int ctrun_statedir_open(struct ctrun_dir **out, char *err, size_t errlen);
 /* A fresh random run id. */
 void ctrun_new_run_id(char id[CTRUN_ID_LEN + 1]);
 
+/* A random UUID (version 4), "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx": a
+ * run's id for the monitoring services that ask for one (healthchecks's
+ * rid), also in its report and history. */
+#define CTRUN_UUID_LEN 36
+void ctrun_new_uuid(char uuid[CTRUN_UUID_LEN + 1]);
+
 /* Entry text <-> struct.  Parsing returns 0 or UV_EINVAL for anything torn or
  * malformed; it never trusts lengths or counts in the text. */
 char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len);

@@ -38,6 +38,7 @@ const char *ctrun_reason_text(enum ctrun_reason r, int exit_code, int termsig, c
 
 /* One attempt of a run (--retry makes several). */
 struct ctrun_attempt {
+  bool ok;                /* counts as success (exit 0, or a status of --ok-exit) */
   int exit_code;
   enum ctrun_reason reason;
   int64_t duration_ms;
@@ -45,6 +46,9 @@ struct ctrun_attempt {
 
 struct ctrun_result {
   const char *id, *name;
+  const char *rid;        /* the run's UUID, for monitoring services */
+  bool ok;                /* counts as success: the command exited by itself
+                             with 0 or a status of --ok-exit */
   char *const *argv;
   const char *lock;       /* the lock's path, or NULL */
   int64_t started_ms;     /* epoch ms: when the lock was taken, else when ctrun started */

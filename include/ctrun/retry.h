@@ -9,7 +9,13 @@
 #include "ctrun/options.h"
 #include "ctrun/result.h"
 
-/* Whether attempt A, over, matches ON: `fail` matches a command that
+/* Whether an end counts as success: the command exited by itself (its
+ * leftovers killed or not) with 0 or one of the statuses in OK_EXIT (a
+ * bit per status, as --ok-exit sets them).  Timeouts, signals, limits and
+ * stops never do. */
+bool ctrun_exit_ok(const uint32_t ok_exit[8], enum ctrun_reason reason, int exit_code);
+
+/* Whether attempt A, over, matches ON (a successful attempt never does): `fail` matches a command that
  * exited non-zero or died of a signal by itself, `timeout` one that ctrun
  * ended for -t or --idle-timeout, a code any attempt that ends with it.
  * A stopped run never matches. */
