@@ -12,6 +12,7 @@
 #include "ctrun/duration.h"
 #include "ctrun/exit.h"
 #include "ctrun/json.h"
+#include "ctrun/monitor.h"
 #include "ctrun/msg.h"
 #include "ctrun/output.h"
 #include "ctrun/proc.h"
@@ -96,6 +97,11 @@ static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_afte
   return found < 0 ? 0 : found;
 }
 
+/* running; waiting (--jitter: nothing started yet); stale. */
+static const char *state_of(const struct ctrun_entry *e) {
+  return e->stale ? "stale" : e->child_pid == 0 ? "waiting" : "running";
+}
+
 int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
   struct view w;
   char err[512];
@@ -114,7 +120,7 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
       fputs(",\"name\":", stdout);
       ctrun_json_string(stdout, e->name);
       printf(",\"state\":\"%s\",\"pid\":%ld,\"child_pid\":%ld,\"pgid\":%ld,\"started\":",
-             e->stale ? "stale" : "running", e->pid, e->child_pid, e->pgid);
+             state_of(e), e->pid, e->child_pid, e->pgid);
       ctrun_json_time(stdout, e->started_ms);
       fputs(",\"deadline\":", stdout);
       ctrun_json_time(stdout, e->deadline_ms);
@@ -151,8 +157,8 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
         snprintf(procs, sizeof procs, "%d", n);
       ctrun_format_command(e->argv, cmd, sizeof cmd);
       ctrun_size_format(ctrun_proctab_rss(w.tab, e), rss, sizeof rss);
-      printf("%-12s  %-16s  %-7s  %7ld  %6s  %7s  %5s  %10s  %s\n", e->id, e->name,
-             e->stale ? "stale" : "running", e->pid, age, left, procs, rss, cmd);
+      printf("%-12s  %-16s  %-7s  %7ld  %6s  %7s  %5s  %10s  %s\n", e->id, e->name, state_of(e),
+             e->pid, age, left, procs, rss, cmd);
     }
   }
   view_close(&w);
@@ -347,7 +353,7 @@ int ctrun_cmd_cleanup(const struct ctrun_cleanup_opts *o) {
 int ctrun_cmd_check(const struct ctrun_check_opts *o) {
   static const char *const names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
   struct view w;
-  char err[512], extra[128] = "", perf[96] = "", age[32];
+  char err[512], extra[128] = "", perf[96] = "", age[32], job_extra[1024] = "", job_perf[1024] = "";
   int64_t now = ctrun_now_ms();
   long procs = 0, stale = 0, overdue = 0, old = 0, killed = 0;
   uint64_t mem = 0;
@@ -381,6 +387,14 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
     status = CTRUN_CHECK_WARNING;
   if (unknown_procs && status == CTRUN_CHECK_OK && (o->warn >= 0 || o->crit >= 0))
     status = CTRUN_CHECK_UNKNOWN;
+  {
+    char jobs[1024] = "", jperf[1024] = "";
+    int js = status;
+    ctrun_check_jobs(w.dir, o, ctrun_monitor_now_ms(), &js, jobs, sizeof jobs, jperf, sizeof jperf);
+    status = ctrun_status_worse(status, js);
+    snprintf(job_extra, sizeof job_extra, "%s", jobs);
+    snprintf(job_perf, sizeof job_perf, "%s", jperf);
+  }
   if (status == CTRUN_CHECK_CRITICAL && o->cleanup)
     cleaned = clean(&w, false, false);
   if (overdue > 0)
@@ -413,8 +427,8 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
            names[status], status, w.n, procs, stale, overdue, old, killed, (unsigned long long)mem,
            wbuf, cbuf, cleaned < 0 ? 0 : cleaned);
   } else {
-    printf("CTRUN %s - %zu runs, %ld processes, %ld stale%s%s | runs=%zu procs=%ld%s stale=%ld",
-           names[status], w.n, procs, stale, extra,
+    printf("CTRUN %s - %zu runs, %ld processes, %ld stale%s%s%s | runs=%zu procs=%ld%s stale=%ld",
+           names[status], w.n, procs, stale, extra, job_extra,
            cleaned >= 0 ? (cleaned ? ", stale runs cleaned up" : ", nothing to clean up") : "", w.n,
            procs, perf, stale);
     if (overdue > 0)
@@ -430,6 +444,7 @@ int ctrun_cmd_check(const struct ctrun_check_opts *o) {
       if (o->mem_crit != 0)
         printf("%llu", (unsigned long long)o->mem_crit);
     }
+    fputs(job_perf, stdout);
     putchar('\n');
   }
   view_close(&w);

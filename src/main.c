@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ctrun/commands.h"
+#include "ctrun/monitor.h"
 #include "ctrun/exit.h"
 #include "ctrun/fs.h"
 #include "ctrun/msg.h"
@@ -21,7 +22,10 @@ static const char usage_text[] =
   "       ctrun stop [-s SIG] [-k DUR] RUN...\n"
   "       ctrun cleanup [--dry-run] [--json]\n"
   "       ctrun check [--warn N] [--crit N] [--max-age DUR] [--mem-warn SIZE]\n"
-  "                   [--mem-crit SIZE] [--cleanup] [-q] [--json]\n"
+  "                   [--mem-crit SIZE] [--job NAME=DUR]... [--cleanup] [-q]\n"
+  "                   [--json]\n"
+  "       ctrun last [--json] [NAME]...\n"
+  "       ctrun metrics [-o FILE]\n"
   "Run COMMAND with an enforced timeout, kill its whole process tree when it\n"
   "ends, hold an optional lock, and track the run so that nothing is left\n"
   "behind.\n"
@@ -57,6 +61,14 @@ static const char usage_text[] =
   "                         +-20%% (default: 1s)\n"
   "      --retry-on LIST    what is retried: fail, timeout, exit codes\n"
   "                         (default: fail,timeout)\n"
+  "      --ok-exit LIST     exit statuses that count as success (such as 24 or\n"
+  "                         1,24) for --quiet-success, --retry, the history and\n"
+  "                         check --job; the exit status is unchanged\n"
+  "      --jitter DUR       wait a random time below DUR before the lock (not\n"
+  "                         counted in -t)\n"
+  "      --on-finish CMD    after the run, run CMD through the shell, with\n"
+  "                         CTRUN_EXIT, CTRUN_REASON, CTRUN_DURATION_MS, CTRUN_LOG\n"
+  "                         (30s at most; never changes the exit status)\n"
   "      --memory SIZE      cap on the resident memory of the whole tree\n"
   "                         together; over it, the tree is killed (exit 124,\n"
   "                         reason memory)\n"
@@ -85,7 +97,8 @@ static const char usage_text[] =
   "1024 (default: bytes): 512M, 1.5G, or inf.\n"
   "\n"
   "The command's environment gains CTRUN_RUN_ID and CTRUN_NAME.  Runs are\n"
-  "recorded in $CTRUN_STATE_DIR, else %s.\n"
+  "recorded in $CTRUN_STATE_DIR, else %s, with the\n"
+  "history of each name (the last 100 runs).\n"
   "\n"
   "Subcommands:\n"
   "  ps                     list live and stale runs (--json: as JSON)\n"
@@ -97,8 +110,15 @@ static const char usage_text[] =
   "                         (--warn N, --crit N; --max-age DUR: WARNING for a\n"
   "                         live run older than DUR; --mem-warn SIZE,\n"
   "                         --mem-crit SIZE: on the resident memory of all\n"
-  "                         tracked trees; --cleanup when CRITICAL;\n"
-  "                         -q, --quiet: print nothing when OK)\n"
+  "                         tracked trees; --job NAME=DUR: CRITICAL when NAME\n"
+  "                         has not succeeded within DUR, WARNING when its last\n"
+  "                         run failed; --cleanup when CRITICAL; -q, --quiet:\n"
+  "                         print nothing when OK)\n"
+  "  last [NAME]...         per job name: the last run, the last success,\n"
+  "                         failures since, runs in 24 hours (--json)\n"
+  "  metrics                Prometheus text format of the history and the runs\n"
+  "                         (-o, --output FILE: written aside, then renamed into\n"
+  "                         place)\n"
   "\n"
   "Exit status:\n"
   "  the command's  it ran and exited by itself\n"
@@ -146,6 +166,18 @@ int main(int argc, char **argv) {
     r = ctrun_parse_cleanup(argc - 1, argv + 1, &o, &e);
     return r == CTRUN_PARSE_OK ? ctrun_cmd_cleanup(&o)
            : r == CTRUN_PARSE_HELP ? help() : usage_error(&e);
+  }
+  if (strcmp(sub, "last") == 0) {
+    struct ctrun_last_opts o;
+    r = ctrun_parse_last(argc - 1, argv + 1, &o, &e);
+    return r == CTRUN_PARSE_OK ? ctrun_cmd_last(&o) : r == CTRUN_PARSE_HELP ? help() : usage_error(&e);
+  }
+  if (strcmp(sub, "metrics") == 0) {
+    struct ctrun_metrics_opts o;
+    r = ctrun_parse_metrics(argc - 1, argv + 1, &o, &e);
+    return r == CTRUN_PARSE_OK   ? ctrun_cmd_metrics(&o)
+           : r == CTRUN_PARSE_HELP ? help()
+                                   : usage_error(&e);
   }
   if (strcmp(sub, "check") == 0) {
     struct ctrun_check_opts o;

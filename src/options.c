@@ -295,7 +295,7 @@ enum {
   OPT_LOCK_WAIT, OPT_ON_BUSY, OPT_NAME, OPT_DETACH, OPT_LOG, OPT_QUIET_SUCCESS, OPT_REPORT,
   OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_DRY_RUN, OPT_WARN, OPT_CRIT,
   OPT_CLEANUP, OPT_CHILD_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY, OPT_RETRY_ON,
-  OPT_MAX_AGE, OPT_OK_EXIT, OPT_MEMORY, OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT
+  OPT_MAX_AGE, OPT_JOB, OPT_OUTPUT, OPT_JITTER, OPT_ON_FINISH, OPT_OK_EXIT, OPT_MEMORY, OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT
 };
 
 static const struct optdef run_defs[] = {
@@ -313,6 +313,8 @@ static const struct optdef run_defs[] = {
   { 0, "retry-delay", 1, OPT_RETRY_DELAY },
   { 0, "retry-on", 1, OPT_RETRY_ON },
   { 0, "ok-exit", 1, OPT_OK_EXIT },
+  { 0, "jitter", 1, OPT_JITTER },
+  { 0, "on-finish", 1, OPT_ON_FINISH },
   { 0, "memory", 1, OPT_MEMORY },
   { 0, "max-procs", 1, OPT_MAX_PROCS },
   { 0, "cpu-time", 1, OPT_CPU_TIME },
@@ -391,6 +393,12 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
       retry_extra = "--retry-on";
       break;
     case OPT_OK_EXIT: r = get_ok_exit(&p, o->ok_exit); break;
+    case OPT_JITTER: r = get_limit(&p, &o->jitter_ms); break;
+    case OPT_ON_FINISH:
+      if (p.arg[0] == '\0')
+        r = fail(&p, "empty command for %s", p.used);
+      o->on_finish = p.arg;
+      break;
     case OPT_MEMORY: r = get_size(&p, &o->memory_bytes); break;
     case OPT_MAX_PROCS:
       /* At least 1: the command itself. */
@@ -464,11 +472,41 @@ static const struct optdef cleanup_defs[] = {
 };
 static const struct optdef check_defs[] = {
   { 0, "warn", 1, OPT_WARN },       { 0, "crit", 1, OPT_CRIT }, { 0, "cleanup", 0, OPT_CLEANUP },
-  { 0, "max-age", 1, OPT_MAX_AGE }, { 0, "mem-warn", 1, OPT_MEM_WARN },
+  { 0, "max-age", 1, OPT_MAX_AGE }, { 0, "mem-warn", 1, OPT_MEM_WARN }, { 0, "job", 1, OPT_JOB },
   { 0, "mem-crit", 1, OPT_MEM_CRIT },
   { 0, "json", 0, OPT_JSON },       { 'q', "quiet", 0, OPT_QUIET }, { 'h', "help", 0, OPT_HELP },
   { 0, NULL, 0, 0 },
 };
+
+static const struct optdef last_defs[] = {
+  { 0, "json", 0, OPT_JSON }, { 'h', "help", 0, OPT_HELP }, { 0, NULL, 0, 0 },
+};
+static const struct optdef metrics_defs[] = {
+  { 'o', "output", 1, OPT_OUTPUT }, { 'h', "help", 0, OPT_HELP }, { 0, NULL, 0, 0 },
+};
+
+/* check --job NAME=DUR. */
+static int get_job(struct parser *p, struct ctrun_check_opts *o) {
+  const char *eq = strchr(p->arg, '=');
+  size_t n = eq ? (size_t)(eq - p->arg) : 0;
+  struct ctrun_check_job *j = &o->jobs[o->njobs];
+  uint64_t ms;
+  if (o->njobs == CTRUN_CHECK_JOBS_MAX)
+    return fail(p, "too many %s (at most %d)", p->used, CTRUN_CHECK_JOBS_MAX);
+  if (eq == NULL || n == 0 || n > CTRUN_NAME_MAX)
+    return fail(p, "invalid value '%s' for %s (NAME=DUR, such as backup=26h)", p->arg, p->used);
+  memcpy(j->name, p->arg, n);
+  j->name[n] = '\0';
+  if (!ctrun_name_valid(j->name))
+    return fail(p, "invalid name '%s' in %s %s (1 to 64 of A-Z a-z 0-9 . _ -)", j->name, p->used,
+                p->arg);
+  if (ctrun_duration_parse(eq + 1, &ms) != 0 || ms == 0 || ms == CTRUN_DURATION_INF)
+    return fail(p, "invalid duration '%s' in %s %s (more than 0, such as 26h or 1d)", eq + 1,
+                p->used, p->arg);
+  j->within_ms = ms;
+  o->njobs++;
+  return 0;
+}
 
 /* The subcommands: argv[0] is the subcommand's name. */
 static enum ctrun_parse_result no_operands(struct parser *p) {
@@ -539,6 +577,44 @@ enum ctrun_parse_result ctrun_parse_cleanup(int argc, char **argv, struct ctrun_
   return id < 0 ? CTRUN_PARSE_ERROR : no_operands(&p);
 }
 
+enum ctrun_parse_result ctrun_parse_last(int argc, char **argv, struct ctrun_last_opts *o,
+                                        struct ctrun_parse_error *e) {
+  struct parser p;
+  int id;
+  memset(o, 0, sizeof *o);
+  parser_init(&p, argc, argv, last_defs, e);
+  while ((id = next_opt(&p)) > 0) {
+    if (id == OPT_HELP)
+      return CTRUN_PARSE_HELP;
+    o->json = true;
+  }
+  if (id < 0)
+    return CTRUN_PARSE_ERROR;
+  o->names = argv + p.index;
+  o->nnames = argc - p.index;
+  for (int i = 0; i < o->nnames; i++)
+    if (!ctrun_name_valid(o->names[i])) {
+      fail(&p, "last: invalid name '%s' (1 to 64 of A-Z a-z 0-9 . _ -)", o->names[i]);
+      return CTRUN_PARSE_ERROR;
+    }
+  return CTRUN_PARSE_OK;
+}
+
+enum ctrun_parse_result ctrun_parse_metrics(int argc, char **argv, struct ctrun_metrics_opts *o,
+                                           struct ctrun_parse_error *e) {
+  struct parser p;
+  int id;
+  memset(o, 0, sizeof *o);
+  parser_init(&p, argc, argv, metrics_defs, e);
+  while ((id = next_opt(&p)) > 0) {
+    if (id == OPT_HELP)
+      return CTRUN_PARSE_HELP;
+    if (get_path(&p, &o->out_path) != 0)
+      return CTRUN_PARSE_ERROR;
+  }
+  return id < 0 ? CTRUN_PARSE_ERROR : no_operands(&p);
+}
+
 enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_check_opts *o,
                                           struct ctrun_parse_error *e) {
   struct parser p;
@@ -555,6 +631,7 @@ enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_ch
     case OPT_MAX_AGE: r = get_limit(&p, &o->max_age_ms); break;
     case OPT_MEM_WARN: r = get_size(&p, &o->mem_warn); break;
     case OPT_MEM_CRIT: r = get_size(&p, &o->mem_crit); break;
+    case OPT_JOB: r = get_job(&p, o); break;
     case OPT_JSON: o->json = true; break;
     case OPT_QUIET: o->quiet = true; break;
     }

@@ -215,7 +215,7 @@ static int parse_unum(const char *v, uint64_t *out) {
   return 0;
 }
 
-static bool id_valid(const char *s) {
+bool ctrun_id_valid(const char *s) {
   if (strlen(s) != CTRUN_ID_LEN)
     return false;
   for (; *s; s++)
@@ -257,7 +257,7 @@ int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
       goto bad;
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(s, k, klen) == 0)
     if (KEY("id")) {
-      bad = !id_valid(v);
+      bad = !ctrun_id_valid(v);
       if (!bad)
         memcpy(e->id, v, CTRUN_ID_LEN + 1);
       have |= 1;
@@ -564,7 +564,7 @@ static bool named(const char *name, const char *suffix, char id[CTRUN_ID_LEN + 1
     return false;
   memcpy(id, name, CTRUN_ID_LEN);
   id[CTRUN_ID_LEN] = '\0';
-  return id_valid(id);
+  return ctrun_id_valid(id);
 }
 
 /* Whether NAME is a stop request being written, "<id>.<nonce>.stoptmp". */
@@ -575,7 +575,7 @@ static bool stop_tmp(const char *name, char id[CTRUN_ID_LEN + 1]) {
     return false;
   memcpy(id, name, CTRUN_ID_LEN);
   id[CTRUN_ID_LEN] = '\0';
-  return id_valid(id);
+  return ctrun_id_valid(id);
 }
 
 static int sweep_one(const char *name, void *arg) {

@@ -16,6 +16,7 @@
 #include "ctrun/duration.h"
 #include "ctrun/exit.h"
 #include "ctrun/govern.h"
+#include "ctrun/history.h"
 #include "ctrun/lock.h"
 #include "ctrun/msg.h"
 #include "ctrun/output.h"
@@ -64,6 +65,7 @@ struct run {
   int leftovers_total, peak_procs;
   bool any_killed_hard;
   bool coalesced; /* --on-busy=queue found another run waiting */
+  int early_signal; /* a signal ended the run before its command started */
   uint64_t peak_rss;
   struct ctrun_usage usage; /* the whole run's, once its tree is gone */
   const char *limits_by;    /* "kernel", "sampling"; NULL: no limits */
@@ -566,6 +568,7 @@ static bool ended_early(struct run *r, int *code) {
   ctrun_notice("run %s (%s) ended by signal %s before it started", r->id, r->o->name,
                ctrun_signal_name(sig) ? ctrun_signal_name(sig) : "?");
   *code = CTRUN_EXIT_SIGNAL_BASE + sig;
+  r->early_signal = sig;
   return true;
 }
 
@@ -817,6 +820,8 @@ static void fill_result(const struct run *r, int code, bool skipped, struct ctru
   res->attempt = r->attempt;
   if (skipped)
     res->reason = CTRUN_REASON_SKIPPED;
+  else if (r->early_signal != 0 && r->attempts == 0)
+    res->reason = CTRUN_REASON_SIGNAL; /* before anything ran */
   else if (r->between)
     res->reason = r->ended_by; /* a signal or ctrun stop during the wait to retry */
   else if (r->attempts > 0)
@@ -826,6 +831,126 @@ static void fill_result(const struct run *r, int code, bool skipped, struct ctru
   /* A skipped run is no success (nor a failure: the history tells). */
   res->ok = !skipped && !r->between && r->attempts > 0 && r->attempt[r->attempts - 1].ok &&
             code == r->attempt[r->attempts - 1].exit_code;
+}
+
+/* --jitter: wait a random time below the bound before the lock, recorded
+ * as waiting (ps shows it), so that runs that cron starts together do not
+ * run together.  A signal that ends a run ends the wait at once: returns
+ * that signal (held), or 0 once the time is up. */
+static int jitter(struct run *r) {
+  uint64_t wait = (uint64_t)(ctrun_retry_jitter() * (double)r->o->jitter_ms), t0 = uv_hrtime();
+  char d[32];
+  fill_entry(r);
+  if (ctrun_record_write(&r->rec, r->dir, &r->entry) != 0)
+    ctrun_debug("run %s (%s): cannot record the wait", r->id, r->o->name);
+  ctrun_debug("run %s (%s): waiting %s (--jitter)", r->id, r->o->name,
+              ctrun_duration_format_exact(wait, d, sizeof d));
+  while (ctrun_proc_held_signal() == 0) {
+    uint64_t gone = (uv_hrtime() - t0) / 1000000;
+    if (gone >= wait)
+      return 0;
+    /* Short naps: a held signal is seen within one. */
+    uv_sleep((unsigned)(wait - gone < 20 ? wait - gone : 20));
+  }
+  return ctrun_proc_held_signal();
+}
+
+static void finish_exited(uv_process_t *p, int64_t status, int sig) {
+  struct { int64_t status; int sig; } *end = p->data;
+  end->status = status;
+  end->sig = sig;
+}
+
+/* --on-finish: after the run, CMD through the shell, as a run of its own:
+ * this program again, in a process of its own (-t 30s), so that it is
+ * contained like any run and nothing of it is left; under this run's id
+ * and name (CTRUN_FINISH_OF), so that the command sees them, and ps too
+ * while it runs, and with no history of its own.  Its failure is said; it
+ * changes nothing of the run's exit. */
+static void on_finish(struct run *r, const struct ctrun_result *res) {
+  char exe[4096], code[16], ms[32];
+  size_t len = sizeof exe;
+  uv_loop_t loop;
+  uv_process_t proc;
+  uv_process_options_t po;
+  uv_stdio_container_t stdio[3];
+  struct { int64_t status; int sig; } end = { -1, 0 };
+  char *argv[16];
+  int n = 0, e;
+
+  if ((e = uv_exepath(exe, &len)) != 0 || (e = uv_loop_init(&loop)) != 0) {
+    ctrun_error("run %s (%s): cannot run --on-finish: %s", r->id, r->o->name, ctrun_strerror(e));
+    return;
+  }
+  argv[n++] = exe;
+  argv[n++] = "-t";
+  argv[n++] = "30";
+  argv[n++] = "-n";
+  argv[n++] = r->o->name;
+  if (r->o->verbosity != 0)
+    argv[n++] = r->o->verbosity < 0 ? "-q" : "-v";
+  argv[n++] = "--";
+#ifdef _WIN32
+  argv[n++] = "cmd.exe";
+  argv[n++] = "/d";
+  argv[n++] = "/c";
+#else
+  argv[n++] = "/bin/sh";
+  argv[n++] = "-c";
+#endif
+  argv[n++] = (char *)r->o->on_finish;
+  argv[n] = NULL;
+  snprintf(code, sizeof code, "%u", (unsigned)res->exit_code);
+  snprintf(ms, sizeof ms, "%lld", (long long)(res->ended_ms - res->started_ms));
+  uv_os_setenv("CTRUN_EXIT", code);
+  uv_os_setenv("CTRUN_REASON", ctrun_reason_name(res->reason));
+  uv_os_setenv("CTRUN_DURATION_MS", ms);
+  uv_os_setenv("CTRUN_LOG", r->o->log_path ? r->o->log_path : "");
+  uv_os_setenv("CTRUN_FINISH_OF", r->id);
+  memset(&po, 0, sizeof po);
+  for (int i = 0; i < 3; i++) {
+    stdio[i].flags = UV_INHERIT_FD;
+    stdio[i].data.fd = i;
+  }
+  po.file = exe;
+  po.args = argv;
+  po.stdio = stdio;
+  po.stdio_count = 3;
+  proc.data = &end;
+  po.exit_cb = finish_exited;
+#ifdef _WIN32
+  /* Not in libuv's own job: the hook's ctrun makes a job of its own, and
+   * one in a job without nesting (Wine) could not. */
+  po.flags = UV_PROCESS_DETACHED;
+#endif
+  e = uv_spawn(&loop, &proc, &po);
+  uv_os_unsetenv("CTRUN_FINISH_OF");
+  if (e == 0) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+  } else {
+    ctrun_error("run %s (%s): cannot run --on-finish: %s", r->id, r->o->name, ctrun_strerror(e));
+  }
+  uv_close((uv_handle_t *)&proc, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  if (e == 0 && (end.status != 0 || end.sig != 0))
+    ctrun_error("run %s (%s): --on-finish exited %lld", r->id, r->o->name,
+                end.sig ? (long long)(CTRUN_EXIT_SIGNAL_BASE + end.sig) : (long long)end.status);
+}
+
+/* Every finished run, skipped ones too, goes into its name's history; a
+ * failure to write it is said, and changes nothing else. */
+static void record_history(struct run *r, const struct ctrun_result *res) {
+  char err[512];
+  int e;
+  if (r->o->no_history)
+    return;
+  if (r->dir == NULL && ctrun_statedir_open(&r->dir, err, sizeof err) != 0)
+    return;
+  e = ctrun_history_append(r->dir, res);
+  if (e != 0)
+    ctrun_error("cannot add run %s (%s) to the history in '%s': %s", r->id, r->o->name,
+                ctrun_dir_path(r->dir), ctrun_strerror(e));
 }
 
 int ctrun_run(struct ctrun_run_opts *o) {
@@ -843,7 +968,17 @@ int ctrun_run(struct ctrun_run_opts *o) {
   r->out.child_fd = r->out.log_fd = r->out.capture_fd = r->out.report_fd = -1;
   r->status = -1;
   ctrun_verbosity = o->verbosity;
-  ctrun_new_run_id(r->id);
+  /* The --on-finish of run ID: that run's id, and no history. */
+  {
+    const char *of = getenv("CTRUN_FINISH_OF");
+    if (of != NULL && ctrun_id_valid(of)) {
+      snprintf(r->id, sizeof r->id, "%s", of);
+      o->no_history = true;
+    } else {
+      ctrun_new_run_id(r->id);
+    }
+    uv_os_unsetenv("CTRUN_FINISH_OF");
+  }
   ctrun_new_uuid(r->rid);
   detach.run_id = r->id;
   r->detach = &detach;
@@ -896,6 +1031,13 @@ int ctrun_run(struct ctrun_run_opts *o) {
     ctrun_error("%s", err);
     goto out;
   }
+  if (o->jitter_ms != 0) {
+    if (jitter(r) != 0) {
+      ended_early(r, &code);
+      goto out;
+    }
+    r->started_ms = ctrun_now_ms(); /* the wait is no part of the run */
+  }
   if (o->lock_path != NULL) {
     code = take_lock(r);
     if (ended_early(r, &code))
@@ -919,20 +1061,24 @@ int ctrun_run(struct ctrun_run_opts *o) {
   fill_result(r, code, false, &res);
   ctrun_output_finish(&r->out, &res);
   ctrun_report_write(&r->out, &res);
+  record_history(r, &res);
   uv_loop_close(&r->loop);
   free_env(r->env);
-  free(r->attempt);
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);
+  if (o->on_finish != NULL)
+    on_finish(r, &res);
+  free(r->attempt);
   ctrun_detach_ready(&detach, code, false, -1);
   return code;
 out:
   r->ended_ms = ctrun_now_ms();
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
-  if (skipped) {
-    fill_result(r, code, true, &res);
+  if (skipped || (r->early_signal != 0 && r->dir != NULL)) {
+    fill_result(r, code, skipped, &res);
     ctrun_report_write(&r->out, &res);
+    record_history(r, &res);
   }
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);

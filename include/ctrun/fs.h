@@ -41,6 +41,8 @@ enum ctrun_lock_mode { CTRUN_LOCK_SHARED, CTRUN_LOCK_EXCLUSIVE };
 int ctrun_fd_lock(int fd, enum ctrun_lock_mode mode, uint64_t wait_ms);
 void ctrun_fd_unlock(int fd);
 
+/* Write all of BUF at offset OFF (whatever the file's position). */
+int ctrun_fd_write_at(int fd, const void *buf, size_t len, uint64_t off);
 /* Write all of BUF at offset 0 and cut the file there. */
 int ctrun_fd_rewrite(int fd, const void *buf, size_t len);
 

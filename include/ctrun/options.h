@@ -36,6 +36,8 @@ struct ctrun_run_opts {
   uint64_t retry_delay_ms;   /* before the first retry; doubled each time */
   struct ctrun_retry_on retry_on;
   uint32_t ok_exit[8];       /* --ok-exit: exit statuses that count as success (a bit each) */
+  uint64_t jitter_ms;        /* --jitter: a random wait below this before the lock; 0: none */
+  const char *on_finish;     /* --on-finish: a shell command run after the run; NULL: none */
   /* Limits on the whole tree; 0: none */
   uint64_t memory_bytes;
   int max_procs;
@@ -50,6 +52,7 @@ struct ctrun_run_opts {
   int verbosity;
   char **argv; /* the command, NULL-terminated */
   int argc;
+  bool no_history; /* not an option: a run's --on-finish has none */
 };
 
 struct ctrun_ps_opts { bool json; };
@@ -61,10 +64,24 @@ struct ctrun_stop_opts {
   int nruns;
 };
 struct ctrun_cleanup_opts { bool dry_run, json; };
+struct ctrun_last_opts {
+  bool json;
+  char **names; /* NULL-terminated; none: every name with a history */
+  int nnames;
+};
+struct ctrun_metrics_opts { const char *out_path; /* NULL: stdout */ };
+/* check --job NAME=DUR: the dead man's switch of one job. */
+#define CTRUN_CHECK_JOBS_MAX 64
+struct ctrun_check_job {
+  char name[CTRUN_NAME_MAX + 1];
+  uint64_t within_ms;
+};
 struct ctrun_check_opts {
   long warn, crit; /* -1: no threshold */
   uint64_t max_age_ms; /* 0: none */
   uint64_t mem_warn, mem_crit; /* bytes, on all tracked trees together; 0: none */
+  struct ctrun_check_job jobs[CTRUN_CHECK_JOBS_MAX];
+  int njobs;
   bool cleanup, json;
   bool quiet; /* print nothing when the status is OK (cron mails any output) */
 };
@@ -87,6 +104,10 @@ enum ctrun_parse_result ctrun_parse_stop(int argc, char **argv, struct ctrun_sto
                                          struct ctrun_parse_error *e);
 enum ctrun_parse_result ctrun_parse_cleanup(int argc, char **argv, struct ctrun_cleanup_opts *o,
                                             struct ctrun_parse_error *e);
+enum ctrun_parse_result ctrun_parse_last(int argc, char **argv, struct ctrun_last_opts *o,
+                                        struct ctrun_parse_error *e);
+enum ctrun_parse_result ctrun_parse_metrics(int argc, char **argv, struct ctrun_metrics_opts *o,
+                                           struct ctrun_parse_error *e);
 enum ctrun_parse_result ctrun_parse_check(int argc, char **argv, struct ctrun_check_opts *o,
                                           struct ctrun_parse_error *e);
 

@@ -39,6 +39,9 @@ struct ctrun_entry {
 /* Resolve, create and verify the state directory. */
 int ctrun_statedir_open(struct ctrun_dir **out, char *err, size_t errlen);
 
+/* True if S is a run id: CTRUN_ID_LEN lowercase hex digits. */
+bool ctrun_id_valid(const char *s);
+
 /* A fresh random run id. */
 void ctrun_new_run_id(char id[CTRUN_ID_LEN + 1]);
 

@@ -38,10 +38,10 @@ const char *ctrun_reason_text(enum ctrun_reason r, int exit_code, int termsig, c
 
 /* One attempt of a run (--retry makes several). */
 struct ctrun_attempt {
-  bool ok;                /* counts as success (exit 0, or a status of --ok-exit) */
   int exit_code;
   enum ctrun_reason reason;
   int64_t duration_ms;
+  bool ok;                /* counts as success (exit 0, or a status of --ok-exit) */
 };
 
 struct ctrun_result {

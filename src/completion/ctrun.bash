@@ -13,8 +13,8 @@ _ctrun_takes_value() {
     -t | --timeout | -s | --signal | -k | --kill-after | --leftovers | -l | --lock | \
       -w | --lock-wait | --on-busy | -n | --name | -o | --log | --report | \
       --child-timeout | --idle-timeout | --retry | --retry-delay | --retry-on | \
-      --memory | --max-procs | --cpu-time | --nice | \
-      --warn | --crit | --max-age | --mem-warn | --mem-crit)
+      --memory | --max-procs | --cpu-time | --nice | --ok-exit | --jitter | --on-finish | \
+      --warn | --crit | --max-age | --mem-warn | --mem-crit | --job | -o | --output)
       return 0 ;;
   esac
   return 1
@@ -102,7 +102,7 @@ _ctrun() {
 
   if [ "$COMP_CWORD" -gt 1 ]; then
     case "${COMP_WORDS[1]}" in
-      ps | stop | cleanup | check) sub="${COMP_WORDS[1]}" ;;
+      ps | stop | cleanup | check | last | metrics) sub="${COMP_WORDS[1]}" ;;
     esac
   fi
 
@@ -116,8 +116,18 @@ _ctrun() {
       ps) _ctrun_words "--json --help" "$cur" ;;
       cleanup) _ctrun_words "--dry-run --json --help" "$cur" ;;
       check)
-        _ctrun_words "--warn --crit --max-age --mem-warn --mem-crit --cleanup -q --quiet --json
-          --help" "$cur"
+        _ctrun_words "--warn --crit --max-age --mem-warn --mem-crit --job --cleanup -q --quiet
+          --json --help" "$cur"
+        ;;
+      metrics) _ctrun_words "-o --output --help" "$cur" ;;
+      last)
+        if [[ "$cur" == -* ]]; then
+          _ctrun_words "--json --help" "$cur"
+        else
+          _ctrun_words "$("$ctrun" last 2>/dev/null | while read -r name _; do
+            [ "$name" = NAME ] || printf '%s ' "$name"
+          done)" "$cur"
+        fi
         ;;
       stop)
         if [[ "$cur" == -* ]]; then
@@ -191,14 +201,15 @@ _ctrun() {
     -*)
       _ctrun_words "-t --timeout -s --signal -k --kill-after --preserve-status --leftovers
         -l --lock -w --lock-wait --on-busy --child-timeout --idle-timeout --retry
-        --retry-delay --retry-on --memory --max-procs --cpu-time --nice -n --name -d
+        --retry-delay --retry-on --ok-exit --jitter --on-finish --memory --max-procs
+        --cpu-time --nice -n --name -d
         --detach -o --log --quiet-success
         --report -q --quiet -v --verbose -h --help -V --version --" "$cur"
       ;;
     *)
       if [ "$COMP_CWORD" -eq 1 ]; then
         # A subcommand; once something is typed, a command to run too.
-        _ctrun_words "ps stop cleanup check" "$cur"
+        _ctrun_words "ps stop cleanup check last metrics" "$cur"
         [ -n "$cur" ] && COMPREPLY+=($(compgen -c -- "$cur"))
       else
         COMPREPLY=($(compgen -c -- "$cur"))

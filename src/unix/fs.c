@@ -191,18 +191,25 @@ int ctrun_fd_lock(int fd, enum ctrun_lock_mode mode, uint64_t wait_ms) {
 
 void ctrun_fd_unlock(int fd) { flock(fd, LOCK_UN); }
 
-int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
+int ctrun_fd_write_at(int fd, const void *buf, size_t len, uint64_t off) {
   const char *p = buf;
-  off_t off = 0;
-  while ((size_t)off < len) {
-    ssize_t n = pwrite(fd, p + off, len - (size_t)off, off);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd, p + done, len - done, (off_t)(off + done));
     if (n < 0) {
       if (errno == EINTR)
         continue;
       return -errno;
     }
-    off += n;
+    done += (size_t)n;
   }
+  return 0;
+}
+
+int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
+  int r = ctrun_fd_write_at(fd, buf, len, 0);
+  if (r != 0)
+    return r;
   return ftruncate(fd, (off_t)len) == 0 ? 0 : -errno;
 }
 

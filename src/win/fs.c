@@ -542,20 +542,27 @@ void ctrun_fd_unlock(int fd) {
   UnlockFileEx(os_handle(fd), 0, 1, 0, &ov);
 }
 
-int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
+int ctrun_fd_write_at(int fd, const void *buf, size_t len, uint64_t off) {
   HANDLE h = os_handle(fd);
-  LARGE_INTEGER end;
-  size_t off = 0;
-
-  while (off < len) {
-    DWORD n, chunk = len - off > 1 << 20 ? 1 << 20 : (DWORD)(len - off);
-    int r = io(h, true, (char *)buf + off, chunk, off, &n);
+  size_t done = 0;
+  while (done < len) {
+    DWORD n, chunk = len - done > 1 << 20 ? 1 << 20 : (DWORD)(len - done);
+    int r = io(h, true, (char *)buf + done, chunk, off + done, &n);
     if (r != 0)
       return r;
     if (n == 0)
       return UV_EIO;
-    off += n;
+    done += n;
   }
+  return 0;
+}
+
+int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
+  HANDLE h = os_handle(fd);
+  LARGE_INTEGER end;
+  int r = ctrun_fd_write_at(fd, buf, len, 0);
+  if (r != 0)
+    return r;
   end.QuadPart = (LONGLONG)len;
   if (!SetFilePointerEx(h, end, NULL, FILE_BEGIN) || !SetEndOfFile(h))
     return ctrun_win_error(GetLastError());

@@ -437,18 +437,25 @@ static HANDLE new_job(const wchar_t *name, DWORD access, int *r) {
     *r = ctrun_win_error(GetLastError());
     return NULL;
   }
-  job = CreateJobObjectW(&sa, name);
-  err = GetLastError();
+  /* A name still taken may be the job of a run of the same id that has
+   * just ended (its --on-finish runs under its id): the job goes with its
+   * last reference, which the system drops a moment after the processes
+   * have exited.  Given that moment, a name still taken is a squatter's. */
+  for (int tries = 0;; tries++) {
+    job = CreateJobObjectW(&sa, name);
+    err = GetLastError();
+    if (job != NULL && (name == NULL || err != ERROR_ALREADY_EXISTS))
+      break;
+    if (job != NULL)
+      CloseHandle(job);
+    if (name == NULL || (err != ERROR_ALREADY_EXISTS && err != ERROR_ACCESS_DENIED) || tries == 100) {
+      LocalFree(sa.lpSecurityDescriptor);
+      *r = job != NULL || err == ERROR_ALREADY_EXISTS ? UV_EEXIST : ctrun_win_error(err);
+      return NULL;
+    }
+    Sleep(20);
+  }
   LocalFree(sa.lpSecurityDescriptor);
-  if (job == NULL) {
-    *r = ctrun_win_error(err);
-    return NULL;
-  }
-  if (name != NULL && err == ERROR_ALREADY_EXISTS) {
-    CloseHandle(job);
-    *r = UV_EEXIST; /* not ours: someone squats the name */
-    return NULL;
-  }
   memset(&li, 0, sizeof li);
   /* Neither BREAKAWAY_OK nor SILENT_BREAKAWAY_OK: a process of the tree
    * cannot leave it.  An unhandled crash ends the process instead of

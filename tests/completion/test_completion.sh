@@ -99,7 +99,7 @@ table() {
   sed -n "/ $1\[\] = {/,/^};/p" "$options_c" | grep -o '"[a-z-]*"' | tr -d '"' | sed 's/^/--/'
 }
 
-words=("");               exactly ps stop cleanup check
+words=("");               exactly ps stop cleanup check last metrics
 words=(st);               has stop
 words=(--on-busy "");     exactly fail skip replace queue
 words=(--on-busy q);      exactly queue
@@ -111,6 +111,9 @@ words=(--memory i);       exactly inf
 words=(--memory 1G --max-procs 50 --cpu-time 1s --nice 10 -- slee); has sleep
 words=(check --mem-warn 1G --mem-crit 2G -); has --json --mem-crit
 words=(--nice "");        lacks --json
+words=(metrics -);        exactly -o --output --help
+words=(last --j);         exactly --json
+words=(check --job x=1h -); has --job --json
 words=(--retry 2 --retry-delay 1s -s ""); has TERM
 words=(--idle-timeout 5 -- slee); has sleep
 words=(check --max-age 1h -); has --json --warn

@@ -122,7 +122,7 @@ static void retry_on_timeout_only(void **state) {
   assert_int_equal(r.code, 124);
   char *rep = e2e_read(report);
   assert_non_null(strstr(rep, "\"attempts\":3,"));
-  assert_non_null(strstr(rep, "\"reason\":\"timeout\",\"timed_out\":true"));
+  assert_non_null(strstr(rep, "\"reason\":\"timeout\",\"ok\":false,\"timed_out\":true"));
   /* -t counts for each attempt on its own: three of them took 0.6 s. */
   assert_true(r.secs >= 0.55);
   free(rep);

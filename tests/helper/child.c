@@ -112,6 +112,9 @@ static int crit(const char *dir) {
 
 static int run(int argc, char **argv, int i);
 
+/* Where "spin" puts its work, so that the compiler keeps the loop. */
+static volatile unsigned long spin_sink;
+
 /* zleader: the rest of the script, in a thread that outlives main's. */
 struct script { int argc, i; char **argv; };
 
@@ -375,10 +378,9 @@ static int run(int argc, char **argv, int i) {
     } else if (strcmp(cmd, "spin") == 0) {
       struct timespec ts;
       double until = atof(arg), used = 0;
-      volatile unsigned long x = 0;
       while (used < until) {
         for (int k = 0; k < 100000; k++)
-          x += (unsigned long)k;
+          spin_sink += (unsigned long)k;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         used = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
       }

@@ -36,7 +36,7 @@ static void delay_doubles_with_jitter_bounds(void **state) {
 
 static void which_ends_are_retried(void **state) {
   struct ctrun_retry_on dflt = { .fail = true, .timeout = true }, on;
-  struct ctrun_attempt a;
+  struct ctrun_attempt a = { 0 };
   (void)state;
 #define A(code, why) (a.exit_code = (code), a.reason = CTRUN_REASON_##why, &a)
   assert_false(ctrun_retry_wanted(&dflt, A(0, EXIT)));
@@ -71,10 +71,31 @@ static void which_ends_are_retried(void **state) {
 #undef A
 }
 
+/* --ok-exit: what counts as success, and a success is never retried. */
+static void what_counts_as_success(void **state) {
+  uint32_t ok[8] = { 0 };
+  struct ctrun_retry_on dflt = { .fail = true, .timeout = true };
+  struct ctrun_attempt a = { 24, CTRUN_REASON_EXIT, 0, true };
+  (void)state;
+  ok[24 / 32] |= 1u << (24 % 32);
+  assert_true(ctrun_exit_ok(ok, CTRUN_REASON_EXIT, 0));
+  assert_true(ctrun_exit_ok(ok, CTRUN_REASON_EXIT, 24));
+  assert_true(ctrun_exit_ok(ok, CTRUN_REASON_LEFTOVERS, 24));
+  assert_false(ctrun_exit_ok(ok, CTRUN_REASON_EXIT, 23));
+  assert_false(ctrun_exit_ok(ok, CTRUN_REASON_EXIT, 24 + 256)); /* a Windows status */
+  assert_false(ctrun_exit_ok(ok, CTRUN_REASON_TIMEOUT, 0));     /* --preserve-status */
+  assert_false(ctrun_exit_ok(ok, CTRUN_REASON_SIGNAL, 0));
+  assert_false(ctrun_exit_ok(ok, CTRUN_REASON_MEMORY, 24));
+  assert_false(ctrun_retry_wanted(&dflt, &a));
+  a.ok = false;
+  assert_true(ctrun_retry_wanted(&dflt, &a));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(delay_doubles_with_jitter_bounds),
     cmocka_unit_test(which_ends_are_retried),
+    cmocka_unit_test(what_counts_as_success),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

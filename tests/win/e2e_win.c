@@ -1125,6 +1125,41 @@ static void idle_timeout_and_retry(void **state) {
   assert_non_null(strstr(text, "\"attempts\":3,"));
 }
 
+/* ---- history and monitoring ---- */
+
+/* ctrun.exe and ctrunw.exe write the history; last, check --job and
+ * metrics read it; --ok-exit, --on-finish (through cmd.exe) and --jitter
+ * work as on Unix. */
+static void history_and_monitoring(void **state) {
+  struct e2e *t = *state;
+  wchar_t hook[600], facts[MAX_PATH];
+  char text[8192];
+  assert_int_equal(RUN(t, L"-n", L"job", L"--", child, L"exit", L"0"), 0);
+  assert_int_equal(run_exe(t, ctrunw, (const wchar_t *const[]){ L"-n", L"job", L"--", child,
+                                                                  L"exit", L"3", NULL }),
+                   3);
+  assert_int_equal(RUN(t, L"-n", L"job", L"--ok-exit", L"24", L"--", child, L"exit", L"24"), 24);
+  assert_int_equal(RUN(t, L"last", L"--json", L"job"), 0);
+  if (strstr(t->out, "\"records\":3") == NULL)
+    fail_msg("last --json: %s / %s", t->out, t->err);
+  assert_non_null(strstr(t->out, "\"consecutive_failures\":0"));
+  assert_int_equal(RUN(t, L"check", L"--job", L"job=1h"), 0);
+  assert_int_equal(RUN(t, L"check", L"--job", L"nosuch=1h"), 2);
+  assert_int_equal(RUN(t, L"metrics"), 0);
+  assert_non_null(strstr(t->out, "ctrun_runs_total{name=\"job\",result=\"success\"} 2"));
+  assert_non_null(strstr(t->out, "ctrun_runs_total{name=\"job\",result=\"failure\"} 1"));
+  /* --on-finish through cmd.exe, with the run's facts. */
+  _snwprintf(facts, MAX_PATH, L"%ls\\facts.txt", t->dir);
+  _snwprintf(hook, 600, L"echo %%CTRUN_NAME%% %%CTRUN_EXIT%% %%CTRUN_REASON%%> %ls", facts);
+  assert_int_equal(RUN(t, L"-n", L"fin", L"--on-finish", hook, L"--", child, L"exit", L"5"), 5);
+  read_file(facts, text, sizeof text, NULL);
+  assert_non_null(strstr(text, "fin 5 exit"));
+  /* --jitter: below its bound. */
+  ULONGLONG t0 = GetTickCount64();
+  assert_int_equal(RUN(t, L"--jitter", L"300ms", L"--", child, L"exit", L"0"), 0);
+  assert_true(GetTickCount64() - t0 < 5000);
+}
+
 /* ---- limits, accounting and priority ---- */
 
 /* The number after "KEY": in TEXT (a report, ps --json); false if none. */
@@ -1440,6 +1475,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(exit_codes, setup, teardown),
     cmocka_unit_test_setup_teardown(foreign_state_directory_is_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(history_and_monitoring, setup, teardown),
     cmocka_unit_test_setup_teardown(not_found_and_not_executable, setup, teardown),
     cmocka_unit_test_setup_teardown(timeout_kills_the_tree, setup, teardown),
     cmocka_unit_test_setup_teardown(leftovers_are_killed, setup, teardown),
