@@ -248,7 +248,9 @@ static void the_cgroup_holds_what_nothing_else_sees(void **state) {
                         "sleep", "300", "}", "}", "exit", "0");
   assert_true(e2e_wait_file(pids, 10));
   e2e_sleep(0.2);
-  pid_t escapee = (pid_t)atoi(e2e_read(pids));
+  char *text = e2e_read(pids);
+  pid_t escapee = (pid_t)atoi(text);
+  free(text);
   char *cg = cgroup_of(escapee);
   if (strncmp(cg, "/ctrun-", 7) != 0 && strstr(cg, "/ctrun-") == NULL) {
     kill(escapee, SIGKILL);
@@ -282,7 +284,9 @@ static void cleanup_removes_a_stale_runs_cgroup(void **state) {
                         "sleep", "300", "}", "sleep", "300");
   assert_true(e2e_wait_file(pids, 10));
   e2e_sleep(0.2);
-  pid_t left = (pid_t)atoi(e2e_read(pids));
+  char *text = e2e_read(pids);
+  pid_t left = (pid_t)atoi(text);
+  free(text);
   char *cg = cgroup_of(left), path[600], alt[600];
   snprintf(path, sizeof path, "/sys/fs/cgroup%s", cg);
   snprintf(alt, sizeof alt, "/sys/fs/cgroup/unified%s", cg);

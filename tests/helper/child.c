@@ -114,6 +114,8 @@ static int run(int argc, char **argv, int i);
 
 /* Where "spin" puts its work, so that the compiler keeps the loop. */
 static volatile unsigned long spin_sink;
+/* What "touch" holds. */
+static volatile char *volatile touched;
 
 /* zleader: the rest of the script, in a thread that outlives main's. */
 struct script { int argc, i; char **argv; };
@@ -372,6 +374,7 @@ static int run(int argc, char **argv, int i) {
       volatile char *p = malloc(n); /* volatile: the writes must happen */
       if (p == NULL)
         return 93;
+      touched = p; /* reachable, for a leak checker */
       for (size_t k = 0; k < n; k += 4096)
         p[k] = 1;
       i++; /* kept, and resident, until the process exits */
