@@ -158,11 +158,13 @@ int ctrun_fd_lock(int fd, enum ctrun_lock_mode mode, uint64_t wait_ms) {
   struct itimerval it, old_it;
   int r;
 
-  if (wait_ms == 0) {
-    if (flock(fd, op | LOCK_NB) == 0)
-      return 0;
-    return errno == EWOULDBLOCK ? UV_EBUSY : -errno;
-  }
+  /* Free, as a lock usually is: no timer to arm. */
+  if (flock(fd, op | LOCK_NB) == 0)
+    return 0;
+  if (errno != EWOULDBLOCK)
+    return -errno;
+  if (wait_ms == 0)
+    return UV_EBUSY;
   if (wait_ms == CTRUN_DURATION_INF) {
     /* Interrupted only by a signal ctrun catches, which ends the wait. */
     return flock(fd, op) == 0 ? 0 : errno == EINTR ? UV_EBUSY : -errno;
