@@ -108,6 +108,21 @@ static void process_cap_ends_a_growing_tree(void **state) {
   free(rep);
 }
 
+/* A fork storm (bounded by RLIMIT_NPROC where that binds: not as root) is
+ * ended by --max-procs, and nothing of it survives. */
+static void process_cap_ends_a_fork_storm(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  NEED_TABLE();
+  E2E_RUN(t, &r, "--max-procs", "50", "-t", "60", "--report", e2e_path(t, "report.json"), "--",
+          "@child", "nproc", "4000", "forkstorm", "60");
+  assert_int_equal(r.code, 124);
+  assert_true(r.secs < 30);
+  char *rep = e2e_read(e2e_path(t, "report.json"));
+  assert_non_null(strstr(rep, "\"reason\":\"procs\""));
+  free(rep);
+}
+
 /* A busy loop hits --cpu-time; CPU of reaped processes counts too. */
 static void cpu_budget_ends_a_busy_loop(void **state) {
   struct e2e *t = *state;
@@ -392,6 +407,7 @@ int main(void) {
     E2E_TEST(memory_cap_kills_the_whole_tree),
     E2E_TEST(under_the_cap_the_tree_is_untouched_and_measured),
     E2E_TEST(process_cap_ends_a_growing_tree),
+    E2E_TEST(process_cap_ends_a_fork_storm),
     E2E_TEST(cpu_budget_ends_a_busy_loop),
     E2E_TEST(preserve_status_over_a_limit),
     E2E_TEST(nice_is_the_trees_niceness),
