@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctrun/duration.h"
+#include "ctrun/ping.h"
 #include "ctrun/size.h"
 #include "ctrun/signals.h"
 
@@ -295,7 +296,8 @@ enum {
   OPT_LOCK_WAIT, OPT_ON_BUSY, OPT_NAME, OPT_DETACH, OPT_LOG, OPT_QUIET_SUCCESS, OPT_REPORT,
   OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_DRY_RUN, OPT_WARN, OPT_CRIT,
   OPT_CLEANUP, OPT_CHILD_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY, OPT_RETRY_ON,
-  OPT_MAX_AGE, OPT_JOB, OPT_OUTPUT, OPT_JITTER, OPT_ON_FINISH, OPT_OK_EXIT, OPT_MEMORY, OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT
+  OPT_MAX_AGE, OPT_JOB, OPT_OUTPUT, OPT_JITTER, OPT_ON_FINISH, OPT_OK_EXIT, OPT_MEMORY,
+  OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT, OPT_PING, OPT_PING_FILE
 };
 
 static const struct optdef run_defs[] = {
@@ -324,6 +326,8 @@ static const struct optdef run_defs[] = {
   { 'o', "log", 1, OPT_LOG },
   { 0, "quiet-success", 0, OPT_QUIET_SUCCESS },
   { 0, "report", 1, OPT_REPORT },
+  { 0, "ping", 1, OPT_PING },
+  { 0, "ping-file", 1, OPT_PING_FILE },
   { 'q', "quiet", 0, OPT_QUIET },
   { 'v', "verbose", 0, OPT_VERBOSE },
   { 'h', "help", 0, OPT_HELP },
@@ -334,6 +338,19 @@ static const struct optdef run_defs[] = {
 static int get_path(struct parser *p, const char **out) {
   if (p->arg[0] == '\0')
     return fail(p, "empty file name for %s", p->used);
+  *out = p->arg;
+  return 0;
+}
+
+/* --ping URL, --ping-file FILE (whose URL is read when the run starts). */
+static int get_ping(struct parser *p, const char **out, bool file) {
+  char why[160];
+  if (!ctrun_ping_supported())
+    return fail(p, "%s: ctrun was built without HTTP support", p->used);
+  if (file)
+    return get_path(p, out);
+  if (ctrun_ping_url_check(p->arg, why, sizeof why) != 0)
+    return fail(p, "invalid URL '%s' for %s: %s", p->arg, p->used, why);
   *out = p->arg;
   return 0;
 }
@@ -420,6 +437,8 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
     case OPT_LOG: r = get_path(&p, &o->log_path); break;
     case OPT_QUIET_SUCCESS: o->quiet_success = true; break;
     case OPT_REPORT: r = get_path(&p, &o->report_path); break;
+    case OPT_PING: r = get_ping(&p, &o->ping_url, false); break;
+    case OPT_PING_FILE: r = get_ping(&p, &o->ping_file, true); break;
     case OPT_QUIET: o->verbosity = -1; break;
     case OPT_VERBOSE: o->verbosity = 1; break;
     case OPT_HELP: return CTRUN_PARSE_HELP;
@@ -443,6 +462,10 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
       fail(&p, "--lock-wait needs a lock file (-l FILE)");
     else
       fail(&p, "--on-busy=%s needs a lock file (-l FILE)", on_busy[o->on_busy]);
+    return CTRUN_PARSE_ERROR;
+  }
+  if (o->ping_url != NULL && o->ping_file != NULL) {
+    fail(&p, "--ping and --ping-file: give one of them");
     return CTRUN_PARSE_ERROR;
   }
   if (retry_extra != NULL && !retry_given) {

@@ -20,6 +20,7 @@
 #include "ctrun/lock.h"
 #include "ctrun/msg.h"
 #include "ctrun/output.h"
+#include "ctrun/ping.h"
 #include "ctrun/proc.h"
 #include "ctrun/registry.h"
 #include "ctrun/relay.h"
@@ -71,6 +72,7 @@ struct run {
   const char *limits_by;    /* "kernel", "sampling"; NULL: no limits */
   long unkillable[CTRUN_UNKILLABLE_LISTED]; /* members ctrun could not signal */
   int nunkillable;
+  struct ctrun_ping ping; /* --ping, --ping-file */
 };
 
 static void close_handles(struct run *r) {
@@ -672,6 +674,8 @@ static int start_attempt(struct run *r) {
   }
   ctrun_detach_ready(r->detach, 0, true, r->out.log_fd);
   ctrun_debug("run %s (%s) started: pid %ld", r->id, o->name, r->entry.child_pid);
+  if (r->attempts == 1)
+    ctrun_ping_start(&r->ping, r->id, o->name, r->rid);
 
   uv_update_time(&r->loop); /* the spawn may have taken a while */
   if (o->timeout_ms != 0)
@@ -995,6 +999,8 @@ int ctrun_run(struct ctrun_run_opts *o) {
       return CTRUN_EXIT_FAILURE;
     }
   }
+  if (ctrun_ping_open(&r->ping, o) != 0)
+    return CTRUN_EXIT_FAILURE;
   if (o->detach && o->lock_path != NULL) {
     code = busy_in_caller(r, &skipped);
     if (code >= 0)
@@ -1062,6 +1068,7 @@ int ctrun_run(struct ctrun_run_opts *o) {
   ctrun_output_finish(&r->out, &res);
   ctrun_report_write(&r->out, &res);
   record_history(r, &res);
+  ctrun_ping_finish(&r->ping, &res, &r->out, o->log_path);
   uv_loop_close(&r->loop);
   free_env(r->env);
   ctrun_output_close(&r->out);

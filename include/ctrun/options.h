@@ -49,6 +49,8 @@ struct ctrun_run_opts {
   const char *log_path;
   bool quiet_success;
   const char *report_path; /* "-": stderr */
+  const char *ping_url;    /* --ping URL (see ping.h); NULL: none */
+  const char *ping_file;   /* --ping-file FILE: the URL is its first line */
   int verbosity;
   char **argv; /* the command, NULL-terminated */
   int argc;

@@ -14,6 +14,7 @@ _ctrun_takes_value() {
       -w | --lock-wait | --on-busy | -n | --name | -o | --log | --report | \
       --child-timeout | --idle-timeout | --retry | --retry-delay | --retry-on | \
       --memory | --max-procs | --cpu-time | --nice | --ok-exit | --jitter | --on-finish | \
+      --ping | --ping-file | \
       --warn | --crit | --max-age | --mem-warn | --mem-crit | --job | -o | --output)
       return 0 ;;
   esac
@@ -56,7 +57,7 @@ _ctrun_value() {
       done
       ;;
     --leftovers) _ctrun_words "kill wait" "$cur" ;;
-    -l | --lock | -o | --log | --report)
+    -l | --lock | -o | --log | --report | --ping-file)
       local IFS=$'\n'
       COMPREPLY=($(compgen -f -- "$cur"))
       compopt -o filenames 2>/dev/null
@@ -204,7 +205,7 @@ _ctrun() {
         --retry-delay --retry-on --ok-exit --jitter --on-finish --memory --max-procs
         --cpu-time --nice -n --name -d
         --detach -o --log --quiet-success
-        --report -q --quiet -v --verbose -h --help -V --version --" "$cur"
+        --report --ping --ping-file -q --quiet -v --verbose -h --help -V --version --" "$cur"
       ;;
     *)
       if [ "$COMP_CWORD" -eq 1 ]; then
