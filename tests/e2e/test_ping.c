@@ -363,8 +363,11 @@ static void a_retry_does_not_inherit_the_pings_socket(void **state) {
   E2E_RUN(t, &res, "--ping", s.url, "--retry", "1", "--retry-delay", "0.5", "--", "@child", "fds",
           "fails", count, "1");
   assert_int_equal(res.code, 0);
-  /* Both attempts print their descriptors above 2: none. */
-  assert_int_equal(lines_with(res.out, "none"), 2);
+  /* Both attempts print their descriptors above 2 ("none", unless the
+   * test itself inherited some): the same. */
+  char first[256], second[256];
+  if (sscanf(res.out, "%255[^\n]\n%255[^\n]", first, second) != 2 || strcmp(first, second) != 0)
+    fail_msg("the second attempt had other descriptors open: %s", res.out);
   server_stop(&s);
 }
 
@@ -510,6 +513,8 @@ static void https_with_a_private_ca(void **state) {
   struct req r[8];
   char cmd[4096], shown[100];
 
+  if (system("openssl version >/dev/null 2>&1") != 0)
+    skip(); /* no openssl(1) to make a CA with (.ci/run installs it) */
   snprintf(cmd, sizeof cmd,
            "cd '%s' && exec >openssl.log 2>&1 && "
            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
