@@ -346,7 +346,7 @@ static int get_path(struct parser *p, const char **out) {
 static int get_ping(struct parser *p, const char **out, bool file) {
   char why[160];
   if (!ctrun_ping_supported())
-    return fail(p, "%s: ctrun was built without HTTP support", p->used);
+    return fail(p, "%s: this ctrun was built without HTTP support", p->used);
   if (file)
     return get_path(p, out);
   if (ctrun_ping_url_check(p->arg, why, sizeof why) != 0)

@@ -127,7 +127,7 @@ int ctrun_ping_open(struct ctrun_ping *p, const struct ctrun_run_opts *o) {
   if (o->ping_url == NULL && o->ping_file == NULL)
     return 0;
   if (!ctrun_ping_supported()) {
-    ctrun_error("%s: ctrun was built without HTTP support", o->ping_url ? "--ping" : "--ping-file");
+    ctrun_error("%s: this ctrun was built without HTTP support", o->ping_url ? "--ping" : "--ping-file");
     return -1;
   }
   if (url == NULL) {
