@@ -194,6 +194,20 @@ static void start_then_success_with_the_run_id(void **state) {
   expect_path(&r[2], "GET", want);
   snprintf(want, sizeof want, "/key/my-job?create=1&rid=%s", rid);
   expect_path(&r[3], "GET", want);
+
+  /* A detached run: its supervisor pings, after the caller has returned. */
+  E2E_RUN(t, &res, "-d", "--ping", s.url, "--", "@child", "sleep", "0.3", "exit", "0");
+  assert_int_equal(res.code, 0);
+  for (int i = 0; i < 500 && requests(&s, r, 8) < 6; i++)
+    e2e_sleep(0.02);
+  assert_int_equal(requests(&s, r, 8), 6);
+  assert_non_null(strstr(r[4].path, "/s3cr3t-uuid/start?rid="));
+  assert_non_null(strstr(r[5].path, "/s3cr3t-uuid?rid="));
+  assert_string_equal(r[4].path + strlen("/s3cr3t-uuid/start"), r[5].path + strlen("/s3cr3t-uuid"));
+  /* The supervisor goes once the end ping is sent (the server, marked too, stays). */
+  for (int i = 0; i < 500 && e2e_count_marked(t) > 1; i++)
+    e2e_sleep(0.02);
+  assert_int_equal(e2e_count_marked(t), 1);
   server_stop(&s);
 }
 
