@@ -108,7 +108,7 @@ static int parse(const char *url, struct ctrun_ping *p, char *why, size_t whylen
   /* Shown: scheme://host[:port], never the user, the path or the query. */
   snprintf(p->shown, sizeof p->shown, "%.*s%.*s", (int)(scheme + 3), url,
            (int)(end - host) < 200 ? (int)(end - host) : 200, host);
-  for (char *c = p->shown; *c != '\0' && *c != ':'; c++)
+  for (char *c = p->shown; *c != '\0'; c++)
     if (*c >= 'A' && *c <= 'Z')
       *c = (char)(*c - 'A' + 'a');
   return 0;
