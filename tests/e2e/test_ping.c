@@ -566,6 +566,36 @@ static void https_with_a_private_ca(void **state) {
   server_stop(&s);
 }
 
+/* Whether libcurl is mapped into process PID. */
+static bool maps_curl(pid_t pid) {
+  char path[64], *text;
+  bool found;
+  snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+  text = e2e_read(path);
+  found = strstr(text, "libcurl") != NULL;
+  free(text);
+  return found;
+}
+
+/* A run that pings nothing does not load libcurl (its thirty libraries
+ * tripled the cost of every run); one that pings does, when it pings. */
+static void only_runs_that_ping_load_libcurl(void **state) {
+  struct e2e *t = *state;
+  struct server s;
+  const char *ready = e2e_path(t, "ready");
+  pid_t run = E2E_START(t, "--", "@child", "pidfile", ready, "sleep", "1");
+  assert_true(e2e_wait_file(ready, 10));
+  assert_false(maps_curl(run));
+  assert_int_equal(e2e_wait(run, 30), 0);
+  SERVER(t, &s, "hc", NULL);
+  unlink(ready);
+  run = E2E_START(t, "--ping", s.url, "--", "@child", "pidfile", ready, "sleep", "1");
+  assert_true(e2e_wait_file(ready, 10));
+  e2e_sleep(0.3);
+  assert_true(maps_curl(run));
+  assert_int_equal(e2e_wait(run, 30), 0);
+}
+
 int main(void) {
   /* The test's requests go to its own server, never through a proxy. */
   static const char *const proxies[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ALL_PROXY",
@@ -588,6 +618,7 @@ int main(void) {
     PING_TEST(a_skipped_run_sends_nothing),
     PING_TEST(https_with_a_private_ca),
     PING_TEST(a_slow_server_holds_the_run_only_so_long),
+    PING_TEST(only_runs_that_ping_load_libcurl),
   };
   return e2e_main("e2e-ping", tests, sizeof tests / sizeof tests[0]);
 }
