@@ -132,6 +132,7 @@ int ctrun_os_cgroup_new(const char *id, const struct ctrun_limits *l, bool *kern
   struct ctrun_os_cgroup *cg;
   char own[PATH_MAX], mount[PATH_MAX], text[512], num[32];
   bool mem, pids;
+  int fd;
 
   *kernel = false;
   if (own_cgroup(own, sizeof own, mount) != 0)
@@ -146,10 +147,14 @@ int ctrun_os_cgroup_new(const char *id, const struct ctrun_limits *l, bool *kern
     return UV_ENOSYS; /* not ours to create here */
   }
   cg->dir = open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg->dir < 0 || read_at(cg->dir, "cgroup.events", text, sizeof text) < 0) {
+  /* Usable only if the command can be moved in: a cgroup ctrun may make
+   * but not fill (a delegation that stops short) is no use. */
+  if (cg->dir < 0 || read_at(cg->dir, "cgroup.events", text, sizeof text) < 0 ||
+      (fd = openat(cg->dir, "cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0) {
     ctrun_os_cgroup_free(cg);
     return UV_ENOSYS;
   }
+  close(fd);
   /* The controllers enabled for ctrun's cgroup's children: the caps the
    * kernel can hold.  All of them, or none (ctrun then samples). */
   if (read_at(cg->dir, "cgroup.controllers", text, sizeof text) < 0)
