@@ -47,8 +47,17 @@ cleanup() {
 trap cleanup EXIT
 
 log "creating the Wine prefix"
-wineboot -i >/dev/null 2>&1
-wineserver -w
+# wineboot has failed once in CI (exit 53) and worked on the next try: a
+# prefix that cannot be made after three tries is a real failure.
+for try in 1 2 3; do
+  if wineboot -i >/dev/null 2>&1 && wineserver -w; then
+    break
+  fi
+  [ "$try" = 3 ] && { log "cannot create the Wine prefix"; exit 1; }
+  log "wineboot failed (try $try); again"
+  wineserver -k 2>/dev/null || true
+  sleep 2
+done
 # One server for the whole run: each test would otherwise pay its start-up.
 # Its helper processes (services.exe and co.) start with the first program
 # and keep that program's stdout and stderr: start them here, on /dev/null,
