@@ -419,3 +419,21 @@ void ctrun_ping_finish(struct ctrun_ping *p, const struct ctrun_result *res,
   send_job(&j, NULL);
   free(body);
 }
+
+#if !defined(CTRUN_HTTP_CURL) && !defined(CTRUN_HTTP_WINHTTP)
+/* Built without an HTTP client (-Dping=disabled, or none found): --ping
+ * is refused before anything runs. */
+bool ctrun_http_available(void) { return false; }
+
+int ctrun_http_init(void) { return -1; }
+
+enum ctrun_http_result ctrun_http_send(const char *url, const char *body, size_t len,
+                                       uint64_t timeout_ms, char *why, size_t whylen) {
+  (void)url;
+  (void)body;
+  (void)len;
+  (void)timeout_ms;
+  snprintf(why, whylen, "ctrun was built without HTTP support");
+  return CTRUN_HTTP_FAIL;
+}
+#endif

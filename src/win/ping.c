@@ -253,20 +253,4 @@ enum ctrun_http_result ctrun_http_send(const char *url, const char *body, size_t
   return res;
 }
 
-#else /* built without WinHTTP */
-
-bool ctrun_http_available(void) { return false; }
-
-int ctrun_http_init(void) { return -1; }
-
-enum ctrun_http_result ctrun_http_send(const char *url, const char *body, size_t len,
-                                       uint64_t timeout_ms, char *why, size_t whylen) {
-  (void)url;
-  (void)body;
-  (void)len;
-  (void)timeout_ms;
-  snprintf(why, whylen, "ctrun was built without HTTP support");
-  return CTRUN_HTTP_FAIL;
-}
-
 #endif

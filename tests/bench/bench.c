@@ -964,44 +964,51 @@ static int bench_relay(void) {
   return 0;
 }
 
-/* ---- 8. the cost of --child-timeout --------------------------------------- */
-
-static int bench_govern(void) {
-  char state[4200];
-  enum { PROCS = 100 };
-  char *tree[2][16 + 4 * PROCS];
-  int a;
-  use_state_dir(state, sizeof state, "state");
-  /* Per run: a command with no tree at all. */
+/* The per-run cost of OPT (NULL-terminated, before "--"): N interleaved
+ * runs of "ctrun OPT -- true" and "ctrun -- true"; medians in *BASE and
+ * *WITH, in ms. */
+static void per_run_cost(char *const *opt, int n, double *base, double *with) {
   char *v_c[] = { (char *)CTRUN, "--", (char *)TRUE_, NULL };
-  char *v_g[] = { (char *)CTRUN, "--child-timeout", "30s", "--", (char *)TRUE_, NULL };
-  int n = rounds(200);
+  char *v_o[16];
+  int a = 0;
   double *t0 = calloc((size_t)n, sizeof(double)), *t1 = calloc((size_t)n, sizeof(double));
+  v_o[a++] = (char *)CTRUN;
+  for (; *opt != NULL && a < 12; opt++)
+    v_o[a++] = *opt;
+  v_o[a++] = "--";
+  v_o[a++] = (char *)TRUE_;
+  v_o[a] = NULL;
   for (int i = -10; i < n; i++) {
-    double x = timed(i % 2 ? v_c : v_g, 0, NULL), y = timed(i % 2 ? v_g : v_c, 0, NULL);
+    double x = timed(i % 2 ? v_c : v_o, 0, NULL), y = timed(i % 2 ? v_o : v_c, 0, NULL);
     if (i >= 0) {
       t0[i] = i % 2 ? x : y;
       t1[i] = i % 2 ? y : x;
     }
   }
-  /* While a tree of 100 processes runs: --child-timeout 1h looks at it
-   * once a second (its longest interval; at the shortest, 50 ms, the
-   * processes would be killed), so the cost of one look is measured over
-   * ten of them, on the CPU clock of ctrun's loop thread (schedstat, in
-   * ns), read just before the deadline ends the run. */
-  const char *secs = "12";
+  *base = median(t0, n);
+  *with = median(t1, n);
+  free(t0);
+  free(t1);
+}
+
+/* The CPU (ms) that ctrun's loop thread burns over the first 11 s of a
+ * tree of TREE_PROCS sleeping processes, without OPT (cpu[0]) and with it
+ * (cpu[1]), averaged over *NRUNS interleaved runs of each; read from
+ * schedstat just before the deadline ends the run. */
+enum { TREE_PROCS = 100 };
+static void tree_cpu(char *const *opt, const char *what, double cpu[2], int *nruns) {
+  char *tree[2][16 + 4 * TREE_PROCS];
+  int m = rounds(2) < 2 ? 2 : rounds(2);
   for (int v = 0; v < 2; v++) {
-    a = 0;
+    int a = 0;
     tree[v][a++] = (char *)CTRUN;
     tree[v][a++] = "-t";
-    tree[v][a++] = (char *)secs;
-    if (v == 1) {
-      tree[v][a++] = "--child-timeout";
-      tree[v][a++] = "1h";
-    }
+    tree[v][a++] = "12";
+    for (char *const *o = opt; v == 1 && *o != NULL; o++)
+      tree[v][a++] = *o;
     tree[v][a++] = "--";
     tree[v][a++] = (char *)TESTCHILD;
-    for (int i = 0; i < PROCS - 1; i++) {
+    for (int i = 0; i < TREE_PROCS - 1; i++) {
       tree[v][a++] = "{";
       tree[v][a++] = "sleep";
       tree[v][a++] = "60";
@@ -1011,8 +1018,7 @@ static int bench_govern(void) {
     tree[v][a++] = "60";
     tree[v][a] = NULL;
   }
-  int m = rounds(2) < 2 ? 2 : rounds(2);
-  double cpu[2] = { 0, 0 };
+  cpu[0] = cpu[1] = 0;
   for (int i = 0; i < m; i++)
     for (int v = 0; v < 2; v++) {
       int k = (i + v) % 2;
@@ -1022,27 +1028,46 @@ static int bench_govern(void) {
       snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
       FILE *f = fopen(path, "r");
       if (f == NULL || fgets(text, sizeof text, f) == NULL)
-        die("govern: cannot read %s", path);
+        die("%s: cannot read %s", what, path);
       fclose(f);
       cpu[k] += atof(text) / 1e6;
       if (finish(pid, NULL) != 124)
-        die("govern: the tree's run did not time out");
+        die("%s: the tree's run did not time out", what);
     }
-  int procs = 0;
+  cpu[0] /= m;
+  cpu[1] /= m;
+  *nruns = m;
+}
+
+/* ---- 8. the cost of --child-timeout --------------------------------------- */
+
+static int bench_govern(void) {
+  char state[4200];
+  char *opt[] = { "--child-timeout", "30s", NULL }, *slow[] = { "--child-timeout", "1h", NULL };
+  double base, with, cpu[2];
+  int n = rounds(200), m, procs = 0;
+  use_state_dir(state, sizeof state, "state");
+  /* Per run: a command with no tree at all. */
+  per_run_cost(opt, n, &base, &with);
+  /* While a tree of 100 processes runs: --child-timeout 1h looks at it
+   * once a second (its longest interval; at the shortest, 50 ms, the
+   * processes would be killed), so the cost of one look is measured over
+   * ten of them. */
+  tree_cpu(slow, "govern", cpu, &m);
   DIR *d = opendir("/proc");
   for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;)
     procs += de->d_name[0] >= '1' && de->d_name[0] <= '9';
   if (d != NULL)
     closedir(d);
-  double look = (cpu[1] - cpu[0]) / m / 10;
+  double look = (cpu[1] - cpu[0]) / 10;
   header("the cost of --child-timeout");
   printf("per run, %d interleaved runs of each, ms:\n", n);
-  printf("  %-40s %8.3f\n", "ctrun -- true", median(t0, n));
-  printf("  %-40s %8.3f\n", "ctrun --child-timeout 30s -- true", median(t1, n));
+  printf("  %-40s %8.3f\n", "ctrun -- true", base);
+  printf("  %-40s %8.3f\n", "ctrun --child-timeout 30s -- true", with);
   printf("CPU of ctrun's loop over the first 11 s of a tree of %d sleeping\n"
-         "processes (%d runs each; %d processes on the machine):\n", PROCS, m, procs);
-  printf("  %-40s %8.2f ms\n", "without", cpu[0] / m);
-  printf("  %-40s %8.2f ms\n", "--child-timeout 1h (a look a second)", cpu[1] / m);
+         "processes (%d runs each; %d processes on the machine):\n", TREE_PROCS, m, procs);
+  printf("  %-40s %8.2f ms\n", "without", cpu[0]);
+  printf("  %-40s %8.2f ms\n", "--child-timeout 1h (a look a second)", cpu[1]);
   printf("  one look at the tree: %.3f ms of CPU; at the shortest interval (50 ms),\n"
          "  %.1f%% of one core\n", look, look / 50 * 100);
   if (count_runs(state) != 0)
@@ -1061,70 +1086,22 @@ static int bench_govern(void) {
  * loop burns sampling a tree of 100 processes every 100 ms for 11 s. */
 static int bench_limits(void) {
   char state[4200];
-  enum { PROCS = 100 };
-  char *tree[2][16 + 4 * PROCS];
-  int a;
+  char *opt[] = { "--memory", "10G", NULL };
+  double base, with, cpu[2];
+  int n = rounds(200), m;
   use_state_dir(state, sizeof state, "state");
-  char *v_c[] = { (char *)CTRUN, "--", (char *)TRUE_, NULL };
-  char *v_l[] = { (char *)CTRUN, "--memory", "10G", "--", (char *)TRUE_, NULL };
-  int n = rounds(200);
-  double *t0 = calloc((size_t)n, sizeof(double)), *t1 = calloc((size_t)n, sizeof(double));
-  for (int i = -10; i < n; i++) {
-    double x = timed(i % 2 ? v_c : v_l, 0, NULL), y = timed(i % 2 ? v_l : v_c, 0, NULL);
-    if (i >= 0) {
-      t0[i] = i % 2 ? x : y;
-      t1[i] = i % 2 ? y : x;
-    }
-  }
-  for (int v = 0; v < 2; v++) {
-    a = 0;
-    tree[v][a++] = (char *)CTRUN;
-    tree[v][a++] = "-t";
-    tree[v][a++] = "12";
-    if (v == 1) {
-      tree[v][a++] = "--memory";
-      tree[v][a++] = "10G";
-    }
-    tree[v][a++] = "--";
-    tree[v][a++] = (char *)TESTCHILD;
-    for (int i = 0; i < PROCS - 1; i++) {
-      tree[v][a++] = "{";
-      tree[v][a++] = "sleep";
-      tree[v][a++] = "60";
-      tree[v][a++] = "}";
-    }
-    tree[v][a++] = "sleep";
-    tree[v][a++] = "60";
-    tree[v][a] = NULL;
-  }
-  int m = rounds(2) < 2 ? 2 : rounds(2);
-  double cpu[2] = { 0, 0 };
-  for (int i = 0; i < m; i++)
-    for (int v = 0; v < 2; v++) {
-      int k = (i + v) % 2;
-      char path[64], text[256];
-      pid_t pid = start(tree[k], -1, -1);
-      nap_ms(11000);
-      snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
-      FILE *f = fopen(path, "r");
-      if (f == NULL || fgets(text, sizeof text, f) == NULL)
-        die("limits: cannot read %s", path);
-      fclose(f);
-      cpu[k] += atof(text) / 1e6;
-      if (finish(pid, NULL) != 124)
-        die("limits: the tree's run did not time out");
-    }
-  double sample = (cpu[1] - cpu[0]) / m / 110;
+  per_run_cost(opt, n, &base, &with);
+  tree_cpu(opt, "limits", cpu, &m);
+  double sample = (cpu[1] - cpu[0]) / 110;
   header("the cost of the limits (--memory)");
   printf("per run, %d interleaved runs of each, ms:\n", n);
-  printf("  %-40s %8.3f\n", "ctrun -- true", median(t0, n));
-  printf("  %-40s %8.3f\n", "ctrun --memory 10G -- true", median(t1, n));
+  printf("  %-40s %8.3f\n", "ctrun -- true", base);
+  printf("  %-40s %8.3f\n", "ctrun --memory 10G -- true", with);
   printf("CPU of ctrun's loop over the first 11 s of a tree of %d sleeping\n"
-         "processes (%d runs each):\n", PROCS, m);
-  printf("  %-40s %8.2f ms\n", "without", cpu[0] / m);
-  printf("  %-40s %8.2f ms\n", "--memory 10G (a sample every 100 ms)", cpu[1] / m);
-  printf("  one sample of the tree: %.3f ms of CPU, %.2f%% of one core\n", sample,
-         sample / 100 * 100);
+         "processes (%d runs each):\n", TREE_PROCS, m);
+  printf("  %-40s %8.2f ms\n", "without", cpu[0]);
+  printf("  %-40s %8.2f ms\n", "--memory 10G (a sample every 100 ms)", cpu[1]);
+  printf("  one sample of the tree: %.3f ms of CPU, %.2f%% of one core\n", sample, sample);
   if (count_runs(state) != 0)
     die("limits: entries left behind in the state directory");
   return 0;
