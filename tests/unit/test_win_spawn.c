@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "../../src/win/internal.h"
+#include "../win/util.h"
 
 /* Windows normalizes a path before it opens it (trailing dots and spaces
  * of the last component go), and CreateProcess decides "batch file" by
@@ -66,28 +67,6 @@ static void path_entries_as_cmd_reads_them(void **state) {
 }
 
 static wchar_t root[MAX_PATH];
-
-/* Delete DIR and everything in it. */
-static void remove_tree(const wchar_t *dir) {
-  WIN32_FIND_DATAW fd;
-  wchar_t pattern[MAX_PATH], path[MAX_PATH];
-  HANDLE h;
-  _snwprintf(pattern, MAX_PATH, L"%ls\\*", dir);
-  h = FindFirstFileW(pattern, &fd);
-  if (h != INVALID_HANDLE_VALUE) {
-    do {
-      if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
-        continue;
-      _snwprintf(path, MAX_PATH, L"%ls\\%ls", dir, fd.cFileName);
-      if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-        remove_tree(path);
-      else
-        DeleteFileW(path);
-    } while (FindNextFileW(h, &fd));
-    FindClose(h);
-  }
-  RemoveDirectoryW(dir);
-}
 
 static void make(const wchar_t *rel, bool dir) {
   wchar_t p[MAX_PATH];

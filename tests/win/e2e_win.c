@@ -17,6 +17,8 @@
 #include <wchar.h>
 #include <cmocka.h>
 
+#include "util.h"
+
 static wchar_t ctrun[MAX_PATH], ctrunw[MAX_PATH], child[MAX_PATH];
 
 struct e2e {
@@ -26,44 +28,12 @@ struct e2e {
   int npaths;
 };
 
-/* The path in environment variable NAME, made absolute: under Wine, meson
- * passes Unix paths, which the current drive maps. */
-static void env_path(const wchar_t *name, wchar_t *buf) {
-  wchar_t raw[MAX_PATH];
-  DWORD n = GetEnvironmentVariableW(name, raw, MAX_PATH);
-  if (n == 0 || n >= MAX_PATH) {
-    fprintf(stderr, "e2e-win: set %ls to the built program\n", name);
-    exit(2);
-  }
-  GetFullPathNameW(raw, MAX_PATH, buf, NULL);
-}
+static void env_path(const wchar_t *name, wchar_t *buf) { env_path_of("e2e-win", name, buf); }
 
 static wchar_t *path_in(struct e2e *t, const wchar_t *name) {
   wchar_t *p = t->paths[t->npaths++ % 64];
   _snwprintf(p, MAX_PATH, L"%ls\\%ls", t->dir, name);
   return p;
-}
-
-/* Delete DIR and everything in it. */
-static void remove_tree(const wchar_t *dir) {
-  WIN32_FIND_DATAW fd;
-  wchar_t pattern[MAX_PATH], path[MAX_PATH];
-  HANDLE h;
-  _snwprintf(pattern, MAX_PATH, L"%ls\\*", dir);
-  h = FindFirstFileW(pattern, &fd);
-  if (h != INVALID_HANDLE_VALUE) {
-    do {
-      if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
-        continue;
-      _snwprintf(path, MAX_PATH, L"%ls\\%ls", dir, fd.cFileName);
-      if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-        remove_tree(path);
-      else
-        DeleteFileW(path);
-    } while (FindNextFileW(h, &fd));
-    FindClose(h);
-  }
-  RemoveDirectoryW(dir);
 }
 
 static int setup(void **state) {
