@@ -68,16 +68,21 @@ static uint64_t ms_since(uint64_t t0) { return (uv_hrtime() - t0) / 1000000; }
  * could not be killed. */
 static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_after_ms, int *left) {
   struct ctrun_proctab *tab = ctrun_proctab_load();
-  int found = ctrun_proctab_count(tab, e), n = found;
+  int found = ctrun_proctab_count(tab, e), n, sent;
   uint64_t t0 = uv_hrtime(), grace = kill_after_ms < CLEANUP_GRACE_MS ? kill_after_ms
                                                                       : CLEANUP_GRACE_MS;
 
-  if (found > 0) {
-    ctrun_proctab_signal(tab, e, sig);
+  /* Signalled even when the first listing found nothing: its passes read
+   * the table again and again, and catch a process hopping from pid to
+   * pid that one listing can miss. */
+  sent = ctrun_proctab_signal(tab, e, sig);
+  if (sent > found)
+    found = sent;
+  n = found;
 #ifdef SIGCONT
+  if (found > 0)
     ctrun_proctab_signal(tab, e, SIGCONT);
 #endif
-  }
   /* Gone when two readings in a row find nothing: one reading can miss a
    * process that hops from pid to pid just as its row is read. */
   for (int empty = n > 0 ? 0 : 2; empty < 2 && ms_since(t0) < grace + CLEANUP_KILL_MS;) {

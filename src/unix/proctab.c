@@ -596,9 +596,29 @@ struct remains {
   const struct ctrun_entry *e;
   bool group; /* the recorded group is still the run's */
   int sig, fresh, done;
-  pid_t self;
+  pid_t self, own_group;
   struct ctrun_pidset signalled;
+  struct ctrun_pidset groups; /* sessions' groups signalled as a whole */
 };
+
+/* A remain P that leads-group of a session of its own (it or an ancestor
+ * called setsid): its group is signalled as a whole, once, so that a
+ * process hopping from pid to pid there is reached at once, however fast
+ * it hops.  Not when the group's leader lives and is not the run's: that
+ * is a session the run did not make (a login shell's), which a process of
+ * the run may have joined. */
+static void signal_session_group(struct remains *w, const struct ctrun_pinfo *p) {
+  char tag[CTRUN_ID_LEN + 1];
+  uint64_t start;
+  if (p->sid <= 1 || p->pgid != p->sid || p->pgid == w->own_group || p->pgid == w->e->pgid ||
+      set_find(&w->groups, p->pgid) != NULL)
+    return;
+  if (p->pgid != p->pid && ctrun_os_proc_start(p->pgid, &start) == 0 &&
+      (ctrun_os_proc_tag(p->pgid, tag, sizeof tag) != 0 || strcmp(tag, w->e->id) != 0))
+    return;
+  if (set_put(&w->groups, p->pgid, 0, 0) == 0)
+    kill(-p->pgid, w->sig);
+}
 
 /* A remain of the run is signalled as soon as it is read, and once. */
 static void on_remain(const struct ctrun_pinfo *p, void *arg) {
@@ -609,6 +629,7 @@ static void on_remain(const struct ctrun_pinfo *p, void *arg) {
   if (!(w->group && p->pgid == w->e->pgid) &&
       (ctrun_os_proc_tag(p->pid, tag, sizeof tag) != 0 || strcmp(tag, w->e->id) != 0))
     return;
+  signal_session_group(w, p);
   if (set_put(&w->signalled, p->pid, p->start, 0) != 0)
     return;
   w->fresh++;
@@ -631,6 +652,7 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
   w.group = group_is_ours(tab, e);
   w.sig = sig;
   w.self = getpid();
+  w.own_group = getpgrp();
   /* Not from TAB, read before: the table is read again and each remain
    * signalled as it is read, until two passes find none new (bounded),
    * as for a live run's tree, so that a process hopping from pid to pid
@@ -644,5 +666,6 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
       break;
   }
   set_free(&w.signalled);
+  set_free(&w.groups);
   return r != 0 ? r : w.done;
 }
