@@ -133,6 +133,27 @@ int ctrun_cmd_ps(const struct ctrun_ps_opts *o) {
       ctrun_json_argv(stdout, e->argv);
       fputs(",\"lock\":", stdout);
       ctrun_json_string_or_null(stdout, e->lock);
+      /* Every lock: the file's, then the fleet locks with their tokens
+       * and leases. */
+      fputs(",\"locks\":[", stdout);
+      if (e->lock != NULL) {
+        fputs("{\"backend\":\"file\",\"where\":", stdout);
+        ctrun_json_string(stdout, e->lock);
+        fputs(",\"token\":null,\"lease_expires\":null}", stdout);
+      }
+      for (int k = 0; k < e->nleases; k++) {
+        const struct ctrun_entry_lease *l = &e->leases[k];
+        printf("%s{\"backend\":", e->lock != NULL || k > 0 ? "," : "");
+        ctrun_json_string(stdout, l->backend);
+        fputs(",\"where\":", stdout);
+        ctrun_json_string(stdout, l->where);
+        fputs(",\"token\":", stdout);
+        ctrun_json_string(stdout, l->token);
+        fputs(",\"lease_expires\":", stdout);
+        ctrun_json_time(stdout, l->expires_ms);
+        putchar('}');
+      }
+      putchar(']');
       fputs(",\"log\":", stdout);
       ctrun_json_string_or_null(stdout, e->log);
       printf(",\"children_killed\":%d", e->children_killed);

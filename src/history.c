@@ -34,7 +34,8 @@ static enum ctrun_outcome outcome_of(enum ctrun_reason r, bool ok) {
   case CTRUN_REASON_STOPPED:
   case CTRUN_REASON_MEMORY:
   case CTRUN_REASON_PROCS:
-  case CTRUN_REASON_CPU: return CTRUN_OUTCOME_TIMEOUT;
+  case CTRUN_REASON_CPU:
+  case CTRUN_REASON_LOCK_LOST: return CTRUN_OUTCOME_TIMEOUT;
   default: return CTRUN_OUTCOME_FAILURE;
   }
 }
@@ -152,7 +153,7 @@ int ctrun_hrec_parse(const char *line, size_t len, struct ctrun_hrec *out) {
       return UV_EINVAL;
   if (!lit(&c, "]}") || c.s != c.end || out->id[0] == '\0' || out->name[0] == '\0')
     return UV_EINVAL;
-  for (int r = 0; r <= CTRUN_REASON_CPU && !found; r++)
+  for (int r = 0; r <= CTRUN_REASON_LAST && !found; r++)
     if (strcmp(reason, ctrun_reason_name((enum ctrun_reason)r)) == 0) {
       out->reason = (enum ctrun_reason)r;
       found = true;

@@ -111,6 +111,18 @@ static bool holder_id_valid(const char *v) {
   return true;
 }
 
+/* A host name as a fleet lock's holder gives it: letters, digits, dots,
+ * dashes and underscores. */
+static bool host_valid(const char *v) {
+  if (*v == '\0')
+    return false;
+  for (const char *c = v; *c; c++)
+    if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+          *c == '.' || *c == '-' || *c == '_'))
+      return false;
+  return true;
+}
+
 /* Anyone who can write the lock file writes this text: only a real pid, a
  * run id, a valid run name and a time since the epoch are taken from it, so
  * that nothing else reaches the busy message (or the terminal) and the age
@@ -144,6 +156,9 @@ int ctrun_lock_holder_parse(const char *text, size_t len, struct ctrun_lock_hold
       memcpy(h->id, val, vlen + 1);
     } else if (klen == 4 && memcmp(s, "name", 4) == 0 && ctrun_name_valid(val)) {
       memcpy(h->name, val, vlen + 1);
+    } else if (klen == 4 && memcmp(s, "host", 4) == 0 && vlen < sizeof h->host &&
+               host_valid(val)) {
+      memcpy(h->host, val, vlen + 1);
     } else if (klen == 7 && memcmp(s, "started", 7) == 0) {
       long long started = holder_num(val, INT64_MAX);
       h->started_ms = started > 0 ? started : 0;
@@ -201,13 +216,13 @@ void ctrun_lock_release(struct ctrun_lock *l) {
   l->fd = -1;
 }
 
-int ctrun_lock_waiter_take(struct ctrun_dir *dir, const struct ctrun_file_info *file) {
+int ctrun_lock_waiter_take(struct ctrun_dir *dir, const char *id) {
   char name[80];
   int fd, r;
   /* "queue-<device>-<inode>.lock": a name for every path of that file, and
    * only of it.  Never deleted, like any lock file: deleting it would let a
    * second waiter in. */
-  snprintf(name, sizeof name, "queue-%s.lock", file->id);
+  snprintf(name, sizeof name, "queue-%s.lock", id);
   for (char *c = name; *c != '\0'; c++)
     if (*c == ':')
       *c = '-';

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctrun/duration.h"
+#include "ctrun/lease.h"
 #include "ctrun/ping.h"
 #include "ctrun/size.h"
 #include "ctrun/signals.h"
@@ -297,7 +298,8 @@ enum {
   OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON, OPT_DRY_RUN, OPT_WARN, OPT_CRIT,
   OPT_CLEANUP, OPT_CHILD_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY, OPT_RETRY_ON,
   OPT_MAX_AGE, OPT_JOB, OPT_OUTPUT, OPT_JITTER, OPT_ON_FINISH, OPT_OK_EXIT, OPT_MEMORY,
-  OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT, OPT_PING, OPT_PING_FILE
+  OPT_MAX_PROCS, OPT_CPU_TIME, OPT_NICE, OPT_MEM_WARN, OPT_MEM_CRIT, OPT_PING, OPT_PING_FILE,
+  OPT_LOCK_TTL, OPT_LOCK_UNAVAILABLE
 };
 
 static const struct optdef run_defs[] = {
@@ -309,6 +311,8 @@ static const struct optdef run_defs[] = {
   { 'l', "lock", 1, OPT_LOCK },
   { 'w', "lock-wait", 1, OPT_LOCK_WAIT },
   { 0, "on-busy", 1, OPT_ON_BUSY },
+  { 0, "lock-ttl", 1, OPT_LOCK_TTL },
+  { 0, "lock-unavailable", 1, OPT_LOCK_UNAVAILABLE },
   { 0, "child-timeout", 1, OPT_CHILD_TIMEOUT },
   { 0, "idle-timeout", 1, OPT_IDLE_TIMEOUT },
   { 0, "retry", 1, OPT_RETRY },
@@ -342,6 +346,33 @@ static int get_path(struct parser *p, const char **out) {
   return 0;
 }
 
+/* -l FILE or -l URL: up to two, one file at most; a URL must parse, and
+ * name a backend this ctrun has. */
+static int get_lock(struct parser *p, struct ctrun_run_opts *o) {
+  static const char *const backend[] = { "Redis", "PostgreSQL" };
+  struct ctrun_lease_url u;
+  char why[200];
+  if (o->nlocks == CTRUN_LOCKS_MAX)
+    return fail(p, "at most %d locks (-l)", CTRUN_LOCKS_MAX);
+  if (!ctrun_lease_is_url(p->arg)) {
+    if (o->lock_path != NULL)
+      return fail(p, "one lock file at most (-l); a second lock may be a fleet lock URL");
+    if (get_path(p, &o->lock_path) != 0)
+      return -1;
+  } else if (ctrun_lease_url_parse(p->arg, &u, why, sizeof why) != 0) {
+    /* A password is not repeated: stderr goes to logs and mail. */
+    if (strstr(why, "password") != NULL)
+      return fail(p, "invalid lock URL for %s: %s", p->used, why);
+    return fail(p, "invalid lock URL '%s' for %s: %s", p->arg, p->used, why);
+  } else if (!ctrun_lease_supported(u.kind)) {
+    return fail(p, "%s: this ctrun was built without %s locks", p->arg, backend[u.kind]);
+  } else if (u.tls) {
+    return fail(p, "%s: this ctrun has no TLS for Redis (rediss://)", p->arg);
+  }
+  o->locks[o->nlocks++] = p->arg;
+  return 0;
+}
+
 /* --ping URL, --ping-file FILE (whose URL is read when the run starts). */
 static int get_ping(struct parser *p, const char **out, bool file) {
   char why[160];
@@ -362,7 +393,9 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
   struct parser p;
   int id, v, r = 0;
   long n;
-  bool lock_wait_given = false, retry_given = false;
+  static const char *const unavailable[] = { "fail", "skip", NULL };
+  bool lock_wait_given = false, retry_given = false, lock_ttl_given = false;
+  bool lock_unavailable_given = false;
   const char *retry_extra = NULL;
 
   memset(o, 0, sizeof *o);
@@ -370,6 +403,7 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
   o->kill_after_ms = 5000;
   o->retry_delay_ms = 1000;
   o->retry_on.fail = o->retry_on.timeout = true;
+  o->lock_ttl_ms = CTRUN_LEASE_TTL_DEFAULT_MS;
   parser_init(&p, argc, argv, run_defs, e);
   while ((id = next_opt(&p)) > 0) {
     switch (id) {
@@ -385,7 +419,18 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
       r = get_choice(&p, leftovers, &v);
       o->leftovers = (enum ctrun_leftovers)v;
       break;
-    case OPT_LOCK: r = get_path(&p, &o->lock_path); break;
+    case OPT_LOCK: r = get_lock(&p, o); break;
+    case OPT_LOCK_TTL:
+      r = get_duration(&p, &o->lock_ttl_ms, 0);
+      if (r == 0 && (o->lock_ttl_ms < CTRUN_LEASE_TTL_MIN_MS || o->lock_ttl_ms == CTRUN_DURATION_INF))
+        r = fail(&p, "--lock-ttl must be at least 3s (and finite)");
+      lock_ttl_given = true;
+      break;
+    case OPT_LOCK_UNAVAILABLE:
+      r = get_choice(&p, unavailable, &v);
+      o->lock_unavailable_skip = v == 1;
+      lock_unavailable_given = true;
+      break;
     case OPT_LOCK_WAIT:
       r = get_duration(&p, &o->lock_wait_ms, 1);
       lock_wait_given = true;
@@ -457,12 +502,25 @@ enum ctrun_parse_result ctrun_parse_run(int argc, char **argv, struct ctrun_run_
     fail(&p, "the command is an empty string");
     return CTRUN_PARSE_ERROR;
   }
-  if (o->lock_path == NULL && (o->lock_wait_ms != 0 || o->on_busy != CTRUN_BUSY_FAIL)) {
+  if (o->nlocks == 0 && (o->lock_wait_ms != 0 || o->on_busy != CTRUN_BUSY_FAIL)) {
     if (o->lock_wait_ms != 0)
-      fail(&p, "--lock-wait needs a lock file (-l FILE)");
+      fail(&p, "--lock-wait needs a lock (-l FILE or -l URL)");
     else
-      fail(&p, "--on-busy=%s needs a lock file (-l FILE)", on_busy[o->on_busy]);
+      fail(&p, "--on-busy=%s needs a lock (-l FILE or -l URL)", on_busy[o->on_busy]);
     return CTRUN_PARSE_ERROR;
+  }
+  {
+    /* What only a fleet lock has, and what it cannot do. */
+    bool fleet = o->nlocks > (o->lock_path != NULL ? 1 : 0);
+    const char *needs = lock_ttl_given ? "--lock-ttl" : lock_unavailable_given ? "--lock-unavailable" : NULL;
+    if (!fleet && needs != NULL) {
+      fail(&p, "%s needs a fleet lock (-l redis://... or -l postgres://...)", needs);
+      return CTRUN_PARSE_ERROR;
+    }
+    if (fleet && o->on_busy == CTRUN_BUSY_REPLACE) {
+      fail(&p, "--on-busy=replace cannot reach the holder of a fleet lock on another host");
+      return CTRUN_PARSE_ERROR;
+    }
   }
   if (o->ping_url != NULL && o->ping_file != NULL) {
     fail(&p, "--ping and --ping-file: give one of them");

@@ -162,6 +162,7 @@ void ctrun_ping_end_path(const struct ctrun_result *res, char *buf, size_t size)
   switch (res->reason) {
   case CTRUN_REASON_TIMEOUT: case CTRUN_REASON_IDLE: case CTRUN_REASON_STOPPED:
   case CTRUN_REASON_MEMORY: case CTRUN_REASON_PROCS: case CTRUN_REASON_CPU:
+  case CTRUN_REASON_LOCK_LOST:
     if (!res->ok) {
       snprintf(buf, size, "/fail");
       return;

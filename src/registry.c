@@ -144,6 +144,12 @@ char *ctrun_entry_format(const struct ctrun_entry *e, size_t *len) {
     put_escaped(&b, "limits", e->limits_by);
   if (e->container != NULL)
     put_escaped(&b, "container", e->container);
+  for (int i = 0; i < e->nleases && i < CTRUN_ENTRY_LEASES; i++) {
+    char v[sizeof e->leases[i].where + 64];
+    snprintf(v, sizeof v, "%s %s %lld %s", e->leases[i].backend, e->leases[i].token,
+             (long long)e->leases[i].expires_ms, e->leases[i].where);
+    put_escaped(&b, "lease", v);
+  }
   for (int i = 0; i < e->argc; i++)
     put_escaped(&b, "arg", e->argv[i]);
   put(&b, "end\n", 4);
@@ -222,6 +228,33 @@ bool ctrun_id_valid(const char *s) {
     if (hexval(*s) < 0)
       return false;
   return true;
+}
+
+/* "BACKEND TOKEN EXPIRES WHERE": a backend's name, a token of digits, a
+ * time, and the rest. */
+static int parse_lease(const char *v, struct ctrun_entry_lease *l) {
+  const char *sp1 = strchr(v, ' '), *sp2, *sp3;
+  long long n;
+  char num[24];
+  if (sp1 == NULL || (sp2 = strchr(sp1 + 1, ' ')) == NULL || (sp3 = strchr(sp2 + 1, ' ')) == NULL)
+    return -1;
+  if ((size_t)(sp1 - v) >= sizeof l->backend || (size_t)(sp2 - sp1 - 1) >= sizeof l->token ||
+      (size_t)(sp3 - sp2 - 1) >= sizeof num || strlen(sp3 + 1) >= sizeof l->where)
+    return -1;
+  memcpy(l->backend, v, (size_t)(sp1 - v));
+  l->backend[sp1 - v] = '\0';
+  memcpy(l->token, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+  l->token[sp2 - sp1 - 1] = '\0';
+  for (const char *c = l->token; *c; c++)
+    if (*c < '0' || *c > '9')
+      return -1;
+  memcpy(num, sp2 + 1, (size_t)(sp3 - sp2 - 1));
+  num[sp3 - sp2 - 1] = '\0';
+  if (parse_num(num, 0, INT64_MAX, &n) != 0)
+    return -1;
+  l->expires_ms = n;
+  strcpy(l->where, sp3 + 1);
+  return 0;
 }
 
 int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
@@ -305,6 +338,8 @@ int ctrun_entry_parse(const char *text, size_t len, struct ctrun_entry *e) {
       bad = strlen(v) >= sizeof e->lock_id;
       if (!bad)
         strcpy(e->lock_id, v);
+    } else if (KEY("lease")) {
+      bad = e->nleases == CTRUN_ENTRY_LEASES || parse_lease(v, &e->leases[e->nleases++]) != 0;
     } else if (KEY("lock") && e->lock == NULL) {
       e->lock = v;
       v = NULL;

@@ -8,7 +8,7 @@
 const char *ctrun_reason_name(enum ctrun_reason r) {
   static const char *const names[] = { "exit",    "signal",    "timeout", "idle",
                                        "stopped", "leftovers", "skipped", "memory",
-                                       "procs",   "cpu" };
+                                       "procs",   "cpu",       "lock-lost" };
   return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "exit";
 }
 
@@ -37,6 +37,7 @@ const char *ctrun_reason_text(enum ctrun_reason r, int exit_code, int termsig, c
   case CTRUN_REASON_MEMORY: snprintf(buf, size, "over --memory, %s", ended); break;
   case CTRUN_REASON_PROCS: snprintf(buf, size, "over --max-procs, %s", ended); break;
   case CTRUN_REASON_CPU: snprintf(buf, size, "over --cpu-time, %s", ended); break;
+  case CTRUN_REASON_LOCK_LOST: snprintf(buf, size, "lock lost, %s", ended); break;
   default: snprintf(buf, size, "%s", ended); break;
   }
   return buf;

@@ -17,6 +17,7 @@
 #include "ctrun/exit.h"
 #include "ctrun/govern.h"
 #include "ctrun/history.h"
+#include "ctrun/lease.h"
 #include "ctrun/lock.h"
 #include "ctrun/msg.h"
 #include "ctrun/output.h"
@@ -38,6 +39,10 @@ struct run {
   struct ctrun_record rec;
   struct ctrun_entry entry;
   struct ctrun_lock lock;
+  struct ctrun_lease *lease[CTRUN_LOCKS_MAX]; /* the fleet locks of -l */
+  int nleases;
+  bool loop_ready;
+  bool lock_lost; /* a fleet lock's lease ran out: nothing more runs */
   struct ctrun_output out;
   struct ctrun_govern *govern;
   struct ctrun_relay *relay; /* --idle-timeout: ctrun relays the output */
@@ -75,6 +80,21 @@ struct run {
   struct ctrun_ping ping; /* --ping, --ping-file */
 };
 
+/* The loop, made when first needed: by a fleet lock, else by the run. */
+static int loop_open(struct run *r) {
+  int e = r->loop_ready ? 0 : uv_loop_init(&r->loop);
+  r->loop_ready = e == 0;
+  return e;
+}
+
+/* Let go of the fleet locks (the tree is gone): their releases finish on
+ * the loop, which the caller runs. */
+static void release_leases(struct run *r) {
+  for (int i = 0; i < r->nleases; i++)
+    ctrun_lease_release(r->lease[i]);
+  r->nleases = 0;
+}
+
 static void close_handles(struct run *r) {
   /* What the tree used, now that all of it is reaped (and before a Windows
    * job, which counts it, is closed). */
@@ -91,6 +111,7 @@ static void close_handles(struct run *r) {
   ctrun_signals_close(r->signals);
   r->signals = NULL;
   ctrun_tree_free(r->tree);
+  release_leases(r);
 }
 
 static void stop_tree(struct run *r, int sig, uint64_t kill_after_ms);
@@ -272,6 +293,36 @@ static void end_between_attempts(struct run *r, int code, enum ctrun_reason why)
   close_handles(r);
 }
 
+/* A fleet lock's lease could not be renewed in time: the whole tree is
+ * killed at once, before the lease can expire on the server, and nothing
+ * more runs (no retry: the lock is no longer ours). */
+static void on_lock_lost(void *data, const char *why) {
+  struct run *r = data;
+  r->lock_lost = r->ending = true;
+  say(r, why);
+  if (r->attempts == 0)
+    return; /* nothing started: start_attempt sees lock_lost */
+  if (r->done) {
+    end_between_attempts(r, CTRUN_EXIT_TIMEOUT, CTRUN_REASON_LOCK_LOST);
+    return;
+  }
+  if (!r->stopping || r->ended_by == CTRUN_REASON_EXIT) {
+    r->timed_out = true;
+    r->ended_by = CTRUN_REASON_LOCK_LOST;
+  }
+  stop_tree(r, SIGKILL, 0);
+  check(r);
+}
+
+/* A renewal moved a lease's expiry: ps shows where it is now. */
+static void on_lease_renewed(void *data) {
+  struct run *r = data;
+  for (int i = 0; i < r->nleases && i < r->entry.nleases; i++)
+    r->entry.leases[i].expires_ms = ctrun_lease_expires_ms(r->lease[i]);
+  if (r->rec.fd >= 0)
+    ctrun_record_write(&r->rec, r->dir, &r->entry);
+}
+
 /* ctrun stop (or --on-busy=replace) asked for this run to end. */
 static void on_stop(struct ctrun_tree *t, void *data) {
   struct run *r = data;
@@ -311,24 +362,28 @@ static void on_signal(int sig, void *data) {
   check(r);
 }
 
-/* The command's environment: CTRUN_RUN_ID and CTRUN_NAME, then ctrun's.
- * The tag comes first, where a reader of another process's environment
- * finds it at once, however large the rest is. */
-static char **make_env(const char *id, const char *name) {
+/* The command's environment: CTRUN_RUN_ID and CTRUN_NAME (and the fencing
+ * token of the first fleet lock, CTRUN_LOCK_TOKEN), then ctrun's.  The tag
+ * comes first, where a reader of another process's environment finds it
+ * at once, however large the rest is. */
+static char **make_env(const char *id, const char *name, const char *token) {
   uv_env_item_t *items;
   int count, k = 0;
   char **env;
 
   if (uv_os_environ(&items, &count) != 0)
     return NULL;
-  env = calloc((size_t)count + 3, sizeof *env);
-  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12;
+  env = calloc((size_t)count + 4, sizeof *env);
+  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12, l3 = token ? strlen(token) + 18 : 0;
   if (env != NULL && (env[k] = malloc(l1)) != NULL)
     snprintf(env[k++], l1, "CTRUN_RUN_ID=%s", id);
   if (env != NULL && (env[k] = malloc(l2)) != NULL)
     snprintf(env[k++], l2, "CTRUN_NAME=%s", name);
+  if (env != NULL && token != NULL && (env[k] = malloc(l3)) != NULL)
+    snprintf(env[k++], l3, "CTRUN_LOCK_TOKEN=%s", token);
   for (int i = 0; env != NULL && i < count; i++) {
-    if (strcmp(items[i].name, "CTRUN_RUN_ID") == 0 || strcmp(items[i].name, "CTRUN_NAME") == 0)
+    if (strcmp(items[i].name, "CTRUN_RUN_ID") == 0 || strcmp(items[i].name, "CTRUN_NAME") == 0 ||
+        strcmp(items[i].name, "CTRUN_LOCK_TOKEN") == 0)
       continue;
     size_t len = strlen(items[i].name) + strlen(items[i].value) + 2;
     if ((env[k] = malloc(len)) != NULL)
@@ -446,43 +501,43 @@ out:
   return e;
 }
 
-/* The lock is busy: skip quietly (-1: exit 0, nothing run; also when the
- * queue has its one waiter already), or fail saying who holds it and ERR
- * (75). */
-static int busy_verdict(struct run *r, const char *err) {
+/* The lock LOCK is busy: skip quietly (-1: exit 0, nothing run; also when
+ * the queue has its one waiter already), or fail saying who holds it and
+ * ERR (75).  HOLDER names the holder of a fleet lock; NULL: the lock
+ * file's holder, looked up only when it is shown. */
+static int busy_verdict(struct run *r, const char *lock, const char *holder, const char *err) {
   struct ctrun_run_opts *o = r->o;
-  char holder[256];
+  char found[256];
+  if ((o->on_busy != CTRUN_BUSY_SKIP && !r->coalesced) || ctrun_verbosity > 0) {
+    /* Skipping is quiet, and cheap: naming the holder reads the registry. */
+    if (holder == NULL)
+      describe_holder(r, found, sizeof found);
+    holder = holder != NULL ? holder : found;
+  }
   if (o->on_busy == CTRUN_BUSY_SKIP || r->coalesced) {
-    /* Quiet, and cheap: naming the holder reads the registry. */
-    if (ctrun_verbosity > 0) {
-      describe_holder(r, holder, sizeof holder);
-      ctrun_debug("lock '%s' is held by %s; %s %s", o->lock_path, holder,
-                  r->coalesced ? "another run already waits for it; coalesced into it:"
-                               : "skipping",
-                  o->name);
-    }
+    ctrun_debug("lock '%s' is held by %s; %s %s", lock, holder,
+                r->coalesced ? "another run already waits for it; coalesced into it:" : "skipping",
+                o->name);
     return -1;
   }
-  describe_holder(r, holder, sizeof holder);
-  ctrun_error("lock '%s' is held by %s%s%s", o->lock_path, holder, err[0] ? "; " : "", err);
+  ctrun_error("lock '%s' is held by %s%s%s", lock, holder, err[0] ? "; " : "", err);
   return CTRUN_EXIT_LOCK_BUSY;
 }
 
-/* Take the lock of -l, or say why not.  Returns 0 when taken, else the exit
- * code to leave with. */
-static int take_lock(struct run *r) {
+/* Take the lock file of -l, waiting up to WAIT, or say why not.  Returns 0
+ * when taken, else the exit code to leave with. */
+static int take_lock(struct run *r, uint64_t wait) {
   struct ctrun_run_opts *o = r->o;
   char err[512] = "", d[32];
-  uint64_t t0 = uv_hrtime();
   int waiter = -1;
   /* queue: first a look, then, as the one waiter, the wait. */
-  int e = ctrun_lock_take(&r->lock, o->lock_path, o->on_busy == CTRUN_BUSY_QUEUE ? 0 : o->lock_wait_ms,
-                          err, sizeof err);
+  int e = ctrun_lock_take(&r->lock, o->lock_path, o->on_busy == CTRUN_BUSY_QUEUE ? 0 : wait, err,
+                          sizeof err);
 
   if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_REPLACE && ctrun_proc_held_signal() == 0)
     e = replace_holder(r, err, sizeof err);
   if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_QUEUE && ctrun_proc_held_signal() == 0) {
-    waiter = ctrun_lock_waiter_take(r->dir, &r->lock.file);
+    waiter = ctrun_lock_waiter_take(r->dir, r->lock.file.id);
     if (waiter == UV_EBUSY) {
       r->coalesced = true; /* the one waiting will run after the holder: for us too */
     } else if (waiter < 0) {
@@ -493,14 +548,13 @@ static int take_lock(struct run *r) {
       /* In the queue: a detached run's caller need not wait with us. */
       ctrun_detach_ready(r->detach, 0, true, r->out.log_fd);
       ctrun_debug("lock '%s' is busy; waiting in the queue", o->lock_path);
-      e = ctrun_lock_take(&r->lock, o->lock_path, o->lock_wait_ms, err, sizeof err);
+      e = ctrun_lock_take(&r->lock, o->lock_path, wait, err, sizeof err);
       ctrun_lock_waiter_release(waiter);
       if (e == UV_EBUSY)
         snprintf(err, sizeof err, "still held after waiting %s in the queue",
-                 ctrun_duration_format_exact(o->lock_wait_ms, d, sizeof d));
+                 ctrun_duration_format_exact(wait, d, sizeof d));
     }
   }
-  r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
   /* A signal ended the wait: the caller says so (ended_early). */
   if (e == 0 || ctrun_proc_held_signal() != 0)
     return 0;
@@ -508,7 +562,99 @@ static int take_lock(struct run *r) {
     ctrun_error("%s", err);
     return CTRUN_EXIT_FAILURE;
   }
-  return busy_verdict(r, err);
+  return busy_verdict(r, o->lock_path, NULL, err);
+}
+
+/* The queue's name for a fleet lock: its URL's, hashed (FNV-1a). */
+static void fleet_queue_id(const char *where, char *id, size_t size) {
+  unsigned long long h = 14695981039346656037ULL;
+  for (const unsigned char *c = (const unsigned char *)where; *c; c++)
+    h = (h ^ *c) * 1099511628211ULL;
+  snprintf(id, size, "fleet-%016llx", h);
+}
+
+/* Take the fleet lock ARG, waiting up to WAIT, or say why not.  Returns 0
+ * when taken, else the exit code to leave with (-1: skip). */
+static int take_lease(struct run *r, const char *arg, uint64_t wait) {
+  struct ctrun_run_opts *o = r->o;
+  struct ctrun_lease_url u;
+  struct ctrun_lease_holder who = { (long)uv_os_getpid(), r->id, o->name, r->started_ms };
+  struct ctrun_lease *l = NULL;
+  char err[1200] = "", d[32];
+  int e = ctrun_lease_url_parse(arg, &u, err, sizeof err); /* parsed with the options */
+
+  if (e == 0)
+    e = loop_open(r);
+  if (e == 0)
+    e = ctrun_lease_new(&r->loop, &u, o->lock_ttl_ms, &who, &l);
+  if (e != 0) {
+    if (e == UV_EPERM)
+      ctrun_error("lock '%s': a password in its parameters would show in ps; use ~/.pgpass, "
+                  "PGPASSFILE or a service file", u.where);
+    else if (u.password_file[0] != '\0')
+      ctrun_error("lock '%s': cannot read the password file '%s': %s", u.where, u.password_file,
+                  ctrun_strerror(e));
+    else
+      ctrun_error("lock '%s': %s", u.where, ctrun_strerror(e));
+    return CTRUN_EXIT_FAILURE;
+  }
+  r->lease[r->nleases++] = l;
+  /* queue: first a look, then, as the one waiter, the wait. */
+  e = ctrun_lease_take(l, o->on_busy == CTRUN_BUSY_QUEUE ? 0 : wait, err, sizeof err);
+  if (e == UV_EBUSY && o->on_busy == CTRUN_BUSY_QUEUE && ctrun_proc_held_signal() == 0) {
+    char id[40];
+    int waiter;
+    fleet_queue_id(u.where, id, sizeof id);
+    waiter = ctrun_lock_waiter_take(r->dir, id);
+    if (waiter == UV_EBUSY) {
+      r->coalesced = true;
+    } else if (waiter < 0) {
+      ctrun_error("cannot queue for lock '%s' in '%s': %s", u.where, ctrun_dir_path(r->dir),
+                  ctrun_strerror(waiter));
+      return CTRUN_EXIT_FAILURE;
+    } else {
+      ctrun_detach_ready(r->detach, 0, true, r->out.log_fd);
+      ctrun_debug("lock '%s' is busy; waiting in the queue", u.where);
+      e = ctrun_lease_take(l, wait, err, sizeof err);
+      ctrun_lock_waiter_release(waiter);
+    }
+  }
+  if (e == 0 || e == UV_ECANCELED || ctrun_proc_held_signal() != 0)
+    return 0;
+  if (e == UV_EBUSY) {
+    char holder[600];
+    snprintf(holder, sizeof holder, "%s", err);
+    if (wait != 0 && !r->coalesced)
+      snprintf(err, sizeof err, "still held after waiting %s",
+               ctrun_duration_format_exact(wait, d, sizeof d));
+    else
+      err[0] = '\0';
+    return busy_verdict(r, u.where, holder, err);
+  }
+  /* The server cannot be reached, or refused: --lock-unavailable. */
+  if (o->lock_unavailable_skip) {
+    ctrun_debug("lock '%s' is unavailable (%s); skipping %s", u.where, err, o->name);
+    return -1;
+  }
+  ctrun_error("lock '%s' is unavailable: %s", u.where, err);
+  return CTRUN_EXIT_LOCK_BUSY;
+}
+
+/* Take the locks of -l in the order given, -w bounding the whole wait.
+ * Returns 0 when all are taken (or a held signal ended the wait: the
+ * caller says so), else the exit code to leave with (-1: skip). */
+static int take_locks(struct run *r) {
+  struct ctrun_run_opts *o = r->o;
+  uint64_t t0 = uv_hrtime();
+  int code = 0;
+  for (int i = 0; i < o->nlocks && code == 0 && ctrun_proc_held_signal() == 0; i++) {
+    uint64_t spent = (uv_hrtime() - t0) / 1000000, wait = o->lock_wait_ms;
+    if (wait != CTRUN_DURATION_INF)
+      wait = spent < wait ? wait - spent : 0;
+    code = o->locks[i] == o->lock_path ? take_lock(r, wait) : take_lease(r, o->locks[i], wait);
+  }
+  r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
+  return code;
 }
 
 /* -d with a lock: what a busy lock means is decided here, in the caller,
@@ -539,7 +685,7 @@ static int busy_in_caller(struct run *r, bool *skipped) {
       ctrun_statedir_open(&r->dir, err, sizeof err) != 0)
     return -1;
   if (o->on_busy == CTRUN_BUSY_QUEUE) {
-    int waiter = ctrun_lock_waiter_take(r->dir, &r->lock.file);
+    int waiter = ctrun_lock_waiter_take(r->dir, r->lock.file.id);
     if (waiter != UV_EBUSY) {
       ctrun_lock_waiter_release(waiter); /* a place in the queue: the supervisor takes it */
       ctrun_dir_close(r->dir);
@@ -553,7 +699,7 @@ static int busy_in_caller(struct run *r, bool *skipped) {
     return CTRUN_EXIT_FAILURE;
   }
   r->started_ms = ctrun_now_ms();
-  code = busy_verdict(r, "");
+  code = busy_verdict(r, o->lock_path, NULL, "");
   if (code < 0)
     code = 0;
   *skipped = true;
@@ -587,6 +733,13 @@ static void fill_entry(struct run *r) {
   e->kill_after_ms = r->o->kill_after_ms;
   e->lock = (char *)r->o->lock_path;
   memcpy(e->lock_id, r->lock.file.id, sizeof e->lock_id);
+  for (int i = 0; i < r->nleases && i < CTRUN_ENTRY_LEASES; i++) {
+    struct ctrun_entry_lease *l = &e->leases[e->nleases++];
+    snprintf(l->backend, sizeof l->backend, "%s", ctrun_lease_backend(r->lease[i]));
+    snprintf(l->token, sizeof l->token, "%s", ctrun_lease_token(r->lease[i]));
+    snprintf(l->where, sizeof l->where, "%s", ctrun_lease_where(r->lease[i]));
+    l->expires_ms = ctrun_lease_expires_ms(r->lease[i]);
+  }
   e->log = (char *)r->o->log_path;
   e->argv = r->o->argv;
   e->argc = r->o->argc;
@@ -601,6 +754,20 @@ static int spawn_failure_code(int e) {
   case UV_EAGAIN: case UV_EMFILE: case UV_ENFILE: case UV_ENOMEM: return CTRUN_EXIT_FAILURE;
   default: return CTRUN_EXIT_CANNOT_EXEC;
   }
+}
+
+/* Whether a fleet lock is lost, or runs out before a command could start:
+ * then none does. */
+static bool leases_lost(struct run *r) {
+  for (int i = 0; i < r->nleases && !r->lock_lost; i++)
+    if (!ctrun_lease_valid_for(r->lease[i], 0)) {
+      char why[700];
+      snprintf(why, sizeof why, "lock '%s' lost before the command could start",
+               ctrun_lease_where(r->lease[i]));
+      r->lock_lost = true;
+      say(r, why);
+    }
+  return r->lock_lost;
 }
 
 /* Start one attempt: spawn the command into the container, held, record
@@ -623,6 +790,14 @@ static int start_attempt(struct run *r) {
   r->attempt[r->attempts].reason = CTRUN_REASON_EXIT;
   r->attempt[r->attempts].duration_ms = 0;
   r->attempts++;
+  if (leases_lost(r)) {
+    r->timed_out = true;
+    r->ended_by = CTRUN_REASON_LOCK_LOST;
+    r->attempt[r->attempts - 1].exit_code = r->code = CTRUN_EXIT_TIMEOUT;
+    r->attempt[r->attempts - 1].reason = CTRUN_REASON_LOCK_LOST;
+    close_handles(r);
+    return r->code;
+  }
   memset(&s, 0, sizeof s);
   s.argv = o->argv;
   s.env = r->env;
@@ -724,11 +899,14 @@ static int supervise(struct run *r) {
   struct ctrun_run_opts *o = r->o;
   int e, code;
 
-  e = uv_loop_init(&r->loop);
+  e = loop_open(r);
   if (e == 0)
     e = ctrun_tree_new(&r->loop, on_tree, r, &r->tree);
   if (e != 0) {
     ctrun_error("cannot set up the event loop: %s", ctrun_strerror(e));
+    release_leases(r);
+    if (r->loop_ready)
+      uv_run(&r->loop, UV_RUN_DEFAULT);
     return CTRUN_EXIT_FAILURE;
   }
   uv_timer_init(&r->loop, &r->deadline);
@@ -768,6 +946,11 @@ static int supervise(struct run *r) {
   e = ctrun_signals_watch(&r->loop, on_signal, r, &r->signals);
   if (e == 0)
     e = ctrun_tree_watch_stop(r->tree, r->id, on_stop);
+  /* The fleet locks are renewed from now on; one lost ends the run. */
+  for (int i = 0; e == 0 && i < r->nleases; i++) {
+    struct ctrun_lease_hooks hooks = { r, on_lock_lost, on_lease_renewed };
+    ctrun_lease_hold(r->lease[i], &hooks);
+  }
   /* --idle-timeout: the output goes through ctrun, to where it would have
    * gone: one place for both streams (the log, the capture file, a
    * detached run's /dev/null), or ctrun's own stdout and stderr. */
@@ -776,7 +959,9 @@ static int supervise(struct run *r) {
     e = ctrun_relay_new(&r->loop, fd >= 0 ? fd : 1, fd >= 0 ? fd : 2, ctrun_govern_output,
                         r->govern, &r->relay);
   }
-  r->env = e == 0 ? make_env(r->id, o->name) : NULL;
+  r->env = e == 0 ? make_env(r->id, o->name,
+                              r->nleases > 0 ? ctrun_lease_token(r->lease[0]) : NULL)
+                   : NULL;
   code = CTRUN_EXIT_FAILURE;
   if (e != 0 || r->env == NULL || ended_early(r, &code)) {
     if (code == CTRUN_EXIT_FAILURE)
@@ -1001,7 +1186,7 @@ int ctrun_run(struct ctrun_run_opts *o) {
   }
   if (ctrun_ping_open(&r->ping, o) != 0)
     return CTRUN_EXIT_FAILURE;
-  if (o->detach && o->lock_path != NULL) {
+  if (o->detach && o->lock_path != NULL && o->nlocks == 1) {
     code = busy_in_caller(r, &skipped);
     if (code >= 0)
       goto out;
@@ -1044,8 +1229,8 @@ int ctrun_run(struct ctrun_run_opts *o) {
     }
     r->started_ms = ctrun_now_ms(); /* the wait is no part of the run */
   }
-  if (o->lock_path != NULL) {
-    code = take_lock(r);
+  if (o->nlocks > 0) {
+    code = take_locks(r);
     if (ended_early(r, &code))
       goto out;
     if (code != 0) {
@@ -1080,6 +1265,11 @@ int ctrun_run(struct ctrun_run_opts *o) {
   return code;
 out:
   r->ended_ms = ctrun_now_ms();
+  release_leases(r);
+  if (r->loop_ready) {
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+  }
   ctrun_lock_release(&r->lock);
   ctrun_record_remove(&r->rec);
   if (skipped || (r->early_signal != 0 && r->dir != NULL)) {

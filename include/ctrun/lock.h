@@ -41,6 +41,7 @@ struct ctrun_lock_holder {
   char id[32];
   char name[65];
   int64_t started_ms;
+  char host[65]; /* a fleet lock's holder: its host name */
 };
 int ctrun_lock_holder_parse(const char *text, size_t len, struct ctrun_lock_holder *h);
 
@@ -52,13 +53,14 @@ bool ctrun_lock_text_is_holder(const char *text, size_t len);
  * unlock, close. */
 void ctrun_lock_release(struct ctrun_lock *l);
 
-/* --on-busy=queue: the one place in the queue behind the holder of the
- * lock file FILE (as ctrun_lock_take found it busy), a lock on a file of
- * the state directory DIR named after FILE's identity, so that nothing new
- * appears beside the user's lock file.  Taken without waiting: returns a
- * descriptor to hold while waiting for the lock itself, UV_EBUSY when
- * another run already waits, or another negative libuv error. */
-int ctrun_lock_waiter_take(struct ctrun_dir *dir, const struct ctrun_file_info *file);
+/* --on-busy=queue: the one place in the queue behind the holder of a lock,
+ * a lock on a file of the state directory DIR named after ID: the lock
+ * file's identity (as ctrun_lock_take found it busy), so that nothing new
+ * appears beside the user's lock file, or a fleet lock's name.  Taken
+ * without waiting: returns a descriptor to hold while waiting for the lock
+ * itself, UV_EBUSY when another run already waits, or another negative
+ * libuv error. */
+int ctrun_lock_waiter_take(struct ctrun_dir *dir, const char *id);
 
 /* Leave the queue (the lock is taken, or the wait is over). */
 void ctrun_lock_waiter_release(int fd);

@@ -21,15 +21,24 @@ struct ctrun_retry_on {
 
 #define CTRUN_NAME_MAX 64
 
+/* -l may be given twice: a lock file and a fleet lock, typically. */
+#define CTRUN_LOCKS_MAX 2
+
 struct ctrun_run_opts {
   uint64_t timeout_ms;    /* 0: none */
   int signal;             /* the soft signal */
   uint64_t kill_after_ms; /* soft -> hard; CTRUN_DURATION_INF: never */
   bool preserve_status;
   enum ctrun_leftovers leftovers;
-  const char *lock_path;  /* NULL: no lock */
+  /* -l, in the order given: a lock file (lock_path, at most one) and
+   * fleet locks (URLs, see lease.h) */
+  const char *locks[CTRUN_LOCKS_MAX];
+  int nlocks;
+  const char *lock_path;  /* the lock file; NULL: none */
   uint64_t lock_wait_ms;  /* CTRUN_DURATION_INF: forever (queue's default) */
   enum ctrun_on_busy on_busy;
+  uint64_t lock_ttl_ms;   /* --lock-ttl: a fleet lock's lease */
+  bool lock_unavailable_skip; /* --lock-unavailable=skip */
   uint64_t child_timeout_ms; /* 0: none */
   uint64_t idle_timeout_ms;  /* 0: none */
   int retry;                 /* attempts after the first */

@@ -12,6 +12,16 @@
 
 #define CTRUN_ID_LEN 12
 
+/* A fleet lock a run holds: "redis" or "postgres", its fencing token, the
+ * lease's expiry as the run reckons it, and the URL. */
+#define CTRUN_ENTRY_LEASES 2
+struct ctrun_entry_lease {
+  char backend[12];
+  char token[24];
+  int64_t expires_ms;
+  char where[512];
+};
+
 struct ctrun_entry {
   char id[CTRUN_ID_LEN + 1];
   char name[65];
@@ -33,6 +43,8 @@ struct ctrun_entry {
   int children_killed;  /* by --child-timeout, so far */
   char limits_by[12];   /* "kernel", "sampling"; "": no limits */
   char *container;      /* the run's kernel container (its cgroup), or NULL */
+  struct ctrun_entry_lease leases[CTRUN_ENTRY_LEASES]; /* fleet locks held */
+  int nleases;
   bool stale;           /* set by ctrun_registry_list */
 };
 

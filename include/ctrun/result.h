@@ -20,10 +20,12 @@ enum ctrun_reason {
   CTRUN_REASON_MEMORY,    /* the tree went over --memory */
   CTRUN_REASON_PROCS,     /* the tree went over --max-procs */
   CTRUN_REASON_CPU,       /* the tree went over --cpu-time */
+  CTRUN_REASON_LOCK_LOST, /* a fleet lock's lease could not be renewed in time */
 };
+#define CTRUN_REASON_LAST CTRUN_REASON_LOCK_LOST
 
 /* "exit", "signal", "timeout", "idle", "stopped", "leftovers", "skipped",
- * "memory", "procs", "cpu". */
+ * "memory", "procs", "cpu", "lock-lost". */
 const char *ctrun_reason_name(enum ctrun_reason r);
 
 /* How an end reads for people, as the log's end line says it: "exit 3",
