@@ -15,6 +15,11 @@
  *                   stdout, now to stderr, each piece different (SEED)
  *   touch MIB       allocate MIB MiB and write to every page (resident)
  *   spin SECS       burn SECS of CPU time in a busy loop
+ *   section FILE SECS  a critical section of SECS, logged in FILE (one
+ *                   append a line, CLOCK_MONOTONIC seconds): "start T PID
+ *                   TOKEN" ($CTRUN_LOCK_TOKEN), "tick T PID" every 20 ms,
+ *                   "end T PID"; it ends early once FILE.done exists; a
+ *                   section killed midway ends at its last tick
  *
  * and, to start ctrun itself in a hostile state:
  *   block SIG,...   block these signals      default SIG  SIG_DFL for SIG
@@ -86,6 +91,34 @@ static void say(int fd, const char *text) {
     /* nothing to do: the reader is gone */
   }
   free(line);
+}
+
+/* One line of a section's log: WHAT, the time, the pid, and EXTRA. */
+static int section_line(const char *file, const char *what, const char *extra) {
+  struct timespec ts;
+  char line[128];
+  int fd = open(file, O_CREAT | O_APPEND | O_WRONLY, 0644), n, e;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  n = snprintf(line, sizeof line, "%s %lld.%09ld %d%s%s\n", what, (long long)ts.tv_sec, ts.tv_nsec,
+               (int)getpid(), extra[0] ? " " : "", extra);
+  e = fd >= 0 && write(fd, line, (size_t)n) == n ? 0 : 96;
+  if (fd >= 0)
+    close(fd);
+  return e;
+}
+
+static int section(const char *file, double secs) {
+  const char *token = getenv("CTRUN_LOCK_TOKEN");
+  char done_file[4096];
+  int e = section_line(file, "start", token ? token : "-");
+  snprintf(done_file, sizeof done_file, "%s.done", file);
+  for (double done = 0; e == 0 && done < secs; done += 0.02) {
+    nap(0.02);
+    e = section_line(file, "tick", "");
+    if (access(done_file, F_OK) == 0)
+      break;
+  }
+  return e != 0 ? e : section_line(file, "end", "");
 }
 
 /* The critical-section check of the lock tests: a second holder inside at
@@ -405,6 +438,11 @@ static int run(int argc, char **argv, int i) {
       i += 2;
     } else if (strcmp(cmd, "mix") == 0) {
       int r = spew(-1, atoll(arg), i + 1 < argc ? strtoul(argv[i + 1], NULL, 10) : 1);
+      if (r != 0)
+        return r;
+      i += 2;
+    } else if (strcmp(cmd, "section") == 0 && i + 1 < argc) {
+      int r = section(arg, atof(argv[i + 1]));
       if (r != 0)
         return r;
       i += 2;
