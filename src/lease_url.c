@@ -40,6 +40,9 @@ static const char *const PASSWORD_REDIS =
     "a password in the URL would show in ps; use password-file=FILE or REDISCLI_AUTH";
 static const char *const PASSWORD_PG =
     "a password in the URL would show in ps; use ~/.pgpass, PGPASSFILE or a service file";
+/* libpq looks for USER@ up to the first /, across any ?. */
+static const char *const AT_IN_PARAMS =
+    "an @ after a ? that libpq would read as the end of a user name (write %40, or add /DBNAME)";
 
 /* Split "[USER[:PASSWORD]@]HOSTPORT" of AUTH (LEN bytes): the user into U
  * (USERLEN), the rest's offset returned; -1 on a password. */
@@ -193,6 +196,8 @@ static int parse_postgres(const char *arg, const char *rest, struct ctrun_lease_
   /* The user part as libpq finds it: "u:p?x@h" is user u, password p?x. */
   if (at != NULL && memchr(rest, ':', (size_t)(at - rest)) != NULL)
     return bad(why, whylen, PASSWORD_PG);
+  if (at != NULL && memchr(rest, '?', (size_t)(at - rest)) != NULL)
+    return bad(why, whylen, AT_IN_PARAMS);
   if (at != NULL && (size_t)(at - rest) >= sizeof u->user)
     return bad(why, whylen, "the user name is too long");
   if (strchr(arg, '#') != NULL)
@@ -249,7 +254,7 @@ static int parse_postgres(const char *arg, const char *rest, struct ctrun_lease_
                               (size_t)(at2 - (u->conninfo + (rest - arg)))) != NULL)
       return bad(why, whylen, PASSWORD_PG);
     if (q2 != u->conninfo + n)
-      return bad(why, whylen, "an @ among the parameters that libpq would read as the user's end");
+      return bad(why, whylen, AT_IN_PARAMS);
   }
   snprintf(u->where, sizeof u->where, "%s", arg);
   return 0;

@@ -21,7 +21,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$top/build-fuzz}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(duration signal options entry lock_holder size history)
+  targets=(duration signal options entry lock_holder size history lease_url)
 fi
 
 if [ ! -f "$build/build.ninja" ]; then

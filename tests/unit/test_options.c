@@ -110,7 +110,7 @@ static void governing_errors(void **state) {
   struct ctrun_run_opts o;
   struct ctrun_parse_error e;
   assert_int_equal(PARSE(&o, &e, "--on-busy=queue", "cmd"), CTRUN_PARSE_ERROR);
-  assert_string_equal(e.msg, "--on-busy=queue needs a lock file (-l FILE)");
+  assert_string_equal(e.msg, "--on-busy=queue needs a lock (-l FILE or -l URL)");
   assert_int_equal(PARSE(&o, &e, "--retry-on", "fail", "cmd"), CTRUN_PARSE_ERROR);
   assert_string_equal(e.msg, "--retry-on needs --retry N");
   assert_int_equal(PARSE(&o, &e, "--retry-delay=2s", "cmd"), CTRUN_PARSE_ERROR);
