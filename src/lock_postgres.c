@@ -155,7 +155,7 @@ static void fail(struct conn *c, int status, const char *what) {
   snprintf(r.error, sizeof r.error, "%s", what);
   /* libpq's messages end in a newline, and may have more lines. */
   for (s = r.error; *s; s++)
-    if (*s == '\n')
+    if (*s == '\n' || *s == '\t')
       *s = (s[1] == '\0') ? '\0' : ' ';
     else if (*s < 0x20 || *s > 0x7e)
       *s = '?';
@@ -266,7 +266,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   struct conn *c = w->c;
   if (c == NULL)
     return;
-  if (status < 0) {
+  /* While connecting, libpq says best what went wrong. */
+  if (status < 0 && c->connected) {
     fail(c, status, uv_strerror(status));
     return;
   }

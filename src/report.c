@@ -77,6 +77,8 @@ void ctrun_report_write(struct ctrun_output *out, const struct ctrun_result *res
           (unsigned long long)res->cpu_sys_ms);
   fputs(",\"limits_enforced_by\":", f);
   ctrun_json_string_or_null(f, res->limits_by);
+  fputs(",\"lock_token\":", f);
+  ctrun_json_string_or_null(f, res->lock_token);
   fputs(",\"unkillable\":[", f);
   for (int i = 0; i < res->unkillable && i < CTRUN_UNKILLABLE_LISTED; i++)
     fprintf(f, "%s%ld", i ? "," : "", res->unkillable_pid[i]);

@@ -43,6 +43,7 @@ struct run {
   int nleases;
   bool loop_ready;
   bool lock_lost; /* a fleet lock's lease ran out: nothing more runs */
+  char lock_token[24]; /* the first fleet lock's fencing token ("": none) */
   struct ctrun_output out;
   struct ctrun_govern *govern;
   struct ctrun_relay *relay; /* --idle-timeout: ctrun relays the output */
@@ -654,6 +655,8 @@ static int take_locks(struct run *r) {
     code = o->locks[i] == o->lock_path ? take_lock(r, wait) : take_lease(r, o->locks[i], wait);
   }
   r->lock_wait_ms = (int64_t)((uv_hrtime() - t0) / 1000000);
+  if (r->nleases > 0)
+    snprintf(r->lock_token, sizeof r->lock_token, "%s", ctrun_lease_token(r->lease[0]));
   return code;
 }
 
@@ -959,9 +962,7 @@ static int supervise(struct run *r) {
     e = ctrun_relay_new(&r->loop, fd >= 0 ? fd : 1, fd >= 0 ? fd : 2, ctrun_govern_output,
                         r->govern, &r->relay);
   }
-  r->env = e == 0 ? make_env(r->id, o->name,
-                              r->nleases > 0 ? ctrun_lease_token(r->lease[0]) : NULL)
-                   : NULL;
+  r->env = e == 0 ? make_env(r->id, o->name, r->lock_token[0] ? r->lock_token : NULL) : NULL;
   code = CTRUN_EXIT_FAILURE;
   if (e != 0 || r->env == NULL || ended_early(r, &code)) {
     if (code == CTRUN_EXIT_FAILURE)
@@ -1003,6 +1004,7 @@ static void fill_result(const struct run *r, int code, bool skipped, struct ctru
   res->cpu_user_ms = r->usage.cpu_user_ms;
   res->cpu_sys_ms = r->usage.cpu_sys_ms;
   res->limits_by = r->limits_by;
+  res->lock_token = r->lock_token[0] ? r->lock_token : NULL;
   res->unkillable = r->nunkillable;
   res->unkillable_pid = r->unkillable;
   res->attempts = skipped ? 0 : r->attempts;

@@ -67,6 +67,7 @@ struct ctrun_result {
   uint64_t peak_rss_bytes;
   uint64_t cpu_user_ms, cpu_sys_ms;
   const char *limits_by;  /* "kernel", "sampling", or NULL without limits */
+  const char *lock_token; /* the first fleet lock's fencing token, or NULL */
   int unkillable;         /* members ctrun was not permitted to signal */
   const long *unkillable_pid; /* the first CTRUN_UNKILLABLE_LISTED of them */
   int attempts;           /* how many were started: 0 when skipped */

@@ -1,7 +1,8 @@
 # bash completion for ctrun                                -*- shell-script -*-
 #
-# Completes ctrun's options and their values (--on-busy and --leftovers
-# modes, --retry-on items, signal names for -s), the subcommands and their options, the run
+# Completes ctrun's options and their values (--on-busy, --leftovers and
+# --lock-unavailable modes, --retry-on items, signal names for -s), the
+# subcommands and their options, the run
 # names and ids that `ctrun stop` takes (read from `ctrun ps`), and, after
 # the options, the command to run and its own arguments (through
 # bash-completion's _command_offset where it is loaded).  Works in plain
@@ -11,7 +12,8 @@
 _ctrun_takes_value() {
   case "$1" in
     -t | --timeout | -s | --signal | -k | --kill-after | --leftovers | -l | --lock | \
-      -w | --lock-wait | --on-busy | -n | --name | -o | --log | --report | \
+      -w | --lock-wait | --on-busy | --lock-ttl | --lock-unavailable | -n | --name | \
+      -o | --log | --report | \
       --child-timeout | --idle-timeout | --retry | --retry-delay | --retry-on | \
       --memory | --max-procs | --cpu-time | --nice | --ok-exit | --jitter | --on-finish | \
       --ping | --ping-file | \
@@ -19,6 +21,17 @@ _ctrun_takes_value() {
       return 0 ;;
   esac
   return 1
+}
+
+# A value with a colon in it (a lock URL, a ping URL) comes split, as bash
+# breaks words at ':' (COMP_WORDBREAKS): "redis" ":" "//host/key".  Print
+# the index of the value's last part, its first being at $1.
+_ctrun_value_end() {
+  local k="$1"
+  while [ "${COMP_WORDS[k + 1]-}" = ":" ]; do
+    k=$((k + 2))
+  done
+  printf '%s' "$k"
 }
 
 # Fill COMPREPLY with the words of $1 that start with $2.
@@ -57,6 +70,7 @@ _ctrun_value() {
       done
       ;;
     --leftovers) _ctrun_words "kill wait" "$cur" ;;
+    --lock-unavailable) _ctrun_words "fail skip" "$cur" ;;
     -l | --lock | -o | --log | --report | --ping-file)
       local IFS=$'\n'
       COMPREPLY=($(compgen -f -- "$cur"))
@@ -156,7 +170,8 @@ _ctrun() {
       if _ctrun_takes_value "$w"; then
         [ "${COMP_WORDS[i + 1]}" = "=" ] && i=$((i + 1)) # "--opt" "=" "value"
         [ $((i + 1)) -eq "$COMP_CWORD" ] && { valfor="$w"; break; }
-        i=$((i + 1))
+        i=$(_ctrun_value_end $((i + 1)))
+        [ "$i" -ge "$COMP_CWORD" ] && return 0 # within a URL: nothing to offer
       fi
     elif [[ "$w" == -?* ]]; then
       # A bundle such as -dt5 or -dt 5: a value-taking letter with nothing
@@ -167,12 +182,13 @@ _ctrun() {
         if _ctrun_takes_value "-$c"; then
           if [ "$j" -eq $((${#w} - 1)) ]; then
             [ $((i + 1)) -eq "$COMP_CWORD" ] && valfor="-$c"
-            i=$((i + 1))
+            [ -z "$valfor" ] && i=$(_ctrun_value_end $((i + 1)))
           fi
           break
         fi
       done
       [ -n "$valfor" ] && break
+      [ "$i" -ge "$COMP_CWORD" ] && return 0 # within a URL: nothing to offer
     else
       break
     fi
@@ -201,7 +217,8 @@ _ctrun() {
   case "$cur" in
     -*)
       _ctrun_words "-t --timeout -s --signal -k --kill-after --preserve-status --leftovers
-        -l --lock -w --lock-wait --on-busy --child-timeout --idle-timeout --retry
+        -l --lock -w --lock-wait --on-busy --lock-ttl --lock-unavailable
+        --child-timeout --idle-timeout --retry
         --retry-delay --retry-on --ok-exit --jitter --on-finish --memory --max-procs
         --cpu-time --nice -n --name -d
         --detach -o --log --quiet-success

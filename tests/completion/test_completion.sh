@@ -126,6 +126,23 @@ words=(--leftovers = kill -- slee); has sleep
 words=(--leftovers = kill -s ""); has TERM KILL
 words=(check --warn = "");  lacks --json
 words=(-l x.lock --on-busy r); exactly replace
+words=(--lock-unavailable ""); exactly fail skip
+words=(--lock-unavailable s); exactly skip
+words=(--lock-unavailable = f); exactly fail
+words=(-l redis://h/k --lock-unavailable=s); exactly skip
+words=(--lock-ttl "");    lacks --json fail skip inf
+words=(--lock-t);         exactly --lock-ttl
+words=(--lock-u);         exactly --lock-unavailable
+words=(-l redis://h/k --lock-ttl 10s --lock-unavailable skip -- slee); has sleep
+words=(-l redis://h/k --lock-ttl 10s --on-busy ""); exactly fail skip replace queue
+# A URL as bash splits it, at ':': its parts are one value.
+words=(-l redis : //h/k --lock-unavailable ""); exactly fail skip
+words=(-l redis : //h:6380/k --lock-t); exactly --lock-ttl
+words=(--lock = redis : //h/k -l /tmp/x.lock -- slee); has sleep
+words=(-dl redis : //h/k --on-busy s); exactly skip
+words=(-l redis : //h/k sleep --on); lacks --on-busy
+words=(-l redis : //h);   exactly
+words=(-l redis :);       exactly
 words=(--leftovers "");   exactly kill wait
 words=(-s "");            has TERM KILL HUP INT QUIT USR1
 words=(-s te);            exactly TERM

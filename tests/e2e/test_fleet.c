@@ -618,8 +618,9 @@ static void two_locks(void **state) {
   close(fd);
   assert_int_equal(e2e_wait(a, 30), 0);
   assert_false(e2e_locked(f1));
-  E2E_RUN(t, &r, "-l", f1, "-l", u, "--", "true");
+  E2E_RUN(t, &r, "--report", "-", "-l", f1, "-l", u, "--", "true");
   assert_int_equal(r.code, 0);
+  assert_non_null(strstr(r.err, "\"lock_token\":\"2\"")); /* the key's second acquisition */
   helper_stop(s.helper);
 }
 
