@@ -232,11 +232,14 @@ static bool has_entry(struct e2e *t) {
   return found;
 }
 
-/* Two stops at once, right as the run has started: both succeed. */
+/* Two stops at once, right as the run has started: both succeed.  The
+ * run outlives the first stop by -k (it ignores TERM): long enough for
+ * the second to find it however the two are scheduled (with 0.2s, a
+ * loaded host started the second after the run was gone). */
 static void concurrent_stops_are_idempotent(void **state) {
   struct e2e *t = *state;
   for (int round = 0; round < 20; round++) {
-    pid_t run = E2E_START(t, "-n", "twin", "-k", "0.2", "--", "@child", "ignore-term", "sleep",
+    pid_t run = E2E_START(t, "-n", "twin", "-k", "1", "--", "@child", "ignore-term", "sleep",
                           "300");
     /* The run is stoppable once its entry exists. */
     double end = e2e_now() + 10;
