@@ -79,6 +79,13 @@ static const struct ctrun_lease_backend *backend_of(enum ctrun_lease_kind kind) 
   }
 }
 
+int ctrun_lease_check(const struct ctrun_lease_url *u, char *why, size_t whylen) {
+  const struct ctrun_lease_backend *be = backend_of(u->kind);
+  if (be == NULL)
+    return UV_ENOTSUP;
+  return be->check != NULL ? be->check(u, why, whylen) : 0;
+}
+
 static void on_reply(void *data, const struct ctrun_lease_reply *reply);
 
 int ctrun_lease_new(uv_loop_t *loop, const struct ctrun_lease_url *u, uint64_t ttl_ms,

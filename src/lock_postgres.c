@@ -463,6 +463,28 @@ static int pg_open(uv_loop_t *loop, const struct ctrun_lease_url *u, ctrun_lease
   return 0;
 }
 
+/* libpq's own reading of the URL, before any run: an unknown or
+ * malformed parameter is a usage error, named as libpq names it. */
+static int pg_check(const struct ctrun_lease_url *u, char *why, size_t whylen) {
+  char *msg = NULL;
+  PQconninfoOption *opts;
+  int e = load_libpq();
+  if (e != 0) {
+    snprintf(why, whylen, "libpq cannot be loaded");
+    return e;
+  }
+  opts = pq.conninfoParse(u->conninfo, &msg);
+  if (opts == NULL) {
+    snprintf(why, whylen, "%s", msg != NULL ? msg : "libpq cannot read it");
+    why[strcspn(why, "\n")] = '\0';
+    if (msg != NULL)
+      pq.freemem(msg);
+    return UV_EINVAL;
+  }
+  pq.conninfoFree(opts);
+  return 0;
+}
+
 const struct ctrun_lease_backend ctrun_lease_postgres = {
-  "postgres", pg_open, pg_send, pg_drop, pg_close,
+  "postgres", pg_open, pg_send, pg_drop, pg_close, pg_check,
 };

@@ -405,5 +405,5 @@ static int redis_open(uv_loop_t *loop, const struct ctrun_lease_url *u, ctrun_le
 }
 
 const struct ctrun_lease_backend ctrun_lease_redis = {
-  "redis", redis_open, redis_send, redis_drop, redis_close,
+  "redis", redis_open, redis_send, redis_drop, redis_close, NULL,
 };

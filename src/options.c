@@ -368,6 +368,8 @@ static int get_lock(struct parser *p, struct ctrun_run_opts *o) {
     return fail(p, "%s: this ctrun was built without %s locks", p->arg, backend[u.kind]);
   } else if (u.tls) {
     return fail(p, "%s: this ctrun has no TLS for Redis (rediss://)", p->arg);
+  } else if (ctrun_lease_check(&u, why, sizeof why) != 0) {
+    return fail(p, "invalid lock URL '%s' for %s: %s", p->arg, p->used, why);
   }
   o->locks[o->nlocks++] = p->arg;
   return 0;

@@ -53,6 +53,11 @@ int ctrun_lease_url_parse(const char *arg, struct ctrun_lease_url *u, char *why,
 /* Whether this ctrun was built with the backend for KIND. */
 bool ctrun_lease_supported(enum ctrun_lease_kind kind);
 
+/* What only the backend can tell of a parsed URL before the run (libpq's
+ * own reading of a PostgreSQL URL): 0, or a negative libuv error with
+ * WHY saying what is wrong. */
+int ctrun_lease_check(const struct ctrun_lease_url *u, char *why, size_t whylen);
+
 /* What a held lease tells its run. */
 struct ctrun_lease_hooks {
   void *data;

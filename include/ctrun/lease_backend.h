@@ -46,6 +46,10 @@ struct ctrun_lease_backend {
   void (*drop)(void *conn);
   /* Drop, and free once the connection's handles are closed. */
   void (*close)(void *conn);
+  /* What only the backend's library can tell of U before any run: 0, or
+   * UV_EINVAL with WHY ("invalid connection option \"bogus\"").  NULL:
+   * nothing to check. */
+  int (*check)(const struct ctrun_lease_url *u, char *why, size_t whylen);
 };
 
 #ifdef CTRUN_WITH_REDIS

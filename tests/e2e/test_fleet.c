@@ -644,6 +644,7 @@ static void bad_input(void **state) {
     { { "-l", "postgres://u:secret@h/db?key=k", "--", "true" }, "password" },
     { { "-l", "postgres://h/db?password=x&key=k", "--", "true" }, "password" },
     { { "-l", "postgres://h/db", "--", "true" }, "no key" },
+    { { "-l", "postgres://h/db?key=k&bogus=1", "--", "true" }, "bogus" },
     { { "--on-busy=replace", "-l", "redis://h/k", "--", "true" }, "replace" },
     { { "--lock-ttl", "2s", "-l", "redis://h/k", "--", "true" }, "at least 3s" },
     { { "--lock-ttl", "10s", "--", "true" }, "needs a fleet lock" },
