@@ -156,19 +156,25 @@ static void server_signal(const struct server *s, int sig) {
     closedir(d);
 }
 
-static int proxy_start(struct e2e *t, pid_t *pid, int target) {
+/* A proxy to TARGET; DELAY: its slow mode's delay ("1.0" if NULL). */
+static int proxy_start_slow(struct e2e *t, pid_t *pid, int target, const char *delay) {
   char portfile[600], port[16], *text;
   int p;
   snprintf(portfile, sizeof portfile, "%s/proxy.port", t->dir);
   snprintf(port, sizeof port, "%d", target);
   *pid = helper_start(t, "proxy",
-                      (const char *const[]){ getenv("CTRUN_TCP_PROXY"), portfile, port, NULL });
+                      (const char *const[]){ getenv("CTRUN_TCP_PROXY"), portfile, port, "--delay",
+                                             delay != NULL ? delay : "1.0", NULL });
   assert_true(e2e_wait_file(portfile, 20));
   text = e2e_read(portfile);
   p = atoi(text);
   free(text);
   assert_true(p > 0);
   return p;
+}
+
+static int proxy_start(struct e2e *t, pid_t *pid, int target) {
+  return proxy_start_slow(t, pid, target, NULL);
 }
 
 static int teardown(void **state) {
@@ -366,6 +372,69 @@ static void partition(struct e2e *t, const char *kind) {
 }
 
 static void redis_partition(void **state) { partition(*state, "redis"); }
+
+/* The server answers, but slowly (2.5s each way through the proxy): a
+ * renewal confirmed too late confirms nothing, and the tree dies at the
+ * deadline the last timely confirmation set. */
+static void slow_server(void **state) {
+  struct e2e *t = *state;
+  struct server s;
+  struct sect v[4];
+  char via[300], log[600];
+  pid_t proxy, a;
+  double slow;
+
+  SERVER(t, &s, "redis", false);
+  int pport = proxy_start_slow(t, &proxy, s.port, "2.5");
+  url(&s, pport, "slow", via, sizeof via);
+  snprintf(log, sizeof log, "%s/sections", t->dir);
+  a = ON_HOST(t, 0, "--lock-ttl", "3s", "-l", via, "--", "@child", "section", log, "60");
+  assert_true(wait_sections(log, 1, 20));
+  e2e_sleep(0.3);
+  slow = mono();
+  kill(proxy, SIGHUP);
+  assert_int_equal(e2e_wait(a, 30), 124);
+  assert_int_equal(sections(log, v, 4), 1);
+  if (v[0].last - slow >= 3.0)
+    fail_msg("the tree ran %.3fs after the server slowed down, past its 3s lease", v[0].last - slow);
+  helper_stop(proxy);
+  helper_stop(s.helper);
+}
+
+/* --on-busy=queue on a fleet lock: one run of this host waits and runs
+ * after the holder, a second coalesces into it (0, nothing run); -w
+ * bounds the wait of two locks together. */
+static void queue_and_wait(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  struct server s;
+  struct sect v[8];
+  char u[300], log[600], done[700];
+  pid_t holder, first;
+
+  SERVER(t, &s, "redis", false);
+  url(&s, s.port, "queued", u, sizeof u);
+  snprintf(log, sizeof log, "%s/sections", t->dir);
+  snprintf(done, sizeof done, "%s.done", log);
+  holder = ON_HOST(t, 1, "-l", u, "--", "@child", "section", log, "60");
+  assert_true(wait_sections(log, 1, 20));
+  first = E2E_START(t, "--on-busy=queue", "-l", u, "--", "@child", "section", log, "0.1");
+  e2e_sleep(0.5);
+  E2E_RUN(t, &r, "--on-busy=queue", "-l", u, "--", "@child", "section", log, "0.1");
+  assert_int_equal(r.code, 0); /* coalesced into the waiting run */
+  /* Two locks, the second held: -w 1s bounds the whole wait. */
+  E2E_RUN(t, &r, "-w", "1s", "-l", e2e_path(t, "free.lock"), "-l", u, "--", "true");
+  assert_int_equal(r.code, 75);
+  assert_true(r.secs >= 0.9 && r.secs < 10);
+  assert_non_null(strstr(r.err, "still held after waiting 1s"));
+  int fd = open(done, O_CREAT | O_WRONLY, 0644);
+  close(fd);
+  assert_int_equal(e2e_wait(holder, 30), 0);
+  assert_int_equal(e2e_wait(first, 30), 0);
+  assert_int_equal(sections(log, v, 8), 2);
+  assert_serial(v, 2);
+  helper_stop(s.helper);
+}
 static void postgres_partition(void **state) { partition(*state, "postgres"); }
 
 /* The server stops answering (SIGSTOP) for longer than the TTL: the
@@ -667,6 +736,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(bad_input, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(unavailable, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(two_locks, e2e_setup, teardown),
+    cmocka_unit_test_setup_teardown(slow_server, e2e_setup, teardown),
+    cmocka_unit_test_setup_teardown(queue_and_wait, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(redis_contention, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(postgres_contention, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(redis_partition, e2e_setup, teardown),
