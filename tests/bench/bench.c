@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1107,6 +1110,118 @@ static int bench_limits(void) {
   return 0;
 }
 
+/* ---- fleet locks ---------------------------------------------------------- */
+
+/* Start KIND's server (tests/helper/fleet_server.py) in DIR: its port, or
+ * 0 when it cannot run here. */
+static int fleet_server(const char *kind, const char *dir) {
+  char portfile[4300];
+  const char *py = getenv("BENCH_PYTHON"), *script = getenv("CTRUN_FLEET_SERVER");
+  int port = 0;
+  if (py == NULL || script == NULL || mkdir(dir, 0755) != 0)
+    return 0;
+  chmod(root, 0711); /* PostgreSQL runs as nobody when we are root */
+  snprintf(portfile, sizeof portfile, "%s/port", dir);
+  char *argv[] = { (char *)py, (char *)script, (char *)kind, (char *)dir, portfile, NULL };
+  pid_t pid = start_bg(argv);
+  for (int i = 0; i < 600 && access(portfile, F_OK) != 0; i++) {
+    if (waitpid(pid, NULL, WNOHANG) == pid)
+      return 0;
+    nap_ms(50);
+  }
+  FILE *f = fopen(portfile, "r");
+  if (f == NULL || fscanf(f, "%d", &port) != 1)
+    port = 0;
+  if (f != NULL)
+    fclose(f);
+  return port;
+}
+
+/* Bytes the Redis server at PORT has read from its clients so far. */
+static long long redis_bytes_in(int port) {
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+  char buf[8192], *p;
+  size_t got = 0;
+  ssize_t n;
+  long long v = -1;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      write(fd, "INFO stats\r\n", 12) != 12) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) {
+    got += (size_t)n;
+    buf[got] = '\0';
+    if ((p = strstr(buf, "total_net_input_bytes:")) != NULL && strchr(p, '\n') != NULL) {
+      v = atoll(p + 22);
+      break;
+    }
+  }
+  close(fd);
+  return v;
+}
+
+static int bench_fleet(void) {
+  char state[4200], lock[4200], rdir[4200], pdir[4200], redis[200], pg[300];
+  use_state_dir(state, sizeof state, "state");
+  snprintf(lock, sizeof lock, "%s/L", root);
+  snprintf(rdir, sizeof rdir, "%s/redis", root);
+  snprintf(pdir, sizeof pdir, "%s/pg", root);
+  int rport = fleet_server("redis", rdir), pport = fleet_server("postgres", pdir);
+  if (rport == 0 || pport == 0) {
+    printf("fleet: skipped: redis-server or PostgreSQL cannot be started here\n");
+    return SKIP;
+  }
+  snprintf(redis, sizeof redis, "redis://127.0.0.1:%d/bench", rport);
+  snprintf(pg, sizeof pg, "postgres://postgres@127.0.0.1:%d/postgres?key=bench&sslmode=disable",
+           pport);
+  char *v0[] = { (char *)CTRUN, "-t", "5", "--", (char *)TRUE_, NULL };
+  char *v1[] = { (char *)CTRUN, "-t", "5", "-l", lock, "--", (char *)TRUE_, NULL };
+  char *v2[] = { (char *)CTRUN, "-t", "5", "-l", redis, "--", (char *)TRUE_, NULL };
+  char *v3[] = { (char *)CTRUN, "-t", "5", "-l", pg, "--", (char *)TRUE_, NULL };
+  char **variants[] = { v0, v1, v2, v3 };
+  const char *names[] = { "no lock", "lock file", "Redis (loopback)", "PostgreSQL (loopback)" };
+  enum { NV = 4, WARMUP = 10 };
+  int n = rounds(200);
+  double *t[NV], med0;
+  for (int k = 0; k < NV; k++)
+    t[k] = calloc((size_t)n, sizeof **t);
+  for (int i = -WARMUP; i < n; i++)
+    for (int j = 0; j < NV; j++) {
+      int k = (i + WARMUP + j) % NV;
+      double ms = timed(variants[k], 0, NULL);
+      if (i >= 0)
+        t[k][i] = ms;
+    }
+  header("fleet locks: one run taking and releasing its lock, ms");
+  printf("%d interleaved runs of each of ctrun -t 5 -l LOCK -- true\n", n);
+  printf("  %-24s %8s %8s %16s\n", "lock", "median", "p99", "minus no lock");
+  med0 = median(t[0], n);
+  for (int k = 0; k < NV; k++)
+    printf("  %-24s %8.3f %8.3f %16.3f\n", names[k], median(t[k], n), pct(t[k], n, 99),
+           median(t[k], n) - med0);
+  /* Renewals: what the server reads while a run holds its lease. */
+  char *hold[] = { (char *)CTRUN, "--lock-ttl", "3s", "-l", redis, "--", (char *)SLEEP, "6", NULL };
+  long long b0 = redis_bytes_in(rport);
+  timed(hold, 0, NULL);
+  long long b1 = redis_bytes_in(rport);
+  if (b0 >= 0 && b1 > b0) {
+    /* One acquisition, a renewal a second for 6 s, one release, and the
+     * INFO request itself (12 bytes). */
+    double per = (double)(b1 - b0 - 12) / 8;
+    printf("Redis: %lld bytes read by the server over a 6 s hold at --lock-ttl 3s (8 requests):\n"
+           "  %.0f bytes a request; at the default 30s TTL (6 renewals a minute): %.1f KiB a held "
+           "minute\n", b1 - b0 - 12, per, per * 6 / 1024);
+  }
+  stop_bg();
+  if (count_runs(state) != 0)
+    die("fleet: entries left behind in the state directory");
+  return 0;
+}
+
 static int bench_hook(void) {
   char state[4200], lock[4200];
   if (FLOCK == NULL) {
@@ -1167,13 +1282,13 @@ int main(int argc, char **argv) {
     { "overhead", bench_overhead }, { "memory", bench_memory },     { "instructions", bench_instructions },
     { "kill", bench_kill },         { "registry", bench_registry }, { "contention", bench_contention },
     { "hook", bench_hook },         { "relay", bench_relay },       { "govern", bench_govern },
-    { "limits", bench_limits },
+    { "limits", bench_limits },     { "fleet", bench_fleet },
   };
   const char *tmp = getenv("TMPDIR");
   int code = -1;
 
   if (argc != 2) {
-    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern|limits\n");
+    fprintf(stderr, "usage: ctrun-bench overhead|memory|instructions|kill|registry|contention|hook|relay|govern|limits|fleet\n");
     return 2;
   }
   CTRUN = env_path("CTRUN", true);
