@@ -44,6 +44,7 @@ static struct {
   int (*ntuples)(const PGresult *);
   char *(*getvalue)(const PGresult *, int, int);
   char *(*cmdTuples)(PGresult *);
+  PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor, void *);
 } pq;
 
 static int load_libpq(void) {
@@ -62,7 +63,7 @@ static int load_libpq(void) {
     "PQfinish",        "PQsetnonblocking", "PQsendQueryParams", "PQsendQuery",
     "PQflush",         "PQconsumeInput",  "PQisBusy",        "PQgetResult",
     "PQresultStatus",  "PQresultErrorField", "PQresultErrorMessage", "PQclear",
-    "PQntuples",       "PQgetvalue",      "PQcmdTuples",
+    "PQntuples",       "PQgetvalue",      "PQcmdTuples",     "PQsetNoticeProcessor",
   };
   static int loaded;
   _Static_assert(sizeof pq == sizeof fns / sizeof fns[0] * sizeof(void *), "one slot per function");
@@ -321,12 +322,21 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
 }
 
+/* The server's notices ("relation ctrun_locks already exists, skipping"
+ * when two hosts make the table at once) are no business of the command's
+ * stderr, where libpq would print them. */
+static void no_notice(void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
 static void start_connect(struct conn *c) {
   c->pg = pq.connectStartParams(c->kw, c->val, 0);
   if (c->pg == NULL) {
     fail(c, UV_ENOMEM, "out of memory");
     return;
   }
+  pq.setNoticeProcessor(c->pg, no_notice, NULL);
   if (pq.status(c->pg) == CONNECTION_BAD) {
     fail(c, UV_ECONNREFUSED, pq.errorMessage(c->pg));
     return;
