@@ -617,6 +617,53 @@ static void forged_holder(struct e2e *t, const char *kind) {
 static void redis_forged_holder(void **state) { forged_holder(*state, "redis"); }
 static void postgres_forged_holder(void **state) { forged_holder(*state, "postgres"); }
 
+/* A Redis that asks for a password: from REDISCLI_AUTH, from
+ * password-file=, for an ACL user; none, and the lock is unavailable (75)
+ * with the server's word for it.  The lock lives in the URL's DB. */
+static void redis_auth(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  struct server s;
+  char u[1000], pwfile[600], out[600];
+
+  SERVER(t, &s, "redis", false);
+  assert_int_equal(client(t, &s, "ACL SETUSER alice on '>alicepw' '~*' '+@all'", out, sizeof out), 0);
+  assert_int_equal(client(t, &s, "CONFIG SET requirepass s3cret", out, sizeof out), 0);
+  snprintf(u, sizeof u, "redis://127.0.0.1:%d/3/authed", s.port);
+  E2E_RUN(t, &r, "-l", u, "--", "true");
+  assert_int_equal(r.code, 75);
+  assert_non_null(strstr(r.err, "NOAUTH"));
+  setenv("REDISCLI_AUTH", "s3cret", 1);
+  E2E_RUN(t, &r, "-l", u, "--", "@child", "env", "CTRUN_LOCK_TOKEN");
+  unsetenv("REDISCLI_AUTH");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "1\n");
+  /* The fencing counter is in DB 3, where the lock is. */
+  snprintf(out, sizeof out, "-a s3cret --no-auth-warning -n 3 GET authed:fence");
+  client(t, &s, out, out, sizeof out);
+  assert_string_equal(out, "1\n");
+  snprintf(pwfile, sizeof pwfile, "%s/redis.pw", t->dir);
+  FILE *f = fopen(pwfile, "w");
+  fputs("s3cret\n", f);
+  fclose(f);
+  snprintf(u, sizeof u, "redis://127.0.0.1:%d/3/authed?password-file=%s", s.port, pwfile);
+  E2E_RUN(t, &r, "-l", u, "--", "@child", "env", "CTRUN_LOCK_TOKEN");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "2\n");
+  setenv("REDISCLI_AUTH", "alicepw", 1);
+  snprintf(u, sizeof u, "redis://alice@127.0.0.1:%d/3/authed", s.port);
+  E2E_RUN(t, &r, "-l", u, "--", "@child", "env", "CTRUN_LOCK_TOKEN");
+  unsetenv("REDISCLI_AUTH");
+  assert_int_equal(r.code, 0);
+  assert_string_equal(r.out, "3\n");
+  /* A password file that cannot be read: 125, saying so. */
+  snprintf(u, sizeof u, "redis://127.0.0.1:%d/3/authed?password-file=%s/none", s.port, t->dir);
+  E2E_RUN(t, &r, "-l", u, "--", "true");
+  assert_int_equal(r.code, 125);
+  assert_non_null(strstr(r.err, "password file"));
+  helper_stop(s.helper);
+}
+
 /* The table exists, its sequence does not (a half-made schema, or an
  * administrator's own table): ctrun makes what is missing, and what the
  * server notes meanwhile ("already exists, skipping") reaches no one. */
@@ -779,6 +826,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(slow_server, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(queue_and_wait, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(postgres_schema, e2e_setup, teardown),
+    cmocka_unit_test_setup_teardown(redis_auth, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(redis_contention, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(postgres_contention, e2e_setup, teardown),
     cmocka_unit_test_setup_teardown(redis_partition, e2e_setup, teardown),
