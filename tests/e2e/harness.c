@@ -482,6 +482,24 @@ pid_t e2e_start(struct e2e *t, const char *const *args) { return start_args(t, a
 pid_t e2e_start_cmd(struct e2e *t, const char *const *args) { return start_args(t, args, true); }
 
 
+pid_t e2e_helper(struct e2e *t, const char *tag, const char *const *argv) {
+  char out[600];
+  pid_t pid;
+  snprintf(out, sizeof out, "%s/%s.err", t->dir, tag);
+  pid = fork();
+  if (pid == 0) {
+    setenv("CTRUN_TEST_MARK", t->mark, 1);
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(argv[0], (char *const *)argv);
+    _exit(200);
+  }
+  assert_true(pid > 0);
+  e2e_own(pid);
+  return pid;
+}
+
 /* Like an init: while waiting for PID, reap every child and orphan, so that
  * none lingers as a zombie in a process group ctrun watches; the statuses
  * of other children of ours are kept for their own e2e_wait. */

@@ -97,6 +97,12 @@ bool e2e_has_extras(void);
 pid_t e2e_spawn(struct e2e *t, bool no_reaper, const char *const *argv);
 #define E2E_SPAWN(t, no_reaper, ...) e2e_spawn((t), (no_reaper), (const char *const[]){ __VA_ARGS__, NULL })
 
+/* Start a helper of the test's own (a server, a proxy: ARGV, argv[0] a
+ * full path) with the test's marker, so that the teardown finds it should
+ * it be left running; its stdout and stderr in TAG.err of the test
+ * directory.  The caller stops it. */
+pid_t e2e_helper(struct e2e *t, const char *tag, const char *const *argv);
+
 /* Make prctl(PR_SET_CHILD_SUBREAPER) fail with EPERM in this process and
  * what it execs, as some sandboxes do (a seccomp filter).  Returns 0, or
  * -1 where it cannot. */

@@ -42,8 +42,8 @@ static double mono(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A Python helper of the tests (ARGS: the script and its arguments). */
 static pid_t helper_start(struct e2e *t, const char *tag, const char *const *args) {
-  char out[600];
   const char *argv[12];
   int n = 0;
   argv[n++] = getenv("CTRUN_PYTHON");
@@ -51,18 +51,7 @@ static pid_t helper_start(struct e2e *t, const char *tag, const char *const *arg
     argv[n++] = *args;
   argv[n] = NULL;
   assert_non_null(argv[0]);
-  snprintf(out, sizeof out, "%s/%s.err", t->dir, tag);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("CTRUN_TEST_MARK", t->mark, 1); /* left running, the teardown sees it */
-    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], (char *const *)argv);
-    _exit(200);
-  }
-  assert_true(pid > 0);
-  e2e_own(pid);
+  pid_t pid = e2e_helper(t, tag, argv);
   helpers[nhelpers++] = pid;
   return pid;
 }

@@ -56,18 +56,7 @@ static void server_start(struct e2e *t, struct server *s, const char *tag, const
   argv[n] = NULL;
   assert_non_null(argv[0]);
   assert_non_null(argv[1]);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("CTRUN_TEST_MARK", t->mark, 1); /* left running, the teardown sees it */
-    snprintf(out, sizeof out, "%s/%s.err", t->dir, tag);
-    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], (char *const *)argv);
-    _exit(200);
-  }
-  assert_true(pid > 0);
-  e2e_own(pid);
+  pid_t pid = e2e_helper(t, tag, argv);
   servers[nservers++] = pid;
   s->pid = pid;
   if (!e2e_wait_file(portfile, 20)) {
