@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctrun/dl.h"
 #include "ctrun/msg.h"
 
 static struct {

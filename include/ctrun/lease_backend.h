@@ -59,11 +59,4 @@ extern const struct ctrun_lease_backend ctrun_lease_redis;
 extern const struct ctrun_lease_backend ctrun_lease_postgres;
 #endif
 
-/* The client libraries are loaded at the first fleet lock, not linked:
- * libpq alone brings twenty libraries (TLS, Kerberos, LDAP) that every run
- * would load.  NAMES are tried in order; FNS fill SLOTS.  0, or -1 with
- * ERR saying which library or function is missing. */
-int ctrun_lib_load(const char *const *names, size_t nnames, const char *const *fns, void **slots,
-                   size_t nfns, char *err, size_t errlen);
-
 #endif

@@ -1,5 +1,5 @@
-/* Loading a client library when it is first needed (see lease_backend.h). */
-#include "ctrun/lease_backend.h"
+/* Loading a client library when it is first needed (see dl.h). */
+#include "ctrun/dl.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

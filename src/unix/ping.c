@@ -16,9 +16,9 @@
 #define CURL_DISABLE_TYPECHECK /* the calls go through pointers, below */
 #include <curl/curl.h>
 #include <dirent.h>
-#include <dlfcn.h>
 #include <pthread.h>
 
+#include "ctrun/dl.h"
 #include "ctrun/msg.h"
 
 /* libcurl is loaded when a run first pings, not linked: linked, its thirty
@@ -75,20 +75,13 @@ static int load_curl(void) {
     "curl_multi_add_handle", "curl_multi_remove_handle", "curl_multi_cleanup",
     "curl_multi_perform",    "curl_multi_poll",       "curl_multi_info_read",
   };
-  void **slot = (void **)&lib;
-  void *h = NULL;
+  char err[512];
   _Static_assert(sizeof lib == sizeof fn / sizeof fn[0] * sizeof(void *), "one slot per function");
-  for (size_t i = 0; h == NULL && i < sizeof names / sizeof names[0]; i++)
-    h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-  if (h == NULL) {
-    ctrun_error("--ping: cannot load libcurl (%s): %s", names[0], dlerror());
+  if (ctrun_lib_load(names, sizeof names / sizeof names[0], fn, (void **)&lib,
+                     sizeof fn / sizeof fn[0], err, sizeof err) != 0) {
+    ctrun_error("--ping: %s (libcurl 7.66 or later is needed)", err);
     return -1;
   }
-  for (size_t i = 0; i < sizeof fn / sizeof fn[0]; i++)
-    if ((slot[i] = dlsym(h, fn[i])) == NULL) {
-      ctrun_error("--ping: libcurl lacks %s (7.66 or later is needed)", fn[i]);
-      return -1;
-    }
   return 0;
 }
 #endif
