@@ -17,11 +17,12 @@ if [ "${SKIP_APT:-0}" != 1 ]; then
   log "installing the cross toolchain and Wine"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # redis-server: e2e-win-fleet runs Debian's, a Linux program, from Wine.
   apt-get install -y -qq gcc-mingw-w64-x86-64 wine wine64 meson ninja-build pkg-config \
-    xz-utils >/dev/null
+    xz-utils redis-server >/dev/null
 fi
 
-log "preparing the libuv and cmocka subprojects"
+log "preparing the libuv, cmocka and hiredis subprojects"
 bash subprojects/prepare-mingw.sh
 
 # The tests run the build that ships: debugoptimized (-O2), where undefined

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Prepare the libuv and cmocka subprojects from Debian's source packages
-# (no WrapDB / upstream download needed), for the cross builds: mingw-w64
-# (prepare-mingw.sh) and macOS (.ci/macos.sh).
+# Prepare the libuv, cmocka and hiredis subprojects from Debian's source
+# packages (no WrapDB / upstream download needed), for the cross builds:
+# mingw-w64 (prepare-mingw.sh) and macOS (.ci/macos.sh).
 #
 # Usage (from the repository top):
 #   bash subprojects/prepare.sh [--force] [NAME...]
 #
-# NAME is libuv or cmocka; without one, both.  What it does, idempotently:
+# NAME is libuv, cmocka or hiredis; without one, all three.  What it
+# does, idempotently:
 #   1. makes sure apt has deb-src entries (enables them in the existing apt
 #      sources if there are none) and source indexes (apt-get update);
 #   2. fetches the Debian source packages (apt-get source --download-only)
@@ -26,6 +27,7 @@ set -euo pipefail
 all_packages=(
   "libuv:libuv1"
   "cmocka:cmocka"
+  "hiredis:hiredis"
 )
 
 force=0
@@ -33,7 +35,7 @@ packages=()
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "prepare: unknown argument: $arg" >&2; exit 2 ;;
     *)
       found=
@@ -41,7 +43,7 @@ for arg in "$@"; do
         [ "${entry%%:*}" = "$arg" ] && found="$entry"
       done
       if [ -z "$found" ]; then
-        echo "prepare: unknown subproject: $arg (one of: libuv cmocka)" >&2
+        echo "prepare: unknown subproject: $arg (one of: libuv cmocka hiredis)" >&2
         exit 2
       fi
       packages+=("$found") ;;
