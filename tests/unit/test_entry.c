@@ -202,8 +202,8 @@ static char *entry_text(const char *lines) {
 static void malformed_leases_are_rejected(void **state) {
   static const char *const bad[] = {
     /* A third lock: an entry holds two at most. */
-    "lease=redis 1 1 redis://h:6379/0/a\nlease=redis 2 2 redis://h:6379/0/b\n"
-    "lease=redis 3 3 redis://h:6379/0/c\n",
+    ("lease=redis 1 1 redis://h:6379/0/a\nlease=redis 2 2 redis://h:6379/0/b\n"
+     "lease=redis 3 3 redis://h:6379/0/c\n"),
     /* Missing fields. */
     "lease=\n",
     "lease=redis\n",
