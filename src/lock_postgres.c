@@ -122,6 +122,7 @@ struct conn {
   PQconninfoOption *opts;
   char hostaddr[64];
   bool resolving, closing;
+  bool polling; /* in on_poll: DONE may close C, whose freeing then waits */
   uv_getaddrinfo_t gai;
 };
 
@@ -263,11 +264,9 @@ static void answer(struct conn *c, PGresult *res) {
   c->done(c->data, &r);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
-  struct watch *w = h->data;
-  struct conn *c = w->c;
-  if (c == NULL)
-    return;
+/* What the socket's events mean; a failure (fail: the connection gone,
+ * c->pg NULL) or an answer ends it, and C may then be closed. */
+static void poll_once(struct conn *c, int status, int events) {
   /* While connecting, libpq says best what went wrong. */
   if (status < 0 && c->connected) {
     fail(c, status, uv_strerror(status));
@@ -296,7 +295,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     }
     watch(c, UV_READABLE | (f == 1 ? UV_WRITABLE : 0));
   }
-  if (!(events & UV_READABLE))
+  if (!(events & UV_READABLE) || c->pg == NULL)
     return;
   if (!pq.consumeInput(c->pg)) {
     fail(c, UV_ECONNRESET, pq.errorMessage(c->pg));
@@ -320,6 +319,20 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       c->result = res;
     else
       pq.clear(res);
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  struct watch *w = h->data;
+  struct conn *c = w->c;
+  if (c == NULL)
+    return;
+  c->polling = true;
+  poll_once(c, status, events);
+  c->polling = false;
+  if (c->closing && !c->resolving) {
+    pq.conninfoFree(c->opts);
+    free(c);
   }
 }
 
@@ -422,7 +435,7 @@ static void pg_close(void *conn) {
   struct conn *c = conn;
   pg_drop(c);
   c->closing = true;
-  if (!c->resolving) {
+  if (!c->resolving && !c->polling) {
     pq.conninfoFree(c->opts);
     free(c);
   }

@@ -61,7 +61,9 @@ struct conn {
   bool resolved, resolving;
   uv_getaddrinfo_t gai;
   char password[512];
-  bool closing;
+  /* DONE may close the connection: while replies are read, its freeing
+   * waits until the reading is over. */
+  bool reading, closing;
 };
 
 static void reply_error(struct conn *c, int status, bool maybe, const char *fmt, const char *what) {
@@ -216,13 +218,10 @@ static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
   *buf = uv_buf_init(k->in, sizeof k->in);
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  struct link *k = s->data;
-  struct conn *c = k->c;
+/* The replies in what was read; each answer may close C (c->closing). */
+static void read_replies(struct conn *c, struct link *k, ssize_t n, const uv_buf_t *buf) {
   void *reply;
 
-  if (c == NULL || n == 0)
-    return;
   if (n < 0) {
     link_failed(c, (int)n);
     return;
@@ -231,7 +230,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     link_failed(c, UV_EPROTO);
     return;
   }
-  while (c->link == k && redisReaderGetReply(k->reader, &reply) == REDIS_OK && reply != NULL) {
+  while (!c->closing && c->link == k && redisReaderGetReply(k->reader, &reply) == REDIS_OK &&
+         reply != NULL) {
     redisReply *r = reply;
     if (!c->pending || k->expect == 0) {
       freeReplyObject(r); /* nothing asked for it */
@@ -255,8 +255,20 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     }
     freeReplyObject(r);
   }
-  if (c->link == k && k->reader->err != 0)
+  if (!c->closing && c->link == k && k->reader->err != 0)
     link_failed(c, UV_EPROTO);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  struct link *k = s->data;
+  struct conn *c = k->c;
+  if (c == NULL || n == 0)
+    return;
+  c->reading = true;
+  read_replies(c, k, n, buf);
+  c->reading = false;
+  if (c->closing && !c->resolving)
+    free(c);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -361,7 +373,7 @@ static void redis_close(void *conn) {
   struct conn *c = conn;
   redis_drop(c);
   c->closing = true;
-  if (!c->resolving)
+  if (!c->resolving && !c->reading)
     free(c);
 }
 

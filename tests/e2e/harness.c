@@ -591,8 +591,11 @@ int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n) {
    * to a PID 1 that may never reap. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   signal(SIGPIPE, SIG_IGN);
-  /* E2E_FILTER=pattern runs only the tests it matches ('*' and '?'). */
+  /* E2E_FILTER=pattern runs only the tests it matches ('*' and '?');
+   * E2E_SKIP=pattern skips those it matches. */
   if (getenv("E2E_FILTER") != NULL)
     cmocka_set_test_filter(getenv("E2E_FILTER"));
+  if (getenv("E2E_SKIP") != NULL)
+    cmocka_set_skip_filter(getenv("E2E_SKIP"));
   return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }
