@@ -204,6 +204,28 @@ static int parse_all(const char *text, size_t len, struct ctrun_hrec **v, size_t
   return 0;
 }
 
+/* The last whole record of TEXT (the last line, ended by its newline,
+ * that parses), found from the end: an append needs only its counts, and
+ * parsing a whole history for them was most of a run's instructions. */
+static bool last_record(const char *text, size_t len, struct ctrun_hrec *out) {
+  const char *end = text + len;
+  while (end > text) {
+    const char *nl = end, *s;
+    while (nl > text && nl[-1] != '\n')
+      nl--; /* a last line without its newline (torn) is passed over */
+    if (nl == text)
+      return false;
+    end = nl - 1; /* the newline that ends the line before */
+    s = end;
+    while (s > text && s[-1] != '\n')
+      s--;
+    if (ctrun_hrec_parse(s, (size_t)(end - s), out) == 0)
+      return true;
+    end = s;
+  }
+  return false;
+}
+
 static void file_of(char *buf, size_t size, const char *name) {
   snprintf(buf, size, "%s" SUFFIX, name);
 }
@@ -264,7 +286,7 @@ static int compact(struct ctrun_dir *dir, const char *file, const struct ctrun_h
 
 int ctrun_history_append(struct ctrun_dir *dir, const struct ctrun_result *res) {
   char file[CTRUN_NAME_MAX + 16], line[LINE_MAX_LEN], *text = NULL;
-  struct ctrun_hrec rec, *v = NULL;
+  struct ctrun_hrec rec, last, *v = NULL;
   size_t len = 0, n = 0;
   int fd = -1, r = 0, corrupt;
 
@@ -286,12 +308,10 @@ int ctrun_history_append(struct ctrun_dir *dir, const struct ctrun_result *res) 
   }
   /* The counts go on from the last whole record. */
   r = ctrun_fd_read_all(fd, 16 * 1024 * 1024, &text, &len);
-  if (r == 0)
-    r = parse_all(text, len, &v, &n, &corrupt);
   if (r == 0) {
     size_t had = text != NULL ? strlen(text) : 0;
-    if (n > 0)
-      memcpy(rec.total, v[n - 1].total, sizeof rec.total);
+    if (had > 0 && last_record(text, had, &last))
+      memcpy(rec.total, last.total, sizeof rec.total);
     rec.total[rec.outcome]++;
     /* A line a crashed writer left unfinished is ended first: it reads as
      * one unreadable record, and this one stays whole. */
@@ -310,7 +330,10 @@ int ctrun_history_append(struct ctrun_dir *dir, const struct ctrun_result *res) 
         ctrun_fd_rewrite(fd, text, had);
     }
   }
-  if (r == 0 && len + (text ? strlen(text) : 0) > COMPACT_AT) {
+  /* Past its bound, the file is parsed whole, once, to keep its last
+   * records. */
+  if (r == 0 && len + (text ? strlen(text) : 0) > COMPACT_AT &&
+      parse_all(text, strlen(text), &v, &n, &corrupt) == 0) {
     struct ctrun_hrec *all = realloc(v, (n + 1) * sizeof *v);
     if (all != NULL) {
       v = all;

@@ -165,6 +165,12 @@ static void last_reads_through_corruption(void **state) {
   fputs("{\"v\":1,\"id\":\"cut", f);
   fclose(f);
   E2E_RUN(t, &r, "-n", "x", "--", "@child", "exit", "4");
+  /* The counts went on from the last whole record, past the cut write and
+   * the garbage after it: one success, two failures. */
+  char *text = e2e_read(path);
+  assert_non_null(strstr(text, "\"exit_code\":4,"));
+  assert_non_null(strstr(strstr(text, "\"exit_code\":4,"), "\"runs\":[1,2,0,0]}"));
+  free(text);
   E2E_RUN(t, &r, "last", "x");
   assert_int_equal(r.code, 0);
   assert_non_null(strstr(r.out, "exit 4"));
