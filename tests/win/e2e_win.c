@@ -71,40 +71,6 @@ static int teardown(void **state) {
   return left > 0 ? -1 : 0;
 }
 
-/* One argument quoted for CommandLineToArgvW, written here from its
- * documented rules rather than taken from ctrun. */
-static void quote(wchar_t *line, size_t size, const wchar_t *a) {
-  size_t n = wcslen(line);
-  if (a[0] != L'\0' && wcspbrk(a, L" \t\n\v\"") == NULL) {
-    _snwprintf(line + n, size - n, L" %ls", a);
-    return;
-  }
-  line[n++] = L' ';
-  line[n++] = L'"';
-  for (const wchar_t *p = a;; p++) {
-    size_t bs = 0;
-    while (*p == L'\\') {
-      bs++;
-      p++;
-    }
-    /* Backslashes are literal, except before a quote (and before the
-     * closing quote): there each one is doubled. */
-    for (size_t i = 0; i < (*p == L'\0' ? bs * 2 : *p == L'"' ? bs * 2 + 1 : bs); i++)
-      line[n++] = L'\\';
-    if (*p == L'\0')
-      break;
-    line[n++] = *p;
-  }
-  line[n++] = L'"';
-  line[n] = L'\0';
-}
-
-static HANDLE open_out(const wchar_t *path) {
-  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
-  return CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, CREATE_ALWAYS,
-                     FILE_ATTRIBUTE_NORMAL, NULL);
-}
-
 /* Start EXE with ARGS (NULL-terminated); stdout and stderr go to files
  * named after TAG in the scratch directory, never to a pipe that a
  * leftover could hold open. */
@@ -136,20 +102,6 @@ static HANDLE start(struct e2e *t, const wchar_t *exe, const wchar_t *tag,
   assert_true(ok);
   CloseHandle(pi.hThread);
   return pi.hProcess;
-}
-
-static void read_file(const wchar_t *path, char *buf, size_t size, DWORD *len) {
-  HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                         NULL, OPEN_EXISTING, 0, NULL);
-  DWORD n = 0;
-  buf[0] = '\0';
-  if (h != INVALID_HANDLE_VALUE) {
-    ReadFile(h, buf, (DWORD)size - 1, &n, NULL);
-    CloseHandle(h);
-  }
-  buf[n] = '\0';
-  if (len != NULL)
-    *len = n;
 }
 
 /* Wait up to SECS for P; its exit code (all 32 bits), or -1 (and P

@@ -316,36 +316,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void quote(wchar_t *line, size_t size, const wchar_t *a) {
-  size_t n = wcslen(line);
-  if (a[0] != L'\0' && wcspbrk(a, L" \t\n\v\"") == NULL) {
-    _snwprintf(line + n, size - n, L" %ls", a);
-    return;
-  }
-  line[n++] = L' ';
-  line[n++] = L'"';
-  for (const wchar_t *p = a;; p++) {
-    size_t bs = 0;
-    while (*p == L'\\') {
-      bs++;
-      p++;
-    }
-    for (size_t i = 0; i < (*p == L'\0' ? bs * 2 : *p == L'"' ? bs * 2 + 1 : bs); i++)
-      line[n++] = L'\\';
-    if (*p == L'\0')
-      break;
-    line[n++] = *p;
-  }
-  line[n++] = L'"';
-  line[n] = L'\0';
-}
-
-static HANDLE open_out(const wchar_t *path) {
-  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
-  return CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, CREATE_ALWAYS,
-                     FILE_ATTRIBUTE_NORMAL, NULL);
-}
-
 /* Start ctrun.exe with ARGS; stdout and stderr to files named after TAG. */
 static HANDLE start(struct e2e *t, const wchar_t *tag, const wchar_t *const *args) {
   static wchar_t line[32768];
@@ -376,18 +346,6 @@ static HANDLE start(struct e2e *t, const wchar_t *tag, const wchar_t *const *arg
   return pi.hProcess;
 }
 
-static void read_file(const wchar_t *path, char *buf, size_t size) {
-  HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                         NULL, OPEN_EXISTING, 0, NULL);
-  DWORD n = 0;
-  buf[0] = '\0';
-  if (h != INVALID_HANDLE_VALUE) {
-    ReadFile(h, buf, (DWORD)size - 1, &n, NULL);
-    CloseHandle(h);
-  }
-  buf[n] = '\0';
-}
-
 /* Wait up to SECS for P; its exit code, or -1 (and P killed). */
 static long long finish(HANDLE p, double secs) {
   DWORD code = (DWORD)-1;
@@ -406,9 +364,9 @@ static long long finish(HANDLE p, double secs) {
 static void outputs(struct e2e *t, const wchar_t *tag) {
   wchar_t name[64];
   _snwprintf(name, 64, L"%ls.out", tag);
-  read_file(path_in(t, name), t->out, sizeof t->out);
+  read_file(path_in(t, name), t->out, sizeof t->out, NULL);
   _snwprintf(name, 64, L"%ls.err", tag);
-  read_file(path_in(t, name), t->err, sizeof t->err);
+  read_file(path_in(t, name), t->err, sizeof t->err, NULL);
 }
 
 static long long run(struct e2e *t, const wchar_t *const *args) {
@@ -422,7 +380,7 @@ static long long run(struct e2e *t, const wchar_t *const *args) {
 static void wait_for_text(const wchar_t *file, const char *text, double secs) {
   char buf[4096];
   for (double waited = 0; waited < secs; waited += 0.05) {
-    read_file(file, buf, sizeof buf);
+    read_file(file, buf, sizeof buf, NULL);
     if (strstr(buf, text) != NULL)
       return;
     Sleep(50);
@@ -445,7 +403,7 @@ static const wchar_t *url(const wchar_t *key) {
 static long long token_in(const wchar_t *dump) {
   static char text[65536];
   char *at;
-  read_file(dump, text, sizeof text);
+  read_file(dump, text, sizeof text, NULL);
   at = strstr(text, "\nCTRUN_LOCK_TOKEN=");
   if (at == NULL && strncmp(text, "CTRUN_LOCK_TOKEN=", 17) == 0)
     at = text - 1;
@@ -533,7 +491,7 @@ static void a_stopped_server_kills_the_tree(void **state) {
   a = START(t, L"holder", L"--lock-ttl", L"3s", L"--report", report, L"-l", url(L"win-lost"), L"--",
             child, L"pidfile", pids, L"sleep", L"60");
   wait_for_text(pids, "\n", 20);
-  read_file(pids, text, sizeof text);
+  read_file(pids, text, sizeof text, NULL);
   c = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)strtoul(text, NULL, 10));
   assert_non_null(c);
   Sleep(500); /* a renewal or so */
@@ -551,7 +509,7 @@ static void a_stopped_server_kills_the_tree(void **state) {
   assert_int_equal(finish(a, 30), 124);
   outputs(t, L"holder");
   assert_non_null(strstr(t->err, "/win-lost' lost: no renewal confirmed for "));
-  read_file(report, text, sizeof text);
+  read_file(report, text, sizeof text, NULL);
   assert_non_null(strstr(text, "\"reason\":\"lock-lost\""));
   assert_true(server_signal("CONT"));
   rs.stopped = false;

@@ -42,4 +42,55 @@ static inline void env_path_of(const char *prog, const wchar_t *name, wchar_t *b
   GetFullPathNameW(raw, MAX_PATH, buf, NULL);
 }
 
+/* One argument quoted for CommandLineToArgvW, appended to LINE, written
+ * here from its documented rules rather than taken from ctrun. */
+static inline void quote(wchar_t *line, size_t size, const wchar_t *a) {
+  size_t n = wcslen(line);
+  if (a[0] != L'\0' && wcspbrk(a, L" \t\n\v\"") == NULL) {
+    _snwprintf(line + n, size - n, L" %ls", a);
+    return;
+  }
+  line[n++] = L' ';
+  line[n++] = L'"';
+  for (const wchar_t *p = a;; p++) {
+    size_t bs = 0;
+    while (*p == L'\\') {
+      bs++;
+      p++;
+    }
+    /* Backslashes are literal, except before a quote (and before the
+     * closing quote): there each one is doubled. */
+    for (size_t i = 0; i < (*p == L'\0' ? bs * 2 : *p == L'"' ? bs * 2 + 1 : bs); i++)
+      line[n++] = L'\\';
+    if (*p == L'\0')
+      break;
+    line[n++] = *p;
+  }
+  line[n++] = L'"';
+  line[n] = L'\0';
+}
+
+/* A file for a child's stdout or stderr, inheritable. */
+static inline HANDLE open_out(const wchar_t *path) {
+  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
+  return CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, CREATE_ALWAYS,
+                     FILE_ATTRIBUTE_NORMAL, NULL);
+}
+
+/* Read up to SIZE - 1 bytes of PATH into BUF, NUL-terminated ("" when it
+ * cannot be read); their count in *LEN unless NULL. */
+static inline void read_file(const wchar_t *path, char *buf, size_t size, DWORD *len) {
+  HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         NULL, OPEN_EXISTING, 0, NULL);
+  DWORD n = 0;
+  buf[0] = '\0';
+  if (h != INVALID_HANDLE_VALUE) {
+    ReadFile(h, buf, (DWORD)size - 1, &n, NULL);
+    CloseHandle(h);
+  }
+  buf[n] = '\0';
+  if (len != NULL)
+    *len = n;
+}
+
 #endif
