@@ -55,18 +55,6 @@ struct ctrun_lease {
   int handles;
 };
 
-bool ctrun_lease_supported(enum ctrun_lease_kind kind) {
-  switch (kind) {
-#ifdef CTRUN_WITH_REDIS
-  case CTRUN_LEASE_REDIS: return true;
-#endif
-#ifdef CTRUN_WITH_POSTGRES
-  case CTRUN_LEASE_POSTGRES: return true;
-#endif
-  default: return false;
-  }
-}
-
 static const struct ctrun_lease_backend *backend_of(enum ctrun_lease_kind kind) {
   switch (kind) {
 #ifdef CTRUN_WITH_REDIS
@@ -78,6 +66,8 @@ static const struct ctrun_lease_backend *backend_of(enum ctrun_lease_kind kind) 
   default: return NULL;
   }
 }
+
+bool ctrun_lease_supported(enum ctrun_lease_kind kind) { return backend_of(kind) != NULL; }
 
 int ctrun_lease_check(const struct ctrun_lease_url *u, char *why, size_t whylen) {
   const struct ctrun_lease_backend *be = backend_of(u->kind);
