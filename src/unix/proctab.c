@@ -267,7 +267,10 @@ static size_t slot_of(pid_t pid, size_t cap) {
 }
 
 static struct ctrun_pidslot *set_find(const struct ctrun_pidset *m, pid_t pid) {
-  if (m->cap == 0)
+  /* 0 marks a free slot: no process has it.  A parent pid of 0 (a
+   * process entered into the namespace from outside, or the namespace's
+   * init) must find no row, not the first free slot's. */
+  if (m->cap == 0 || pid <= 0)
     return NULL;
   for (size_t i = slot_of(pid, m->cap);; i = (i + 1) & (m->cap - 1)) {
     if (m->s[i].pid == pid)
@@ -287,6 +290,8 @@ static bool set_has(const struct ctrun_pidset *m, const struct ctrun_pinfo *p) {
  * and the set is unchanged. */
 static int set_put(struct ctrun_pidset *m, pid_t pid, uint64_t start, size_t val) {
   struct ctrun_pidslot *s;
+  if (pid <= 0)
+    return UV_EINVAL; /* 0 marks a free slot */
   if (2 * (m->n + 1) > m->cap) {
     size_t cap = m->cap ? 2 * m->cap : 64;
     struct ctrun_pidslot *bigger = calloc(cap, sizeof *bigger), *old = m->s;

@@ -109,6 +109,42 @@ static void pid1_forwards_signals(void **state) {
   assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
 }
 
+/* A process that entered the namespace from outside (nsenter, docker
+ * exec) has no parent there: its parent pid reads as 0.  It is no part of
+ * the run, and ctrun's walk of the tree must not take it for one when the
+ * run ends with an escapee to hunt down. */
+static void pid1_spares_a_process_entered_from_outside(void **state) {
+  struct e2e *t = *state;
+  char host[32], pidfile[600], termfile[600];
+  snprintf(pidfile, sizeof pidfile, "%s/bystander.pid", t->dir);
+  snprintf(termfile, sizeof termfile, "%s/bystander-got-term", t->dir);
+  pid_t pid = start_pid1(t, (const char *const[]){ "-t", "2", "-k", "2", "--", "@child", "{",
+                                                   "setsid", "sleep", "300", "}", "sleep", "300",
+                                                   NULL });
+  pid_t ctrun = ctrun_of(pid);
+  assert_true(ctrun > 0);
+  snprintf(host, sizeof host, "%d", (int)ctrun);
+  pid_t by = fork();
+  if (by == 0) {
+    setenv("CTRUN_TEST_MARK", t->mark, 1);
+    execlp("nsenter", "nsenter", "-t", host, "-p", "--", getenv("CTRUN_TESTCHILD"), "pidfile",
+           pidfile, "trap-term", termfile, "sleep", "300", (char *)NULL);
+    _exit(200);
+  }
+  e2e_own(by);
+  if (!e2e_wait_file(pidfile, 10)) {
+    kill(ctrun, SIGKILL);
+    e2e_wait(pid, 10);
+    e2e_wait(by, 10);
+    print_message("nsenter cannot enter the namespace here\n");
+    skip();
+  }
+  assert_int_equal(e2e_wait(pid, 20), 124);
+  /* PID 1 gone, the kernel killed what was left in the namespace: hard. */
+  e2e_wait(by, 10);
+  assert_int_equal(access(termfile, F_OK), -1);
+}
+
 /* Run the shell command CMD; 0 if it succeeds, else its first line of
  * output (unshare's message) or its exit status in WHY. */
 static int try_command(const char *cmd, char *why, size_t size) {
@@ -138,6 +174,7 @@ static int try_command(const char *cmd, char *why, size_t size) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(pid1_reaps_every_orphan),
+    E2E_TEST(pid1_spares_a_process_entered_from_outside),
     E2E_TEST(pid1_forwards_signals),
   };
   char why_proc[256], why_pid[256];
