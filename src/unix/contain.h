@@ -89,6 +89,13 @@ int ctrun_os_cgroup_remove_stale(const char *path, const char *id);
  * signalled moments after it was seen.  UV_ENOSYS where there is none. */
 int ctrun_os_proc_each(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg);
 
+/* Call FN on the rows of the N newest pids, where the table is read row
+ * by row (Linux; elsewhere a listing is one snapshot, and this does
+ * nothing).  A process hopping from pid to pid is always among them, and
+ * gone from its row before a pass in pid order reaches it on a loaded
+ * host.  Rows may come again in the next full pass. */
+void ctrun_os_proc_newest(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg, int n);
+
 /* A set of processes, each by pid and start time (a small hash table). */
 struct ctrun_pidset {
   struct ctrun_pidslot { pid_t pid; uint64_t start; size_t val; } *s;

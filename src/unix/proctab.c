@@ -492,6 +492,9 @@ static int pass(struct pass *w) {
  * for at most this many passes or this long. */
 #define WALK_PASSES 32
 #define WALK_MS 250
+/* How many of the newest pids a pass over a stale run's remains reads
+ * first. */
+#define NEWEST_PIDS 16
 
 int ctrun_unix_tree_walk(struct ctrun_unix_tree *u, bool tagged, int sig) {
   struct ctrun_pidset signalled = { NULL, 0, 0 }, groups = { NULL, 0, 0 };
@@ -664,6 +667,10 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
    * does not slip past. */
   for (int i = 0, quiet = 0; i < WALK_PASSES && quiet < 2; i++) {
     w.fresh = 0;
+    /* The newest first: a pid hopper is there, and gone from its row
+     * before a pass in pid order reaches it when the host is loaded.
+     * Each row is judged by its own tag (no ancestry): safe in any order. */
+    ctrun_os_proc_newest(on_remain, &w, NEWEST_PIDS);
     if ((r = ctrun_os_proc_each(on_remain, &w)) != 0)
       break;
     quiet = w.fresh == 0 ? quiet + 1 : 0;
