@@ -116,6 +116,12 @@ static void pid1_forwards_signals(void **state) {
 static void pid1_spares_a_process_entered_from_outside(void **state) {
   struct e2e *t = *state;
   char host[32], pidfile[600], termfile[600];
+  if (!e2e_has_extras()) {
+    /* With no process table, PID 1 reaches its escapees the only way it
+     * can: every process of the namespace at once (kill -1). */
+    print_message("generic POSIX containment: as PID 1 it signals the whole namespace\n");
+    skip();
+  }
   snprintf(pidfile, sizeof pidfile, "%s/bystander.pid", t->dir);
   snprintf(termfile, sizeof termfile, "%s/bystander-got-term", t->dir);
   pid_t pid = start_pid1(t, (const char *const[]){ "-t", "2", "-k", "2", "--", "@child", "{",
