@@ -16,11 +16,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+
+#ifdef CTRUN_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 int ctrun_os_reaper_acquire(void) {
   return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : UV_ENOSYS;
@@ -31,6 +40,66 @@ int ctrun_os_child_die_with_parent(pid_t parent) {
     return -1;
   /* The parent may have died before the signal was armed. */
   return getppid() == parent ? 0 : -1;
+}
+
+/* The stack of the process ctrun_os_start_child starts, kept for the
+ * next (a retry's): one such process at a time. */
+static char *child_stack;
+static size_t child_stack_size;
+
+/* Room for what exec needs: glibc's execvpe builds each PATH candidate on
+ * the stack (PATH_MAX + NAME_MAX at most), and a script's argument vector
+ * (ARGC + 2 pointers); 64 KiB for the rest.  Below it a page that faults,
+ * so that an overflow kills the process rather than writes into ctrun's
+ * memory. */
+static int ensure_stack(size_t argc) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t want = 64 * 1024 + PATH_MAX + NAME_MAX + (argc + 3) * sizeof(char *);
+  want = (want + page - 1) / page * page + page;
+  if (child_stack_size >= want)
+    return 0;
+  if (child_stack != NULL)
+    munmap(child_stack, child_stack_size);
+  child_stack_size = 0;
+  child_stack = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                     -1, 0);
+  if (child_stack == MAP_FAILED) {
+    child_stack = NULL;
+    return UV_ENOMEM;
+  }
+  if (mprotect(child_stack, page, PROT_NONE) != 0) {
+    munmap(child_stack, want);
+    child_stack = NULL;
+    return UV_ENOMEM;
+  }
+  child_stack_size = want;
+  return 0;
+}
+
+pid_t ctrun_os_start_child(int (*fn)(void *), void *arg, size_t argc) {
+  pid_t pid;
+  int err;
+
+  if (!RUNNING_ON_VALGRIND) {
+    if ((err = ensure_stack(argc)) != 0)
+      return err;
+    pid = clone(fn, child_stack + child_stack_size, CLONE_VM | SIGCHLD, arg);
+    if (pid > 0)
+      return pid;
+    /* Refused by an emulator or a sandbox (qemu-user: EINVAL, seccomp:
+     * EPERM or ENOSYS); out of processes is out of them for fork too. */
+    if (errno != EINVAL && errno != EPERM && errno != ENOSYS)
+      return -errno;
+  }
+  pid = fork();
+  if (pid == 0)
+    _exit(fn(arg));
+  return pid < 0 ? -errno : pid;
+}
+
+void ctrun_os_exec(char *const argv[], char *const env[]) {
+  /* Not environ = env: that would write ctrun's own environ. */
+  execvpe(argv[0], argv, env);
 }
 
 static ssize_t read_small(const char *path, char *buf, size_t size) {

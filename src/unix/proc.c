@@ -16,7 +16,17 @@
 #include "contain.h"
 #include "ctrun/registry.h"
 
-extern char **environ;
+/* What the command's process reads until it execs, kept in the tree: it
+ * reads it after ctrun_tree_spawn has returned. */
+struct held {
+  char *const *argv, *const *env;
+  size_t argc;
+  int stdio[3];
+  pid_t parent;
+  sigset_t mask;    /* the command's: ctrun's before the spawn */
+  int go_r, go_w;   /* one byte: the run is recorded, exec */
+  int err_r, err_w; /* errno, if it could not exec; EOF once it did */
+};
 
 struct ctrun_tree {
   uv_signal_t sigchld;
@@ -28,6 +38,7 @@ struct ctrun_tree {
   pid_t pid;
   int go_fd;         /* write end: one byte lets the held command exec */
   int err_fd;        /* read end: the exec error, or EOF once it ran */
+  struct held held;  /* what the command's process reads until exec */
   bool reaper;       /* every orphan of the tree comes to us */
   struct ctrun_unix_tree u; /* what is the run's below us */
   bool exited;       /* the command has been reaped */
@@ -136,45 +147,47 @@ int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_c
   return uv_signal_start(&t->sigusr1, on_sigusr1, SIGUSR1);
 }
 
-/* The forked child: own process group, die with ctrun, default signal
- * handling, then wait for ctrun's word and exec.  Only async-signal-safe
- * calls until exec. */
-static void child(const struct ctrun_spawn *s, pid_t parent, const sigset_t *mask, int gofd,
-                  int errfd) {
+
+/* The command's process.  Held first, with every signal blocked (as
+ * ctrun_tree_spawn started it), until ctrun's word that the run is
+ * recorded: EOF means ctrun died first, and then nothing of the command
+ * ever runs, on any host.  It may run in ctrun's memory (see
+ * ctrun_os_start_child), so it makes no call before the word that could
+ * write errno (these cannot fail: no handler can interrupt them), and
+ * ctrun waits from the word until it has exec'd (ctrun_tree_start).
+ * Then: own process group, die with ctrun, the output, default signal
+ * handling, exec; an error goes back through the pipe. */
+static int held_child(void *arg) {
+  const struct held *h = arg;
   int err;
-  ssize_t n;
   char go;
 
-  if (setpgid(0, 0) != 0 || ctrun_os_child_die_with_parent(parent) != 0)
+  close(h->go_w);
+  close(h->err_r);
+  if (read(h->go_r, &go, 1) != 1)
+    _exit(127);
+  if (setpgid(0, 0) != 0 || ctrun_os_child_die_with_parent(h->parent) != 0)
     goto fail;
   for (int fd = 0; fd < 3; fd++) {
-    if (s->stdio[fd] < 0)
+    if (h->stdio[fd] < 0)
       continue;
-    if (s->stdio[fd] == fd) {
+    if (h->stdio[fd] == fd) {
       if (fcntl(fd, F_SETFD, 0) != 0)
         goto fail;
-    } else if (dup2(s->stdio[fd], fd) < 0) {
+    } else if (dup2(h->stdio[fd], fd) < 0) {
       goto fail;
     }
   }
-  /* Handlers ctrun installed become default again (before exec, which
-   * would do it too, so that none runs in the held command); what ctrun's
-   * parent ignored (a shell's "cmd &" ignores INT and QUIT) stays ignored. */
+  /* Handlers ctrun installed become default again before any signal can
+   * come through (exec would do it too, but a pending signal would run a
+   * handler of ctrun's in between); what ctrun's parent ignored (a shell's
+   * "cmd &" ignores INT and QUIT) stays ignored. */
   ctrun_unix_default_signals();
-  sigprocmask(SIG_SETMASK, mask, NULL);
-  /* Held until ctrun has recorded the run.  EOF means ctrun died first:
-   * then nothing of the command ever runs, on any host. */
-  do
-    n = read(gofd, &go, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1)
-    _exit(127);
-  environ = s->env;
-  execvp(s->argv[0], s->argv);
+  sigprocmask(SIG_SETMASK, &h->mask, NULL);
+  ctrun_os_exec(h->argv, h->env);
 fail:
   err = errno;
-  while (write(errfd, &err, sizeof err) < 0 && errno == EINTR)
-    ;
+  (void)!write(h->err_w, &err, sizeof err);
   _exit(127);
 }
 
@@ -192,12 +205,11 @@ static int cloexec_pipe(int fds[2]) {
 }
 
 int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
-  sigset_t all, old;
+  struct held *h = &t->held;
+  sigset_t all;
   int go[2], errp[2], err;
-  pid_t parent = getpid(), pid;
+  pid_t pid;
 
-  /* The command waits on GO before exec; an exec failure comes back
-   * through ERRP, whose EOF means the command is running. */
   if ((err = cloexec_pipe(go)) != 0)
     return err;
   if ((err = cloexec_pipe(errp)) != 0) {
@@ -205,24 +217,28 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
     close(go[1]);
     return err;
   }
-  /* Block signals across fork, so that no handler of ctrun's runs in the
-   * child before it has reset them. */
+  h->argv = s->argv;
+  h->env = s->env;
+  for (h->argc = 0; s->argv[h->argc] != NULL; h->argc++)
+    ;
+  memcpy(h->stdio, s->stdio, sizeof h->stdio);
+  h->parent = getpid();
+  h->go_r = go[0];
+  h->go_w = go[1];
+  h->err_r = errp[0];
+  h->err_w = errp[1];
+  /* The command's process starts with every signal blocked, so that no
+   * handler of ctrun's runs in it, until it has reset them. */
   sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, &old);
-  pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    close(errp[0]);
-    child(s, parent, &old, go[0], errp[1]);
-  }
-  err = errno;
-  sigprocmask(SIG_SETMASK, &old, NULL);
+  sigprocmask(SIG_SETMASK, &all, &h->mask);
+  pid = ctrun_os_start_child(held_child, h, h->argc);
+  sigprocmask(SIG_SETMASK, &h->mask, NULL);
   close(go[0]);
   close(errp[1]);
   if (pid < 0) {
     close(go[1]);
     close(errp[0]);
-    return -err;
+    return pid;
   }
   /* Once the tree of an earlier command is gone, the container takes the
    * next one (--retry): its state starts afresh. */
@@ -233,7 +249,7 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
   snprintf(t->u.run_id, sizeof t->u.run_id, "%s", s->run_id);
   t->go_fd = go[1];
   t->err_fd = errp[0];
-  /* Also from this side, so that the group exists before we signal it. */
+  /* From this side too, so that the group exists before we signal it. */
   setpgid(pid, pid);
   /* Into the run's cgroup while it is held: all it starts is born there. */
   if (t->cg != NULL && (err = ctrun_os_cgroup_add(t->cg, pid)) != 0) {
@@ -249,47 +265,38 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
   return 0;
 }
 
-/* Write one byte to FD, where the reader may be gone: a SIGPIPE then must
- * not kill ctrun, and is discarded (a pending signal that is ignored). */
-static void send_go(int fd) {
-  sigset_t pipe_set, old;
+int ctrun_tree_start(struct ctrun_tree *t) {
+  sigset_t all, old;
+  int err = 0;
   ssize_t n;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  sigprocmask(SIG_BLOCK, &pipe_set, &old);
-  do
-    n = write(fd, "", 1);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == EPIPE) {
+
+  if (t->go_fd < 0)
+    return UV_EINVAL;
+  /* From the word until it has exec'd, the command may run in ctrun's
+   * memory, errno included: ctrun waits, its handlers too, and its read of
+   * the outcome cannot be interrupted. */
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
+  if (write(t->go_fd, "", 1) < 0 && errno == EPIPE) {
+    /* The held command is gone (killed): discard the pending SIGPIPE,
+     * which would kill ctrun. */
     struct sigaction ign, prev;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ign, &prev);
     sigaction(SIGPIPE, &prev, NULL);
   }
-  sigprocmask(SIG_SETMASK, &old, NULL);
-}
-
-int ctrun_tree_start(struct ctrun_tree *t) {
-  int err = 0;
-  ssize_t n;
-
-  if (t->go_fd < 0)
-    return UV_EINVAL;
-  send_go(t->go_fd);
   close(t->go_fd);
   t->go_fd = -1;
-  do
-    n = read(t->err_fd, &err, sizeof err);
-  while (n < 0 && errno == EINTR);
+  n = read(t->err_fd, &err, sizeof err);
+  sigprocmask(SIG_SETMASK, &old, NULL);
   close(t->err_fd);
   t->err_fd = -1;
   if (n == (ssize_t)sizeof err) {
-    int st;
-    while (waitpid(t->pid, &st, 0) < 0 && errno == EINTR)
+    while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR)
       ;
     t->pid = 0;
-    return -err;
+    return err > 0 ? -err : UV_ESRCH;
   }
   return 0;
 }

@@ -91,11 +91,11 @@ bool e2e_has_extras(void);
 
 /* Start ARGV ("@ctrun" and "@child" stand for the programs under test)
  * with the test's marker and state directory, its stdout and stderr in
- * spawn.out and spawn.err of the test directory; with NO_REAPER, where the
- * kernel refuses the subreaper.  77 from the process: that could not be
- * arranged. */
-pid_t e2e_spawn(struct e2e *t, bool no_reaper, const char *const *argv);
-#define E2E_SPAWN(t, no_reaper, ...) e2e_spawn((t), (no_reaper), (const char *const[]){ __VA_ARGS__, NULL })
+ * spawn.out and spawn.err of the test directory; confined by CONFINE
+ * (one of the e2e_forbid_ functions below) unless it is NULL.  77 from
+ * the process: that could not be arranged. */
+pid_t e2e_spawn(struct e2e *t, int (*confine)(void), const char *const *argv);
+#define E2E_SPAWN(t, confine, ...) e2e_spawn((t), (confine), (const char *const[]){ __VA_ARGS__, NULL })
 
 /* Start a helper of the test's own (a server, a proxy: ARGV, argv[0] a
  * full path) with the test's marker, so that the teardown finds it should
@@ -107,6 +107,15 @@ pid_t e2e_helper(struct e2e *t, const char *tag, const char *const *argv);
  * what it execs, as some sandboxes do (a seccomp filter).  Returns 0, or
  * -1 where it cannot. */
 int e2e_forbid_subreaper(void);
+
+/* Make clone(2) with CLONE_VM but without CLONE_THREAD (a process that
+ * shares its parent's memory, as ctrun starts its command on Linux) fail
+ * with EPERM in this process and what it execs, as sandboxes and
+ * emulators may.  Returns 0, or -1 where it cannot. */
+int e2e_forbid_shared_clone(void);
+
+/* Whether the ctrun under test was built with AddressSanitizer. */
+bool e2e_sanitized(void);
 
 /* Run the tests, with the runner as a child subreaper that reaps what it
  * adopts (some sandboxes' PID 1 never reaps). */

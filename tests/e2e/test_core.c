@@ -219,6 +219,54 @@ static void environment_names_the_run(void **state) {
   assert_int_equal(strlen(r.out), 7 + 12 + 1);
 }
 
+/* Where the kernel refuses a process that shares ctrun's memory (a
+ * sandbox's seccomp filter, an emulator), the command is forked instead:
+ * it runs, its output and exit code come through. */
+static void command_runs_where_a_shared_clone_is_refused(void **state) {
+  struct e2e *t = *state;
+  /* (LeakSanitizer's exit check, in a sanitizer build, starts such a
+   * clone itself: off for this run.) */
+  pid_t run = E2E_SPAWN(t, e2e_forbid_shared_clone, "@child", "setenv", "ASAN_OPTIONS",
+                        "detect_leaks=0", "exec", "@ctrun", "-t", "30", "--", "@child", "out", "ran",
+                        "exit", "3");
+  int code = e2e_wait(run, 30);
+  if (code == 77)
+    skip(); /* no seccomp filter here */
+  char *out = e2e_read(e2e_path(t, "spawn.out"));
+  if (code != 3)
+    fail_msg("exit %d, not 3: %s", code, e2e_read(e2e_path(t, "spawn.err")));
+  assert_string_equal(out, "ran\n");
+  free(out);
+}
+
+/* The full path of NAME in PATH, or NULL. */
+static const char *in_path(const char *name, char *buf, size_t size) {
+  const char *path = getenv("PATH");
+  while (path != NULL && *path != '\0') {
+    size_t len = strcspn(path, ":");
+    snprintf(buf, size, "%.*s/%s", (int)len, path, name);
+    if (len > 0 && access(buf, X_OK) == 0)
+      return buf;
+    path += len + (path[len] == ':');
+  }
+  return NULL;
+}
+
+/* Under valgrind, which cannot run a process that shares its parent's
+ * memory (it aborts), ctrun forks the command: a whole run, memcheck
+ * finding no error in it. */
+static void runs_under_valgrind(void **state) {
+  struct e2e_result r;
+  char valgrind[4096];
+  if (in_path("valgrind", valgrind, sizeof valgrind) == NULL || e2e_sanitized())
+    skip(); /* no valgrind here, or a sanitizer build, which valgrind cannot run */
+  E2E_RUN_CMD(*state, &r, valgrind, "-q", "--error-exitcode=99", "@ctrun", "-t", "60", "--",
+              "@child", "out", "ran", "exit", "3");
+  if (r.code != 3)
+    fail_msg("exit %d, not 3: %s", r.code, r.err);
+  assert_string_equal(r.out, "ran\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(timeout_gives_124),
@@ -239,6 +287,8 @@ int main(void) {
     E2E_TEST(forwarded_signal_is_followed_by_the_hard_kill),
     E2E_TEST(signal_dispositions_reach_the_command),
     E2E_TEST(environment_names_the_run),
+    E2E_TEST(command_runs_where_a_shared_clone_is_refused),
+    E2E_TEST(runs_under_valgrind),
   };
   return e2e_main("e2e-core", tests, sizeof tests / sizeof tests[0]);
 }

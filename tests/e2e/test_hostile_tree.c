@@ -81,7 +81,7 @@ static void thread_leader_exited_process_times_out(void **state) {
 static void thread_leader_exited_escapee_dies_without_subreaper(void **state) {
   struct e2e *t = *state;
   NEED_EXTRAS(LEAVES_GROUP);
-  pid_t pid = SPAWN(t, true, "@ctrun", "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid",
+  pid_t pid = SPAWN(t, e2e_forbid_subreaper, "@ctrun", "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid",
                     "zleader", "ignore-term", "sleep", "300", "}", "sleep", "300");
   int code = finish(pid, 30);
   if (code == 77)
@@ -369,7 +369,7 @@ static void pid1_soft_signal_reaches_grandchildren(void **state) {
   NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pf", why, sizeof why) || !can_unshare("--mount-proc", why, sizeof why))
     SKIP_BECAUSE("%s", why);
-  pid_t pid = SPAWN(t, false, "unshare", "-pf", "--mount-proc", "@ctrun", "-t", "0.5", "-k", "3",
+  pid_t pid = SPAWN(t, NULL, "unshare", "-pf", "--mount-proc", "@ctrun", "-t", "0.5", "-k", "3",
                     NOTING_TREE(t));
   check_noting_tree(t, pid);
 }
@@ -382,7 +382,7 @@ static void pid1_without_its_own_proc_finds_the_tree(void **state) {
   NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pf", why, sizeof why))
     SKIP_BECAUSE("%s", why);
-  pid_t pid = SPAWN(t, false, "unshare", "-pf", "@ctrun", "-t", "0.5", "-k", "3", NOTING_TREE(t));
+  pid_t pid = SPAWN(t, NULL, "unshare", "-pf", "@ctrun", "-t", "0.5", "-k", "3", NOTING_TREE(t));
   check_noting_tree(t, pid);
 }
 
@@ -397,25 +397,10 @@ static void namespaced_ctrun_without_its_own_proc_finds_the_tree(void **state) {
   NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pf", why, sizeof why))
     SKIP_BECAUSE("%s", why);
-  pid_t pid = SPAWN(t, false, "unshare", "-pf", "@child", "{", "exit", "0", "}", "{", "exit", "0",
+  pid_t pid = SPAWN(t, NULL, "unshare", "-pf", "@child", "{", "exit", "0", "}", "{", "exit", "0",
                     "}", "{", "exit", "0", "}", "{", "exec", "@ctrun", "-t", "0.5", "-k", "3",
                     NOTING_TREE(t), "}", "wait");
   check_noting_tree(t, pid);
-}
-
-/* Whether the program at PATH was built with AddressSanitizer. */
-static bool sanitized(const char *path) {
-  size_t n = 0;
-  char *bin = NULL;
-  FILE *f = fopen(path, "rb");
-  bool found = false;
-  if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (n = (size_t)ftell(f)) > 0 &&
-      fseek(f, 0, SEEK_SET) == 0 && (bin = malloc(n)) != NULL && fread(bin, 1, n, f) == n)
-    found = memmem(bin, n, "AddressSanitizer", 16) != NULL;
-  if (f != NULL)
-    fclose(f);
-  free(bin);
-  return found;
 }
 
 /* PID 1 with no /proc at all: kill(-1) reaches every process of the
@@ -426,9 +411,9 @@ static void pid1_without_proc_kills_the_escapee(void **state) {
   NEED_EXTRAS(LEAVES_GROUP);
   if (!can_unshare("-pfm", why, sizeof why))
     SKIP_BECAUSE("%s", why);
-  if (sanitized(getenv("CTRUN")))
+  if (e2e_sanitized())
     SKIP_BECAUSE("a sanitizer build cannot run without /proc (LeakSanitizer reads it at exit)");
-  pid_t pid = SPAWN(t, false, "unshare", "-pfm", "@child", "umount", "/proc", "exec", "@ctrun",
+  pid_t pid = SPAWN(t, NULL, "unshare", "-pfm", "@child", "umount", "/proc", "exec", "@ctrun",
                     "-t", "0.5", "-k", "0.5", "--", "@child", "{", "setsid", "ignore-term", "sleep",
                     "300", "}", "sleep", "300");
   double t0 = e2e_now();
@@ -473,7 +458,7 @@ static int zombies_of(pid_t parent) {
  * for, nor are their descendants; but reaped when they exit. */
 static void exec_ctrun_leaves_earlier_children_alone(void **state) {
   struct e2e *t = *state;
-  pid_t pid = SPAWN(t, false, "@child",
+  pid_t pid = SPAWN(t, NULL, "@child",
                     /* a job that runs on */
                     "{", "pidfile", e2e_path(t, "job"), "sleep", "300", "}",
                     /* one that leaves an orphan to ctrun once the run is on */
@@ -509,7 +494,7 @@ static void exec_ctrun_leaves_earlier_children_alone(void **state) {
 static void exec_ctrun_child_timeout_spares_earlier_children(void **state) {
   struct e2e *t = *state;
   NEED_EXTRAS("it has no process table to read ages from");
-  pid_t pid = SPAWN(t, false, "@child", "{", "pidfile", e2e_path(t, "job"), "sleep", "300", "}",
+  pid_t pid = SPAWN(t, NULL, "@child", "{", "pidfile", e2e_path(t, "job"), "sleep", "300", "}",
                     "sleep", "0.5", "exec", "@ctrun", "--child-timeout", "0.4", "-k", "1",
                     "--report", e2e_path(t, "report.json"), "--", "@child", "{", "pidfile",
                     e2e_path(t, "victim"), "sleep", "300", "}", "sleep", "2", "exit", "0");

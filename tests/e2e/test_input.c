@@ -281,6 +281,51 @@ static int run_big(struct e2e *t, char **argv) {
   return res.code;
 }
 
+/* The command's process execs from a stack of its own (on Linux it shares
+ * ctrun's memory until then), where exec's PATH search builds each
+ * candidate and where, for a script without "#!", glibc copies the whole
+ * argument vector to hand it to /bin/sh.  A PATH of some 4 000 bytes and
+ * such a script with 20 000 words run as from a shell; a stack too small
+ * would kill the command (a guard page) rather than corrupt ctrun. */
+static void exec_has_room_on_its_stack(void **state) {
+  struct e2e *t = *state;
+  enum { WORDS = 20000 };
+  const char *script = e2e_path(t, "count-words");
+  char *path = malloc(8192), *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+  char **argv = calloc(WORDS + 8, sizeof *argv);
+  FILE *f = fopen(script, "w");
+  int n = 0;
+
+  assert_non_null(path);
+  assert_non_null(argv);
+  assert_non_null(f);
+  fputs("echo $#\n", f);
+  fclose(f);
+  chmod(script, 0755);
+  path[0] = '\0';
+  while (strlen(path) < 3900)
+    strcat(path, "/no-such-directory-of-ctrun-tests:");
+  strcat(path, t->dir);
+  strcat(path, ":/usr/bin:/bin");
+  argv[n++] = getenv("CTRUN");
+  argv[n++] = "-t";
+  argv[n++] = "60";
+  argv[n++] = "count-words";
+  for (int i = 0; i < WORDS; i++)
+    argv[n++] = "w";
+  argv[n] = NULL;
+  setenv("PATH", path, 1);
+  int code = run_big(t, argv);
+  if (old != NULL)
+    setenv("PATH", old, 1);
+  free(old);
+  free(path);
+  free(argv);
+  if (code != 0)
+    fail_msg("exit %d, not 0: %s", code, res.err);
+  assert_string_equal(res.out, "20000\n");
+}
+
 /* 20 000 words fit easily in Linux's argument space (a quarter of the
  * stack limit, 2 MiB by default), so the command must simply run with all
  * of them: ctrun neither truncates nor chokes on a long argv. */
@@ -394,6 +439,7 @@ int main(void) {
     E2E_TEST(subcommand_junk),
     E2E_TEST(control_bytes_are_not_echoed),
     E2E_TEST(twenty_thousand_words),
+    E2E_TEST(exec_has_room_on_its_stack),
     E2E_TEST(long_command_line_is_tracked),
   };
   return e2e_main("e2e-input", tests, sizeof tests / sizeof tests[0]);

@@ -257,7 +257,7 @@ static void the_cgroup_holds_what_nothing_else_sees(void **state) {
   struct e2e *t = *state;
   const char *pids = e2e_path(t, "escapee");
   NEED_TABLE();
-  pid_t run = E2E_SPAWN(t, true, "@ctrun", "--memory", "1G", "--leftovers", "wait", "-t", "1",
+  pid_t run = E2E_SPAWN(t, e2e_forbid_subreaper, "@ctrun", "--memory", "1G", "--leftovers", "wait", "-t", "1",
                         "-k", "0.5", "--report", e2e_path(t, "report.json"), "--", "@child", "{",
                         "{", "setsid", "pidfile", pids, "unsetenv", "CTRUN_RUN_ID", "exec", "@child",
                         "sleep", "300", "}", "}", "exit", "0");
