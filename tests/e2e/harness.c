@@ -640,6 +640,15 @@ int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n) {
   /* Orphans of the tests come to the runner, which reaps them, instead of
    * to a PID 1 that may never reap. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  /* However the runner was started (a background job of a script ignores
+   * INT and QUIT, nohup HUP), the tests start their processes with those
+   * at their defaults: ctrun keeps ignored what it finds ignored, by
+   * design, and a test that sends one would wait in vain. */
+  for (int sig = 1; sig < NSIG; sig++) {
+    struct sigaction sa;
+    if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+      signal(sig, SIG_DFL);
+  }
   signal(SIGPIPE, SIG_IGN);
   /* E2E_FILTER=pattern runs only the tests it matches ('*' and '?');
    * E2E_SKIP=pattern skips those it matches. */
