@@ -88,9 +88,14 @@ void ctrun_lock_set_holder(struct ctrun_lock *l, long pid, const char *run_id, c
   char text[256];
   int n = snprintf(text, sizeof text, "pid=%ld\nid=%s\nname=%s\nstarted=%lld\n", pid, run_id, name,
                    (long long)started_ms);
-  /* Best effort: a read-only lock file still locks, it just cannot say who. */
-  if (l->fd >= 0 && l->owns_text && n > 0)
-    ctrun_fd_rewrite(l->fd, text, (size_t)n);
+  /* Best effort: a read-only lock file still locks, it just cannot say who.
+   * Truncated only when a holder left longer text (the release clears it). */
+  if (l->fd >= 0 && l->owns_text && n > 0) {
+    if (l->file.size > (uint64_t)n)
+      ctrun_fd_rewrite(l->fd, text, (size_t)n);
+    else
+      ctrun_fd_write_at(l->fd, text, (size_t)n, 0);
+  }
 }
 
 /* A decimal number of digits only, in [0, MAX]; -1 otherwise. */

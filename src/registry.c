@@ -407,8 +407,8 @@ static int write_locked(struct ctrun_dir *dir, const char *tmp, const char *text
   if (fd < 0)
     return fd;
   r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, 0);
-  if (r == 0)
-    r = ctrun_fd_rewrite(fd, text, len);
+  if (r == 0) /* empty (O_TRUNC), and no other writer has its name: no truncation after */
+    r = ctrun_fd_write_at(fd, text, len, 0);
   if (r != 0) {
     ctrun_fd_close(fd);
     ctrun_dir_unlink(dir, tmp);
