@@ -14,6 +14,8 @@
 #define COMPACT_AT (64 * 1024)
 /* The longest line a record can be (names, ids and numbers are bounded). */
 #define LINE_MAX_LEN 1024
+/* How much of its end an append reads: the last record, and a torn line. */
+#define TAIL (2 * LINE_MAX_LEN + 1)
 #define SUFFIX ".history"
 #define VERSION "1"
 
@@ -287,8 +289,11 @@ static int compact(struct ctrun_dir *dir, const char *file, const struct ctrun_h
 int ctrun_history_append(struct ctrun_dir *dir, const struct ctrun_result *res) {
   char file[CTRUN_NAME_MAX + 16], line[LINE_MAX_LEN], *text = NULL;
   struct ctrun_hrec rec, last, *v = NULL;
+  struct ctrun_file_info info;
+  uint64_t from = 0;
   size_t len = 0, n = 0;
   int fd = -1, r = 0, corrupt;
+  bool found;
 
   if (!ctrun_name_valid(res->name))
     return UV_EINVAL;
@@ -306,18 +311,34 @@ int ctrun_history_append(struct ctrun_dir *dir, const struct ctrun_result *res) 
     if (r != 0 || tries == 10)
       return r != 0 ? r : UV_EAGAIN;
   }
-  /* The counts go on from the last whole record. */
-  r = ctrun_fd_read_all(fd, 16 * 1024 * 1024, &text, &len);
+  /* The counts go on from the last whole record, which the file's tail
+   * holds (a record is a line of at most LINE_MAX_LEN, one torn line may
+   * follow it): only the tail is read, unless a record cannot be found
+   * there, or the file is due for compaction (below), which reads it all. */
+  r = ctrun_fd_info(fd, &info);
+  if (r == 0 && info.size > TAIL && info.size + LINE_MAX_LEN <= COMPACT_AT)
+    from = info.size - TAIL;
+  if (r == 0)
+    r = ctrun_fd_read_from(fd, from, 16 * 1024 * 1024, &text, &len);
+  found = r == 0 && last_record(text, strlen(text), &last);
+  if (r == 0 && from > 0 && !found) {
+    free(text);
+    text = NULL;
+    from = 0;
+    r = ctrun_fd_read_all(fd, 16 * 1024 * 1024, &text, &len);
+    found = r == 0 && last_record(text, strlen(text), &last);
+  }
   if (r == 0) {
-    size_t had = text != NULL ? strlen(text) : 0;
-    if (had > 0 && last_record(text, had, &last))
+    size_t tail = strlen(text);
+    uint64_t had = from + tail; /* where the file's text ends */
+    if (found)
       memcpy(rec.total, last.total, sizeof rec.total);
     rec.total[rec.outcome]++;
     /* A line a crashed writer left unfinished is ended first: it reads as
      * one unreadable record, and this one stays whole. */
     line[0] = '\n';
     len = ctrun_hrec_format(&rec, line + 1, sizeof line - 1);
-    if (had > 0 && text[had - 1] != '\n')
+    if (tail > 0 && text[tail - 1] != '\n')
       r = ctrun_fd_write_at(fd, line, len + 1, had);
     else
       r = ctrun_fd_write_at(fd, line + 1, len, had);
@@ -327,12 +348,12 @@ int ctrun_history_append(struct ctrun_dir *dir, const struct ctrun_result *res) 
       if (had == 0)
         ctrun_dir_unlink(dir, file);
       else
-        ctrun_fd_rewrite(fd, text, had);
+        ctrun_fd_truncate(fd, had);
     }
   }
   /* Past its bound, the file is parsed whole, once, to keep its last
    * records. */
-  if (r == 0 && len + (text ? strlen(text) : 0) > COMPACT_AT &&
+  if (r == 0 && from == 0 && len + (text ? strlen(text) : 0) > COMPACT_AT &&
       parse_all(text, strlen(text), &v, &n, &corrupt) == 0) {
     struct ctrun_hrec *all = realloc(v, (n + 1) * sizeof *v);
     if (all != NULL) {

@@ -45,6 +45,8 @@ void ctrun_fd_unlock(int fd);
 int ctrun_fd_write_at(int fd, const void *buf, size_t len, uint64_t off);
 /* Write all of BUF at offset 0 and cut the file there. */
 int ctrun_fd_rewrite(int fd, const void *buf, size_t len);
+/* Cut (or extend) the file to SIZE bytes. */
+int ctrun_fd_truncate(int fd, uint64_t size);
 
 /* What a file that ctrun opens at a path the user gave is for.  Every such
  * path follows one set of rules: never through a symbolic link (a link
@@ -120,7 +122,13 @@ struct ctrun_file_info {
 };
 int ctrun_fd_info(int fd, struct ctrun_file_info *info);
 
+/* Read the file from offset FROM to its end (at most MAX bytes) into a
+ * NUL-terminated buffer. */
+int ctrun_fd_read_from(int fd, uint64_t from, size_t max, char **out, size_t *len);
+
 /* Read the whole file (at most MAX bytes) into a NUL-terminated buffer. */
-int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len);
+static inline int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
+  return ctrun_fd_read_from(fd, 0, max, out, len);
+}
 
 #endif

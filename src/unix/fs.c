@@ -210,9 +210,11 @@ int ctrun_fd_write_at(int fd, const void *buf, size_t len, uint64_t off) {
 
 int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
   int r = ctrun_fd_write_at(fd, buf, len, 0);
-  if (r != 0)
-    return r;
-  return ftruncate(fd, (off_t)len) == 0 ? 0 : -errno;
+  return r != 0 ? r : ctrun_fd_truncate(fd, len);
+}
+
+int ctrun_fd_truncate(int fd, uint64_t size) {
+  return ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
 }
 
 int ctrun_fd_info(int fd, struct ctrun_file_info *info) {
@@ -226,7 +228,7 @@ int ctrun_fd_info(int fd, struct ctrun_file_info *info) {
   return 0;
 }
 
-int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
+int ctrun_fd_read_from(int fd, uint64_t from, size_t max, char **out, size_t *len) {
   size_t cap = 1024, got = 0;
   char *buf = malloc(cap + 1);
   if (buf == NULL)
@@ -247,7 +249,7 @@ int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
       }
       buf = bigger;
     }
-    n = pread(fd, buf + got, cap - got, (off_t)got);
+    n = pread(fd, buf + got, cap - got, (off_t)(from + got));
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {

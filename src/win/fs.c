@@ -558,12 +558,14 @@ int ctrun_fd_write_at(int fd, const void *buf, size_t len, uint64_t off) {
 }
 
 int ctrun_fd_rewrite(int fd, const void *buf, size_t len) {
+  int r = ctrun_fd_write_at(fd, buf, len, 0);
+  return r != 0 ? r : ctrun_fd_truncate(fd, len);
+}
+
+int ctrun_fd_truncate(int fd, uint64_t size) {
   HANDLE h = os_handle(fd);
   LARGE_INTEGER end;
-  int r = ctrun_fd_write_at(fd, buf, len, 0);
-  if (r != 0)
-    return r;
-  end.QuadPart = (LONGLONG)len;
+  end.QuadPart = (LONGLONG)size;
   if (!SetFilePointerEx(h, end, NULL, FILE_BEGIN) || !SetEndOfFile(h))
     return ctrun_win_error(GetLastError());
   return 0;
@@ -580,7 +582,7 @@ int ctrun_fd_info(int fd, struct ctrun_file_info *info) {
   return 0;
 }
 
-int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
+int ctrun_fd_read_from(int fd, uint64_t from, size_t max, char **out, size_t *len) {
   HANDLE h = os_handle(fd);
   size_t cap = 1024, got = 0;
   char *buf = malloc(cap + 1);
@@ -604,7 +606,7 @@ int ctrun_fd_read_all(int fd, size_t max, char **out, size_t *len) {
       }
       buf = bigger;
     }
-    r = io(h, false, buf + got, (DWORD)(cap - got), got, &n);
+    r = io(h, false, buf + got, (DWORD)(cap - got), from + got, &n);
     if (r != 0) {
       free(buf);
       return r;

@@ -184,6 +184,32 @@ static void last_reads_through_corruption(void **state) {
   assert_int_equal(r.code, 125);
 }
 
+/* An append reads only the end of the file for the counts; where the end
+ * holds no whole record (kilobytes of garbage, then a write cut short),
+ * the counts still go on from the last one before it. */
+static void counts_go_on_past_a_long_unreadable_end(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char path[600];
+  for (int i = 0; i < 3; i++)
+    E2E_RUN(t, &r, "-n", "y", "--", "@child", "exit", "0");
+  snprintf(path, sizeof path, "%s/y.history", t->state);
+  FILE *f = fopen(path, "a");
+  assert_non_null(f);
+  for (int i = 0; i < 40; i++)
+    fprintf(f, "%099d\n", i);
+  fputs("{\"v\":1,\"id\":\"cut", f);
+  fclose(f);
+  E2E_RUN(t, &r, "-n", "y", "--", "@child", "exit", "4");
+  assert_int_equal(r.code, 4);
+  char *text = e2e_read(path);
+  char *rec = strstr(text, "\"exit_code\":4,");
+  assert_non_null(rec);
+  assert_non_null(strstr(rec, "\"runs\":[3,1,0,0]}"));
+  assert_int_equal(text[strlen(text) - 1], '\n');
+  free(text);
+}
+
 /* The dead man's switch: OK while the job succeeded within its bound,
  * CRITICAL as time passes (CTRUN_NOW), WARNING when the last run failed,
  * CRITICAL when it never ran. */
@@ -329,6 +355,7 @@ int main(void) {
     E2E_TEST(concurrent_runs_never_tear_a_record),
     E2E_TEST(the_history_stays_bounded),
     E2E_TEST(last_reads_through_corruption),
+    E2E_TEST(counts_go_on_past_a_long_unreadable_end),
     E2E_TEST(check_job_is_a_dead_mans_switch),
     E2E_TEST(metrics_pass_promtool),
     E2E_TEST(ok_exit_counts_as_success),
