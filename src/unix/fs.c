@@ -229,7 +229,9 @@ int ctrun_fd_info(int fd, struct ctrun_file_info *info) {
 }
 
 int ctrun_fd_read_from(int fd, uint64_t from, size_t max, char **out, size_t *len) {
-  size_t cap = 1024, got = 0;
+  /* A page at first where a file may be large: an entry, a history's
+   * tail, whole in one read (and EOF in one more). */
+  size_t cap = max >= 4096 ? 4096 - 1 : 1024, got = 0;
   char *buf = malloc(cap + 1);
   if (buf == NULL)
     return UV_ENOMEM;
@@ -303,7 +305,10 @@ int ctrun_file_open(const char *path, enum ctrun_file_use use, char *err, size_t
     close(fd);
     return UV_EINVAL;
   }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  /* Blocking again where it matters: a log on a terminal would see its
+   * writes fail.  A regular file ignores the flag (two calls less a run). */
+  if (!S_ISREG(st.st_mode))
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 

@@ -193,6 +193,9 @@ fail:
 
 /* A pipe whose both ends are close-on-exec. */
 static int cloexec_pipe(int fds[2]) {
+#ifdef CTRUN_HAVE_PIPE2
+  return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
+#else
   if (pipe(fds) != 0)
     return -errno;
   if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
@@ -202,6 +205,7 @@ static int cloexec_pipe(int fds[2]) {
     return err;
   }
   return 0;
+#endif
 }
 
 int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {

@@ -584,7 +584,9 @@ int ctrun_fd_info(int fd, struct ctrun_file_info *info) {
 
 int ctrun_fd_read_from(int fd, uint64_t from, size_t max, char **out, size_t *len) {
   HANDLE h = os_handle(fd);
-  size_t cap = 1024, got = 0;
+  /* A page at first where a file may be large: an entry, a history's
+   * tail, whole in one read (and EOF in one more). */
+  size_t cap = max >= 4096 ? 4096 - 1 : 1024, got = 0;
   char *buf = malloc(cap + 1);
 
   if (buf == NULL)
