@@ -561,6 +561,14 @@ void e2e_run_cmd(struct e2e *t, struct e2e_result *res, const char *const *args)
 #define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
 #endif
 
+/* The start of each filter below: a call of another architecture passes;
+ * the call's number is loaded. */
+#define SYSCALL_NUMBER                                                                             \
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),                         \
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),                                  \
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),                                                \
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
+
 /* Install the seccomp filter F of N instructions in this process. */
 static int confine_with(struct sock_filter *f, size_t n) {
   struct sock_fprog prog = { (unsigned short)n, f };
@@ -573,10 +581,7 @@ static int confine_with(struct sock_filter *f, size_t n) {
 int e2e_forbid_subreaper(void) {
 #ifdef TEST_AUDIT_ARCH
   struct sock_filter f[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    SYSCALL_NUMBER,
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_CHILD_SUBREAPER, 0, 1),
@@ -596,10 +601,7 @@ int e2e_forbid_shared_clone(void) {
    * word holds CLONE_VM and CLONE_THREAD); clone3 passes them in memory,
    * out of a filter's reach, and glibc's clone() does not use it. */
   struct sock_filter f[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    SYSCALL_NUMBER,
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4),
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
     BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 2, 0),
