@@ -17,40 +17,18 @@
 #include <wchar.h>
 #include <cmocka.h>
 
-#include "util.h"
+#include "e2e.h"
 
 static wchar_t ctrun[MAX_PATH], ctrunw[MAX_PATH], child[MAX_PATH];
 
-struct e2e {
-  wchar_t dir[MAX_PATH];
-  char out[65536], err[65536];
-  wchar_t paths[64][MAX_PATH]; /* what path_in gave out, for the test's life */
-  int npaths;
-};
-
 static void env_path(const wchar_t *name, wchar_t *buf) { env_path_of("e2e-win", name, buf); }
 
-static wchar_t *path_in(struct e2e *t, const wchar_t *name) {
-  wchar_t *p = t->paths[t->npaths++ % 64];
-  _snwprintf(p, MAX_PATH, L"%ls\\%ls", t->dir, name);
-  return p;
-}
-
 static int setup(void **state) {
-  static int seq;
-  struct e2e *t = calloc(1, sizeof *t);
-  wchar_t tmp[MAX_PATH], st[MAX_PATH];
-  GetTempPathW(MAX_PATH, tmp);
-  /* Pids repeat from one Wine session to the next: the time too. */
-  do
-    _snwprintf(t->dir, MAX_PATH, L"%lsctrun-e2e-%lu-%llu-%d", tmp, GetCurrentProcessId(),
-               (unsigned long long)GetTickCount64(), ++seq);
-  while (!CreateDirectoryW(t->dir, NULL) && GetLastError() == ERROR_ALREADY_EXISTS);
-  _snwprintf(st, MAX_PATH, L"%ls\\state", t->dir);
-  SetEnvironmentVariableW(L"CTRUN_STATE_DIR", st);
+  struct e2e *t = e2e_new(L"ctrun-e2e");
+  wchar_t pids[MAX_PATH];
   /* Every test child started from now on lists itself here. */
-  _snwprintf(st, MAX_PATH, L"%ls\\all-pids", t->dir);
-  SetEnvironmentVariableW(L"CTRUN_TEST_PIDS", st);
+  _snwprintf(pids, MAX_PATH, L"%ls\\all-pids", t->dir);
+  SetEnvironmentVariableW(L"CTRUN_TEST_PIDS", pids);
   *state = t;
   return 0;
 }
@@ -66,68 +44,12 @@ static int teardown(void **state) {
   left = alive(all, &listed);
   if (left > 0)
     fprintf(stderr, "LEFT BEHIND: %d of %d test processes still running\n", left, listed);
-  remove_tree(t->dir);
-  free(t);
+  e2e_free(t);
   return left > 0 ? -1 : 0;
 }
 
-/* Start EXE with ARGS (NULL-terminated); stdout and stderr go to files
- * named after TAG in the scratch directory, never to a pipe that a
- * leftover could hold open. */
-static HANDLE start(struct e2e *t, const wchar_t *exe, const wchar_t *tag,
-                    const wchar_t *const *args) {
-  static wchar_t line[32768];
-  wchar_t name[64];
-  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
-  STARTUPINFOW si;
-  PROCESS_INFORMATION pi;
-  BOOL ok;
-
-  _snwprintf(line, 32768, L"\"%ls\"", exe);
-  for (size_t i = 0; args[i] != NULL; i++)
-    quote(line, 32768, args[i]);
-  memset(&si, 0, sizeof si);
-  si.cb = sizeof si;
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = CreateFileW(L"NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
-                             OPEN_EXISTING, 0, NULL);
-  _snwprintf(name, 64, L"%ls.out", tag);
-  si.hStdOutput = open_out(path_in(t, name));
-  _snwprintf(name, 64, L"%ls.err", tag);
-  si.hStdError = open_out(path_in(t, name));
-  ok = CreateProcessW(exe, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
-  CloseHandle(si.hStdInput);
-  CloseHandle(si.hStdOutput);
-  CloseHandle(si.hStdError);
-  assert_true(ok);
-  CloseHandle(pi.hThread);
-  return pi.hProcess;
-}
-
-/* Wait up to SECS for P; its exit code (all 32 bits), or -1 (and P
- * killed) on timeout. */
-static long long finish(HANDLE p, double secs) {
-  DWORD code = (DWORD)-1;
-  if (WaitForSingleObject(p, (DWORD)(secs * 1000)) != WAIT_OBJECT_0) {
-    TerminateProcess(p, 1);
-    WaitForSingleObject(p, 5000);
-    CloseHandle(p);
-    return -1;
-  }
-  GetExitCodeProcess(p, &code);
-  CloseHandle(p);
-  return (long long)code;
-}
-
-/* Run EXE with ARGS to the end; its exit code, its output in T. */
-static long long run_exe(struct e2e *t, const wchar_t *exe, const wchar_t *const *args) {
-  long long code = finish(start(t, exe, L"run", args), 60);
-  read_file(path_in(t, L"run.out"), t->out, sizeof t->out, NULL);
-  read_file(path_in(t, L"run.err"), t->err, sizeof t->err, NULL);
-  return code;
-}
 #define RUN(t, ...) run_exe((t), ctrun, (const wchar_t *const[]){ __VA_ARGS__, NULL })
-#define START(t, tag, ...) start((t), ctrun, (tag), (const wchar_t *const[]){ __VA_ARGS__, NULL })
+#define START(t, tag, ...) start_exe((t), ctrun, (tag), (const wchar_t *const[]){ __VA_ARGS__, NULL })
 
 /* How many of the pids listed in FILE still run. */
 static int alive(const wchar_t *file, int *listed) {
@@ -501,7 +423,7 @@ static void report_replaces_the_old_one(void **state) {
     char want[32];
     HANDLE reader;
     _snwprintf(tag, 32, L"reader%zu", i);
-    reader = start(t, child, tag, (const wchar_t *const[]){ L"hold", report, L"1", shares[i], NULL });
+    reader = start_exe(t, child, tag, (const wchar_t *const[]){ L"hold", report, L"1", shares[i], NULL });
     wait_for_text(path_in(t, wcscat(tag, L".out")), "held", 20);
     _snwprintf(tag, 32, L"%zu", 10 + i);
     snprintf(want, sizeof want, "\"exit_code\":%zu,", 10 + i);
@@ -581,7 +503,7 @@ static long long report_number(const wchar_t *report, const char *key) {
 static void a_lock_file_open_elsewhere_is_busy(void **state) {
   struct e2e *t = *state;
   const wchar_t *lock = path_in(t, L"shared.lock"), *report = path_in(t, L"report.json");
-  HANDLE holder = start(t, child, L"holder", (const wchar_t *const[]){ L"hold", lock, L"60", L"none",
+  HANDLE holder = start_exe(t, child, L"holder", (const wchar_t *const[]){ L"hold", lock, L"60", L"none",
                                                                       NULL });
   DWORD t0;
   wait_for_text(path_in(t, L"holder.out"), "held", 20);
@@ -594,7 +516,7 @@ static void a_lock_file_open_elsewhere_is_busy(void **state) {
   TerminateProcess(holder, 0);
   finish(holder, 20);
   /* Held for a second: -w outlasts it. */
-  holder = start(t, child, L"holder2", (const wchar_t *const[]){ L"hold", lock, L"1", L"none", NULL });
+  holder = start_exe(t, child, L"holder2", (const wchar_t *const[]){ L"hold", lock, L"1", L"none", NULL });
   wait_for_text(path_in(t, L"holder2.out"), "held", 20);
   assert_int_equal(RUN(t, L"-l", lock, L"-w", L"30s", L"--report", report, L"--", child, L"out",
                        L"ran"),
@@ -665,7 +587,7 @@ static void replace_stops_only_the_real_holder(void **state) {
 
   /* Held by a process that is no tracked run, its text naming the victim. */
   overwrite_file(flock, forged);
-  locker = start(t, child, L"locker", (const wchar_t *const[]){ L"lock", flock, L"60", NULL });
+  locker = start_exe(t, child, L"locker", (const wchar_t *const[]){ L"lock", flock, L"60", NULL });
   wait_for_text(path_in(t, L"locker.out"), "locked", 20);
   assert_int_equal(RUN(t, L"-l", flock, L"--on-busy=replace", L"--", child, L"out", L"ran"), 75);
   assert_non_null(strstr(t->err, "not a tracked run"));

@@ -26,16 +26,9 @@
 #include <wchar.h>
 #include <cmocka.h>
 
-#include "util.h"
+#include "e2e.h"
 
 static wchar_t ctrun[MAX_PATH], child[MAX_PATH];
-
-struct e2e {
-  wchar_t dir[MAX_PATH];
-  char out[65536], err[65536];
-  wchar_t paths[32][MAX_PATH];
-  int npaths;
-};
 
 /* ----------------------------------------------------- Linux, from Wine */
 
@@ -286,24 +279,8 @@ static void server_stop(void) {
 
 static void env_path(const wchar_t *name, wchar_t *buf) { env_path_of("e2e-win-fleet", name, buf); }
 
-static wchar_t *path_in(struct e2e *t, const wchar_t *name) {
-  wchar_t *p = t->paths[t->npaths++ % 32];
-  _snwprintf(p, MAX_PATH, L"%ls\\%ls", t->dir, name);
-  return p;
-}
-
 static int setup(void **state) {
-  static int seq;
-  struct e2e *t = calloc(1, sizeof *t);
-  wchar_t tmp[MAX_PATH], st[MAX_PATH];
-  GetTempPathW(MAX_PATH, tmp);
-  do
-    _snwprintf(t->dir, MAX_PATH, L"%lsctrun-fleet-e2e-%lu-%llu-%d", tmp, GetCurrentProcessId(),
-               (unsigned long long)GetTickCount64(), ++seq);
-  while (!CreateDirectoryW(t->dir, NULL) && GetLastError() == ERROR_ALREADY_EXISTS);
-  _snwprintf(st, MAX_PATH, L"%ls\\state", t->dir);
-  SetEnvironmentVariableW(L"CTRUN_STATE_DIR", st);
-  *state = t;
+  *state = e2e_new(L"ctrun-fleet-e2e");
   return 0;
 }
 
@@ -311,71 +288,12 @@ static int teardown(void **state) {
   struct e2e *t = *state;
   if (rs.stopped && server_signal("CONT"))
     rs.stopped = false;
-  remove_tree(t->dir);
-  free(t);
+  e2e_free(t);
   return 0;
 }
 
-/* Start ctrun.exe with ARGS; stdout and stderr to files named after TAG. */
-static HANDLE start(struct e2e *t, const wchar_t *tag, const wchar_t *const *args) {
-  static wchar_t line[32768];
-  wchar_t name[64];
-  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
-  STARTUPINFOW si;
-  PROCESS_INFORMATION pi;
-  BOOL ok;
-
-  _snwprintf(line, 32768, L"\"%ls\"", ctrun);
-  for (size_t i = 0; args[i] != NULL; i++)
-    quote(line, 32768, args[i]);
-  memset(&si, 0, sizeof si);
-  si.cb = sizeof si;
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = CreateFileW(L"NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
-                             OPEN_EXISTING, 0, NULL);
-  _snwprintf(name, 64, L"%ls.out", tag);
-  si.hStdOutput = open_out(path_in(t, name));
-  _snwprintf(name, 64, L"%ls.err", tag);
-  si.hStdError = open_out(path_in(t, name));
-  ok = CreateProcessW(ctrun, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
-  CloseHandle(si.hStdInput);
-  CloseHandle(si.hStdOutput);
-  CloseHandle(si.hStdError);
-  assert_true(ok);
-  CloseHandle(pi.hThread);
-  return pi.hProcess;
-}
-
-/* Wait up to SECS for P; its exit code, or -1 (and P killed). */
-static long long finish(HANDLE p, double secs) {
-  DWORD code = (DWORD)-1;
-  if (WaitForSingleObject(p, (DWORD)(secs * 1000)) != WAIT_OBJECT_0) {
-    TerminateProcess(p, 1);
-    WaitForSingleObject(p, 5000);
-    CloseHandle(p);
-    return -1;
-  }
-  GetExitCodeProcess(p, &code);
-  CloseHandle(p);
-  return (long long)code;
-}
-
-/* Collect the output that START sent to files named after TAG. */
-static void outputs(struct e2e *t, const wchar_t *tag) {
-  wchar_t name[64];
-  _snwprintf(name, 64, L"%ls.out", tag);
-  read_file(path_in(t, name), t->out, sizeof t->out, NULL);
-  _snwprintf(name, 64, L"%ls.err", tag);
-  read_file(path_in(t, name), t->err, sizeof t->err, NULL);
-}
-
-static long long run(struct e2e *t, const wchar_t *const *args) {
-  long long code = finish(start(t, L"run", args), 60);
-  outputs(t, L"run");
-  return code;
-}
-#define RUN(t, ...) run((t), (const wchar_t *const[]){ __VA_ARGS__, NULL })
-#define START(t, tag, ...) start((t), (tag), (const wchar_t *const[]){ __VA_ARGS__, NULL })
+#define RUN(t, ...) run_exe((t), ctrun, (const wchar_t *const[]){ __VA_ARGS__, NULL })
+#define START(t, tag, ...) start_exe((t), ctrun, (tag), (const wchar_t *const[]){ __VA_ARGS__, NULL })
 
 static void wait_for_text(const wchar_t *file, const char *text, double secs) {
   char buf[4096];

@@ -23,16 +23,9 @@
 #include <wchar.h>
 #include <cmocka.h>
 
-#include "util.h"
+#include "e2e.h"
 
 static wchar_t ctrun[MAX_PATH], ctrunw[MAX_PATH], child[MAX_PATH];
-
-struct e2e {
-  wchar_t dir[MAX_PATH];
-  char out[65536], err[65536];
-  wchar_t paths[16][MAX_PATH];
-  int npaths;
-};
 
 /* ------------------------------------------------------ the HTTP server */
 
@@ -152,72 +145,18 @@ static int requests(void) {
 
 static void env_path(const wchar_t *name, wchar_t *buf) { env_path_of("e2e-win-ping", name, buf); }
 
-static wchar_t *path_in(struct e2e *t, const wchar_t *name) {
-  wchar_t *p = t->paths[t->npaths++ % 16];
-  _snwprintf(p, MAX_PATH, L"%ls\\%ls", t->dir, name);
-  return p;
-}
-
 static int setup(void **state) {
-  static int seq;
-  struct e2e *t = calloc(1, sizeof *t);
-  wchar_t tmp[MAX_PATH], st[MAX_PATH];
-  GetTempPathW(MAX_PATH, tmp);
-  do
-    _snwprintf(t->dir, MAX_PATH, L"%lsctrun-ping-%lu-%llu-%d", tmp, GetCurrentProcessId(),
-               (unsigned long long)GetTickCount64(), ++seq);
-  while (!CreateDirectoryW(t->dir, NULL) && GetLastError() == ERROR_ALREADY_EXISTS);
-  _snwprintf(st, MAX_PATH, L"%ls\\state", t->dir);
-  SetEnvironmentVariableW(L"CTRUN_STATE_DIR", st);
-  *state = t;
+  *state = e2e_new(L"ctrun-ping");
   return 0;
 }
 
 static int teardown(void **state) {
   struct e2e *t = *state;
   server_stop();
-  remove_tree(t->dir);
-  free(t);
+  e2e_free(t);
   return 0;
 }
 
-/* Run EXE with ARGS to the end (60 s at most); its exit code, its output
- * in T. */
-static long long run_exe(struct e2e *t, const wchar_t *exe, const wchar_t *const *args) {
-  static wchar_t line[32768];
-  SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
-  STARTUPINFOW si;
-  PROCESS_INFORMATION pi;
-  DWORD code = (DWORD)-1;
-  BOOL ok;
-
-  _snwprintf(line, 32768, L"\"%ls\"", exe);
-  for (size_t i = 0; args[i] != NULL; i++)
-    quote(line, 32768, args[i]);
-  memset(&si, 0, sizeof si);
-  si.cb = sizeof si;
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = CreateFileW(L"NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
-                             OPEN_EXISTING, 0, NULL);
-  si.hStdOutput = open_out(path_in(t, L"run.out"));
-  si.hStdError = open_out(path_in(t, L"run.err"));
-  ok = CreateProcessW(exe, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
-  CloseHandle(si.hStdInput);
-  CloseHandle(si.hStdOutput);
-  CloseHandle(si.hStdError);
-  assert_true(ok);
-  CloseHandle(pi.hThread);
-  if (WaitForSingleObject(pi.hProcess, 60000) != WAIT_OBJECT_0) {
-    TerminateProcess(pi.hProcess, 1);
-    WaitForSingleObject(pi.hProcess, 5000);
-  } else {
-    GetExitCodeProcess(pi.hProcess, &code);
-  }
-  CloseHandle(pi.hProcess);
-  read_file(path_in(t, L"run.out"), t->out, sizeof t->out, NULL);
-  read_file(path_in(t, L"run.err"), t->err, sizeof t->err, NULL);
-  return (long long)code;
-}
 #define RUN(t, ...) run_exe((t), ctrun, (const wchar_t *const[]){ __VA_ARGS__, NULL })
 
 /* The ping URL of the server: a secret path, as healthchecks gives. */
