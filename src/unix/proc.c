@@ -147,7 +147,6 @@ int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_c
   return uv_signal_start(&t->sigusr1, on_sigusr1, SIGUSR1);
 }
 
-
 /* The command's process.  Held first, with every signal blocked (as
  * ctrun_tree_spawn started it), until ctrun's word that the run is
  * recorded: EOF means ctrun died first, and then nothing of the command

@@ -218,33 +218,21 @@ static void stop_has_no_cap_on_runs(void **state) {
   e2e_forgive_orphans(); /* detached supervisors come to the runner */
 }
 
-/* Whether the state directory holds a run entry. */
-static bool has_entry(struct e2e *t) {
-  DIR *d = opendir(t->state);
-  struct dirent *de;
-  bool found = false;
-  while (d != NULL && !found && (de = readdir(d)) != NULL) {
-    size_t n = strlen(de->d_name);
-    found = n > 4 && strcmp(de->d_name + n - 4, ".run") == 0;
-  }
-  if (d)
-    closedir(d);
-  return found;
-}
-
 /* Two stops at once, right as the run has started: both succeed.  The
  * run outlives the first stop by -k (it ignores TERM): long enough for
  * the second to find it however the two are scheduled (with 0.2s, a
- * loaded host started the second after the run was gone). */
+ * loaded host started the second after the run was gone).  The stops
+ * wait until the command ignores TERM: a TERM in the moments between its
+ * exec and that ends the run at once, and a stop that comes after the
+ * run is over says "no such run" (1), as it should. */
 static void concurrent_stops_are_idempotent(void **state) {
   struct e2e *t = *state;
+  const char *ready = e2e_path(t, "ready");
   for (int round = 0; round < 20; round++) {
-    pid_t run = E2E_START(t, "-n", "twin", "-k", "1", "--", "@child", "ignore-term", "sleep",
-                          "300");
-    /* The run is stoppable once its entry exists. */
-    double end = e2e_now() + 10;
-    while (!has_entry(t) && e2e_now() < end)
-      ;
+    unlink(ready);
+    pid_t run = E2E_START(t, "-n", "twin", "-k", "1", "--", "@child", "ignore-term", "pidfile",
+                          ready, "sleep", "300");
+    assert_true(e2e_wait_file(ready, 10));
     pid_t a = E2E_START(t, "stop", "twin"), b = E2E_START(t, "stop", "twin");
     int ca = finish(a, 30), cb = finish(b, 30);
     if (ca != 0 || cb != 0)
