@@ -26,15 +26,15 @@ int ctrun_os_child_die_with_parent(pid_t parent);
  *
  * Linux: the process shares ctrun's memory until it execs
  * (clone(CLONE_VM) on a stack of its own), for copying ctrun's address
- * space on fork and the copy-on-write faults after it were most of what
- * a short run cost beyond timeout(1).  So, as after vfork, FN writes to
- * nothing but its own stack and errno, which is ctrun's: while ctrun runs
- * on, FN makes only calls that cannot fail; ctrun waits while it makes
- * others (proc.c: held until a word, then ctrun waits until it has
- * exec'd), and no handler of ctrun's runs in it.  One such process at a
- * time: the previous one has exec'd or been reaped.  Under valgrind,
- * which cannot run such a clone, and where the host refuses one, fork.
- * Elsewhere (fork.c): fork. */
+ * space on fork and the copy-on-write faults after it were the largest
+ * part of what a short run cost beyond timeout(1).  So, as after vfork,
+ * FN writes to nothing but its own stack and errno, which is ctrun's:
+ * while ctrun runs on, FN makes only calls that cannot fail; ctrun waits
+ * while it makes others (proc.c: held until a word, then ctrun waits
+ * until it has exec'd), and no handler of ctrun's runs in it.  One such
+ * process at a time: the previous one has exec'd or been reaped.  Under
+ * valgrind, which cannot run such a clone, and where the host refuses
+ * one, fork.  Elsewhere (fork.c): fork. */
 pid_t ctrun_os_start_child(int (*fn)(void *), void *arg, size_t argc);
 
 /* In the process ctrun_os_start_child started: exec ARGV[0], searched in
