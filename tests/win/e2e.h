@@ -46,21 +46,27 @@ static inline void e2e_free(struct e2e *t) {
   free(t);
 }
 
+/* The command line of EXE with ARGS (NULL-terminated), in a buffer that
+ * the next call reuses. */
+static inline wchar_t *command_line(const wchar_t *exe, const wchar_t *const *args) {
+  static wchar_t line[32768];
+  _snwprintf(line, 32768, L"\"%ls\"", exe);
+  for (size_t i = 0; args[i] != NULL; i++)
+    quote(line, 32768, args[i]);
+  return line;
+}
+
 /* Start EXE with ARGS (NULL-terminated): stdin from NUL, stdout and
  * stderr to TAG.out and TAG.err in the scratch directory, files, never a
  * pipe that a leftover could hold open. */
 static inline HANDLE start_exe(struct e2e *t, const wchar_t *exe, const wchar_t *tag,
                                const wchar_t *const *args) {
-  static wchar_t line[32768];
-  wchar_t name[64];
+  wchar_t *line = command_line(exe, args), name[64];
   SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
   BOOL ok;
 
-  _snwprintf(line, 32768, L"\"%ls\"", exe);
-  for (size_t i = 0; args[i] != NULL; i++)
-    quote(line, 32768, args[i]);
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
   si.dwFlags = STARTF_USESTDHANDLES;

@@ -717,12 +717,9 @@ static void batch_files_by_any_name_get_the_same_care(void **state) {
 /* Start EXE with ARGS and every standard handle V (NULL, or
  * INVALID_HANDLE_VALUE), as a service or a careless parent does. */
 static long long run_bare(const wchar_t *exe, HANDLE v, const wchar_t *const *args) {
-  static wchar_t line[32768];
+  wchar_t *line = command_line(exe, args);
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
-  _snwprintf(line, 32768, L"\"%ls\"", exe);
-  for (size_t i = 0; args[i] != NULL; i++)
-    quote(line, 32768, args[i]);
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
   si.dwFlags = STARTF_USESTDHANDLES;
