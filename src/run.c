@@ -830,7 +830,7 @@ static int start_attempt(struct run *r) {
   if (e == 0) {
     r->entry.child_pid = ctrun_tree_pid(r->tree);
     r->entry.pgid = ctrun_tree_pgid(r->tree);
-    ctrun_proc_start_time(r->entry.child_pid, &r->entry.child_start);
+    ctrun_tree_pid_start(r->tree, &r->entry.child_start);
     if (o->timeout_ms != 0)
       r->entry.deadline_ms = ctrun_now_ms() + (int64_t)o->timeout_ms;
     e = ctrun_record_write(&r->rec, r->dir, &r->entry);

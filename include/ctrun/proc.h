@@ -41,6 +41,9 @@ int ctrun_tree_start(struct ctrun_tree *t);
 
 long ctrun_tree_pid(const struct ctrun_tree *t);  /* the command's pid */
 long ctrun_tree_pgid(const struct ctrun_tree *t); /* its process group; 0 where none */
+/* The command's start time, as ctrun_proc_start_time gives it (the spawn
+ * may know it without asking the process table). */
+int ctrun_tree_pid_start(const struct ctrun_tree *t, uint64_t *start);
 
 /* True once the command itself has exited.  *termsig is the signal it died
  * of, then *status is -1; or 0 when it exited by itself, then *status is

@@ -34,8 +34,11 @@ int ctrun_os_child_die_with_parent(pid_t parent);
  * until it has exec'd), and no handler of ctrun's runs in it.  One such
  * process at a time: the previous one has exec'd or been reaped.  Under
  * valgrind, which cannot run such a clone, and where the host refuses
- * one, fork.  Elsewhere (fork.c): fork. */
-pid_t ctrun_os_start_child(int (*fn)(void *), void *arg, size_t argc);
+ * one, fork.  Elsewhere (fork.c): fork.
+ *
+ * *START is the process's start time as ctrun_os_proc_start would give
+ * it, where the clock around its birth tells it exactly; else 0. */
+pid_t ctrun_os_start_child(int (*fn)(void *), void *arg, size_t argc, uint64_t *start);
 
 /* In the process ctrun_os_start_child started: exec ARGV[0], searched in
  * PATH, with environment ENV.  Returns only on failure (errno). */

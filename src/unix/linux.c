@@ -76,23 +76,45 @@ static int ensure_stack(size_t argc) {
   return 0;
 }
 
-pid_t ctrun_os_start_child(int (*fn)(void *), void *arg, size_t argc) {
-  pid_t pid;
+static uint64_t ticks_per_second(void);
+
+/* The start time /proc/PID/stat gives a process born between BEFORE and
+ * AFTER (CLOCK_BOOTTIME): the kernel reads that clock as it forks and
+ * shows it in clock ticks, rounded down.  Known when both fall in one
+ * tick, a microsecond or more from its ends (the vDSO's clock and the
+ * kernel's may round apart by a nanosecond); else 0. */
+static uint64_t birth_tick(const struct timespec *before, const struct timespec *after) {
+  uint64_t hz = ticks_per_second(), per, lo, hi;
+  if (hz == 0 || 1000000000 % hz != 0)
+    return 0;
+  per = 1000000000 / hz;
+  lo = ((uint64_t)before->tv_sec * 1000000000 + (uint64_t)before->tv_nsec - 1000) / per;
+  hi = ((uint64_t)after->tv_sec * 1000000000 + (uint64_t)after->tv_nsec + 1000) / per;
+  return lo == hi ? lo : 0;
+}
+
+pid_t ctrun_os_start_child(int (*fn)(void *), void *arg, size_t argc, uint64_t *start) {
+  struct timespec before, after;
+  bool timed = clock_gettime(CLOCK_BOOTTIME, &before) == 0;
+  pid_t pid = -1;
 
   /* No room for its stack (a tight RLIMIT_AS) is no reason not to fork. */
   if (!RUNNING_ON_VALGRIND && ensure_stack(argc) == 0) {
     pid = clone(fn, child_stack + child_stack_size, CLONE_VM | SIGCHLD, arg);
-    if (pid > 0)
-      return pid;
     /* Refused by an emulator or a sandbox (qemu-user: EINVAL, seccomp:
      * EPERM or ENOSYS); out of processes is out of them for fork too. */
-    if (errno != EINVAL && errno != EPERM && errno != ENOSYS)
+    if (pid < 0 && errno != EINVAL && errno != EPERM && errno != ENOSYS)
       return -errno;
   }
-  pid = fork();
-  if (pid == 0)
-    _exit(fn(arg));
-  return pid < 0 ? -errno : pid;
+  if (pid < 0) {
+    pid = fork();
+    if (pid == 0)
+      _exit(fn(arg));
+    if (pid < 0)
+      return -errno;
+  }
+  *start = timed && clock_gettime(CLOCK_BOOTTIME, &after) == 0 ? birth_tick(&before, &after) : 0;
+  return pid;
 }
 
 void ctrun_os_exec(char *const argv[], char *const env[]) {
@@ -100,22 +122,19 @@ void ctrun_os_exec(char *const argv[], char *const env[]) {
   execvpe(argv[0], argv, env);
 }
 
+/* A file of /proc that holds one record (stat, status, fdinfo, a sysctl):
+ * the kernel gives it whole in one read. */
 static ssize_t read_small(const char *path, char *buf, size_t size) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  ssize_t n, got = 0;
+  ssize_t n;
   if (fd < 0)
     return -1;
-  while ((size_t)got < size - 1) {
-    n = read(fd, buf + got, size - 1 - (size_t)got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += n;
-  }
+  do
+    n = read(fd, buf, size - 1);
+  while (n < 0 && errno == EINTR);
   close(fd);
-  buf[got] = '\0';
-  return got;
+  buf[n > 0 ? n : 0] = '\0';
+  return n;
 }
 
 /* How /proc relates to ctrun's pid namespace, learnt once (a fork keeps
@@ -123,6 +142,10 @@ static ssize_t read_small(const char *path, char *buf, size_t size) {
 enum { PROC_UNKNOWN, PROC_OURS, PROC_FOREIGN, PROC_NONE };
 static int proc_state = PROC_UNKNOWN;
 static int ns_level; /* PROC_FOREIGN: the index of our pids in NSpid lines */
+static pid_t self_pid;  /* the process that learnt it, and its start time */
+static unsigned long long self_start;
+
+static int parse_stat(char *buf, pid_t hp, struct ctrun_pinfo *p);
 
 /* The numbers after "KEY:" at the start of a line of /proc status text S
  * (NSpid, Pid...); returns how many (at most MAX). */
@@ -149,30 +172,30 @@ static int status_numbers(const char *s, const char *key, long *v, int max) {
   return n;
 }
 
-/* Learn how /proc relates to ctrun's pid namespace. */
+/* Learn how /proc relates to ctrun's pid namespace: /proc/self/stat
+ * starts with our pid as that /proc numbers it (and tells our start time,
+ * which ctrun_os_proc_start keeps). */
 static int proc_mode(void) {
   char buf[4096];
   long ns[32];
-  ssize_t n;
+  struct ctrun_pinfo self;
 
   if (proc_state != PROC_UNKNOWN)
     return proc_state;
-  n = readlink("/proc/self", buf, sizeof buf - 1);
-  if (n <= 0) {
-    proc_state = PROC_NONE; /* no /proc, or one where ctrun is not seen */
+  proc_state = PROC_NONE; /* no /proc, or one where ctrun is not seen */
+  if (read_small("/proc/self/stat", buf, sizeof buf) <= 0 || parse_stat(buf, 0, &self) != 0)
     return proc_state;
-  }
-  buf[n] = '\0';
-  if (strtol(buf, NULL, 10) == (long)getpid()) {
+  self_pid = getpid();
+  self_start = self.start;
+  if (strtol(buf, NULL, 10) == (long)self_pid) {
     proc_state = PROC_OURS;
     return proc_state;
   }
   /* /proc/self resolves in the mount's namespace: NSpid lists our pid
    * there first and ours (getpid) last. */
-  proc_state = PROC_NONE;
   if (read_small("/proc/self/status", buf, sizeof buf) > 0) {
     int k = status_numbers(buf, "NSpid", ns, 32);
-    if (k >= 2 && ns[k - 1] == (long)getpid()) {
+    if (k >= 2 && ns[k - 1] == (long)self_pid) {
       ns_level = k - 1;
       proc_state = PROC_FOREIGN;
     }
@@ -237,13 +260,16 @@ static bool group_alive(pid_t pid) {
   return live;
 }
 
-/* Clock ticks (of /proc/PID/stat) in milliseconds. */
-static uint64_t ticks_ms(uint64_t ticks) {
+/* The clock ticks of /proc/PID/stat in a second (USER_HZ). */
+static uint64_t ticks_per_second(void) {
   static long hz;
   if (hz <= 0)
     hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
-  return ticks * 1000 / (uint64_t)hz;
+  return (uint64_t)hz;
 }
+
+/* Clock ticks in milliseconds. */
+static uint64_t ticks_ms(uint64_t ticks) { return ticks * 1000 / ticks_per_second(); }
 
 static uint64_t page_size(void) {
   static long size;
@@ -264,53 +290,74 @@ static uint64_t age_ms(unsigned long long start) {
   return now > born ? now - born : 0;
 }
 
-static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
-  char path[64], buf[1024];
-  const char *s;
-  unsigned long long start = 0;
-  int ppid, pgid, sid;
-  long threads, cutime, cstime, rss;
-  unsigned long utime, stime;
+/* The numbers of a line of /proc/PID/stat from its fourth field (ppid)
+ * on, into V; returns how many (at most MAX). */
+static int stat_numbers(const char *s, long long *v, int max) {
+  int n = 0;
+  char *end;
+  for (; n < max; n++, s = end) {
+    v[n] = strtoll(s, &end, 10);
+    if (end == s)
+      break;
+  }
+  return n;
+}
+
+/* The fields of stat: the fourth on, as stat_numbers numbers them. */
+enum { F_PPID, F_PGID, F_SID, F_UTIME = 10, F_STIME, F_CUTIME, F_CSTIME, F_THREADS = 16,
+       F_START = 18, F_RSS = 20, F_COUNT };
+
+/* Parse BUF, a line of /proc/HP/stat. */
+static int parse_stat(char *buf, pid_t hp, struct ctrun_pinfo *p) {
+  const char *s = strrchr(buf, ')'), *c = strchr(buf, '(');
+  long long v[F_COUNT];
+  size_t len;
   char state;
 
+  /* The name, between the first '(' and the last ')', may hold either. */
+  if (s == NULL || c == NULL || c > s || s[1] != ' ' || s[2] == '\0')
+    return UV_EINVAL;
+  state = s[2];
+  if (stat_numbers(s + 3, v, F_COUNT) != F_COUNT)
+    return UV_EINVAL;
+  len = (size_t)(s - c - 1);
+  if (len >= sizeof p->comm)
+    len = sizeof p->comm - 1;
+  memcpy(p->comm, c + 1, len);
+  p->comm[len] = '\0';
+  p->pid = hp;
+  p->ppid = (pid_t)v[F_PPID];
+  p->pgid = (pid_t)v[F_PGID];
+  p->sid = (pid_t)v[F_SID];
+  p->start = (uint64_t)v[F_START];
+  /* A zombie counts one thread, itself; more, and its main thread has
+   * exited while others run on. */
+  p->zombie = (state == 'Z' || state == 'X') && (v[F_THREADS] <= 1 || !group_alive(hp));
+  p->age_ms = age_ms(p->start);
+  p->rss_bytes = v[F_RSS] > 0 ? (uint64_t)v[F_RSS] * page_size() : 0;
+  p->cpu_ms = ticks_ms((uint64_t)v[F_UTIME] + (uint64_t)v[F_STIME] +
+                       (uint64_t)(v[F_CUTIME] > 0 ? v[F_CUTIME] : 0) +
+                       (uint64_t)(v[F_CSTIME] > 0 ? v[F_CSTIME] : 0));
+  return 0;
+}
+
+static int read_stat(pid_t hp, struct ctrun_pinfo *p) {
+  char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)hp);
   if (read_small(path, buf, sizeof buf) <= 0)
     return UV_ESRCH;
-  s = strrchr(buf, ')');
-  if (s == NULL)
-    return UV_EINVAL;
-  {
-    const char *c = strchr(buf, '(');
-    size_t len = c != NULL && c < s ? (size_t)(s - c - 1) : 0;
-    if (len >= sizeof p->comm)
-      len = sizeof p->comm - 1;
-    memcpy(p->comm, c != NULL ? c + 1 : "", len);
-    p->comm[len] = '\0';
-  }
-  if (sscanf(s + 1,
-             " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld %*d %*d %ld %*d %llu %*u %ld",
-             &state, &ppid, &pgid, &sid, &utime, &stime, &cutime, &cstime, &threads, &start,
-             &rss) != 11)
-    return UV_EINVAL;
-  p->pid = hp;
-  p->ppid = ppid;
-  p->pgid = pgid;
-  p->sid = sid;
-  p->start = start;
-  /* A zombie counts one thread, itself; more, and its main thread has
-   * exited while others run on. */
-  p->zombie = (state == 'Z' || state == 'X') && (threads <= 1 || !group_alive(hp));
-  p->age_ms = age_ms(start);
-  p->rss_bytes = rss > 0 ? (uint64_t)rss * page_size() : 0;
-  p->cpu_ms = ticks_ms((uint64_t)utime + stime + (uint64_t)(cutime > 0 ? cutime : 0) +
-                       (uint64_t)(cstime > 0 ? cstime : 0));
-  return 0;
+  return parse_stat(buf, hp, p);
 }
 
 int ctrun_os_proc_start(pid_t pid, uint64_t *start) {
   struct ctrun_pinfo p;
   pid_t hp = proc_pid(pid);
-  int r = hp > 0 ? read_stat(hp, &p) : proc_state == PROC_NONE ? UV_ENOSYS : UV_ESRCH;
+  int r;
+  if (hp > 0 && pid == self_pid && pid == getpid()) {
+    *start = self_start;
+    return 0;
+  }
+  r = hp > 0 ? read_stat(hp, &p) : proc_state == PROC_NONE ? UV_ENOSYS : UV_ESRCH;
   if (r == 0)
     *start = p.start;
   return r;

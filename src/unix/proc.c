@@ -36,6 +36,7 @@ struct ctrun_tree {
   void *data;
   int open_handles;
   pid_t pid;
+  uint64_t start;    /* its start time, where known from its birth; else 0 */
   int go_fd;         /* write end: one byte lets the held command exec */
   int err_fd;        /* read end: the exec error, or EOF once it ran */
   struct held held;  /* what the command's process reads until exec */
@@ -234,7 +235,7 @@ int ctrun_tree_spawn(struct ctrun_tree *t, const struct ctrun_spawn *s) {
    * handler of ctrun's runs in it, until it has reset them. */
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &h->mask);
-  pid = ctrun_os_start_child(held_child, h, h->argc);
+  pid = ctrun_os_start_child(held_child, h, h->argc, &t->start);
   sigprocmask(SIG_SETMASK, &h->mask, NULL);
   close(go[0]);
   close(errp[1]);
@@ -306,6 +307,14 @@ int ctrun_tree_start(struct ctrun_tree *t) {
 
 long ctrun_tree_pid(const struct ctrun_tree *t) { return t->pid; }
 long ctrun_tree_pgid(const struct ctrun_tree *t) { return t->pid; }
+
+int ctrun_tree_pid_start(const struct ctrun_tree *t, uint64_t *start) {
+  if (t->start != 0) {
+    *start = t->start;
+    return 0;
+  }
+  return ctrun_os_proc_start(t->pid, start);
+}
 
 bool ctrun_tree_exited(const struct ctrun_tree *t, int *status, int *termsig) {
   if (t->exited) {

@@ -694,6 +694,11 @@ static uint64_t created_at(HANDLE h) {
   return (uint64_t)created.dwHighDateTime << 32 | created.dwLowDateTime;
 }
 
+int ctrun_tree_pid_start(const struct ctrun_tree *t, uint64_t *start) {
+  *start = t->process != NULL ? created_at(t->process) : 0;
+  return *start != 0 ? 0 : ctrun_proc_start_time((long)t->pid, start);
+}
+
 /* The working set of the process H: what of it is resident now. */
 static uint64_t working_set(HANDLE h) {
   PROCESS_MEMORY_COUNTERS pmc;

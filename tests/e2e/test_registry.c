@@ -266,6 +266,65 @@ static void check_quiet_prints_only_when_not_ok(void **state) {
 
 /* An entry whose recorded processes now belong to strangers (pid reuse)
  * must never make stop or cleanup signal them. */
+#ifdef __linux__
+/* Field 22 of /proc/PID/stat: the start time every identity check reads. */
+static unsigned long long proc_start(long pid) {
+  char path[64], *text, *p;
+  unsigned long long v = 0;
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  text = e2e_read(path);
+  assert_non_null(text);
+  p = strrchr(text, ')');
+  for (int field = 2; p != NULL && field < 22; field++)
+    p = strchr(p + 1, ' ');
+  assert_non_null(p);
+  v = strtoull(p + 1, NULL, 10);
+  free(text);
+  return v;
+}
+
+/* The number after "KEY=" on a line of entry text S. */
+static unsigned long long entry_number(const char *s, const char *key) {
+  char want[32];
+  const char *p;
+  snprintf(want, sizeof want, "\n%s=", key);
+  p = strstr(s, want);
+  if (p == NULL)
+    fail_msg("the entry lacks %s: %s", key, s);
+  return strtoull(p + strlen(want), NULL, 10);
+}
+
+/* The entry names ctrun and its command by the start times /proc gives
+ * them, however they were learnt (the command's from the clock around its
+ * birth, where that tells it): a wrong one would make stop and cleanup
+ * take the run's own processes for strangers.  Many runs, so that some
+ * are born across a clock tick. */
+static void entries_give_the_start_times_of_proc(void **state) {
+  struct e2e *t = *state;
+  for (int i = 0; i < 40; i++) {
+    struct e2e_result r;
+    char path[600], id[64], *text;
+    pid_t pid = E2E_START(t, "-n", "born", "--", "@child", "sleep", "300");
+    long child;
+    /* The command runs: its entry was written before it could. */
+    assert_true(e2e_wait_marked(t, 1, 5));
+    E2E_RUN(t, &r, "ps", "--json");
+    assert_non_null(field(r.out, "id", id, sizeof id));
+    snprintf(path, sizeof path, "%s/%s.run", t->state, id);
+    text = e2e_read(path);
+    assert_non_null(text);
+    child = (long)entry_number(text, "child_pid");
+    assert_int_equal(entry_number(text, "pid"), (unsigned long long)pid);
+    assert_int_equal(entry_number(text, "pid_start"), proc_start((long)pid));
+    assert_int_equal(entry_number(text, "child_start"), proc_start(child));
+    free(text);
+    kill(pid, SIGTERM);
+    assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
+    assert_int_equal(e2e_count_marked(t), 0);
+  }
+}
+#endif
+
 static void pid_reuse_never_kills_a_stranger(void **state) {
   struct e2e *t = *state;
   struct e2e_result r;
@@ -314,6 +373,9 @@ int main(void) {
     E2E_TEST(check_reports_ok_warning_critical),
     E2E_TEST(check_quiet_prints_only_when_not_ok),
     E2E_TEST(pid_reuse_never_kills_a_stranger),
+#ifdef __linux__
+    E2E_TEST(entries_give_the_start_times_of_proc),
+#endif
   };
   return e2e_main("e2e-registry", tests, sizeof tests / sizeof tests[0]);
 }
