@@ -29,9 +29,8 @@ struct held {
 };
 
 struct ctrun_tree {
-  uv_signal_t sigchld;
+  uv_async_t wake;     /* a SIGCHLD, or ctrun stop's SIGUSR1, came */
   uv_timer_t more;     /* reaping goes on in the loop's next turn */
-  uv_signal_t sigusr1; /* ctrun stop's request, once watched */
   ctrun_tree_cb cb, stop_cb;
   void *data;
   int open_handles;
@@ -89,17 +88,54 @@ static void reap(struct ctrun_tree *t) {
   }
 }
 
-static void on_sigchld(uv_signal_t *h, int signum) {
-  struct ctrun_tree *t = h->data;
-  (void)signum;
-  reap(t);
-  t->cb(t, t->data);
-}
-
 static void on_more(uv_timer_t *h) {
   struct ctrun_tree *t = h->data;
   reap(t);
   t->cb(t, t->data);
+}
+
+/* SIGCHLD and ctrun stop's SIGUSR1 reach the tree as the signals that end
+ * a run reach the loop (init.c): a handler of ctrun's own notes them and
+ * wakes the loop through an async handle.  A libuv signal watcher costs a
+ * dozen system calls to start, as many to stop, and a few for each
+ * signal.  The tree is one at a time. */
+static struct ctrun_tree *volatile woken;
+static volatile sig_atomic_t child_exited, stop_asked;
+
+static void on_signal(int sig) {
+  struct ctrun_tree *t = woken;
+  int saved = errno;
+  if (sig == SIGCHLD)
+    child_exited = 1;
+  else
+    stop_asked = 1;
+  if (t != NULL)
+    uv_async_send(&t->wake);
+  errno = saved;
+}
+
+static void on_wake(uv_async_t *h) {
+  struct ctrun_tree *t = h->data;
+  if (child_exited) {
+    child_exited = 0;
+    reap(t);
+    t->cb(t, t->data);
+  }
+  if (stop_asked && t->stop_cb != NULL) {
+    stop_asked = 0;
+    t->stop_cb(t, t->data);
+  }
+}
+
+/* Handle SIG with on_signal; restarting, as libuv's watchers did.  (A
+ * valid signal and handler: sigaction cannot fail.) */
+static void catch_signal(int sig) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
 }
 
 int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_tree **out) {
@@ -115,37 +151,28 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
   /* A shell that exec'd ctrun passes on what its own children used. */
   getrusage(RUSAGE_CHILDREN, &t->before);
   ctrun_unix_tree_init(&t->u);
-  r = uv_signal_init(loop, &t->sigchld);
-  if (r == 0)
-    r = uv_signal_start(&t->sigchld, on_sigchld, SIGCHLD);
+  r = uv_async_init(loop, &t->wake, on_wake);
   if (r != 0) {
     ctrun_unix_tree_free(&t->u);
     free(t);
     return r;
   }
-  t->sigchld.data = t;
+  t->wake.data = t;
   uv_timer_init(loop, &t->more);
   t->more.data = t;
   t->open_handles = 2;
+  child_exited = stop_asked = 0;
+  woken = t;
+  catch_signal(SIGCHLD);
   *out = t;
   return 0;
 }
 
-static void on_sigusr1(uv_signal_t *h, int signum) {
-  struct ctrun_tree *t = h->data;
-  (void)signum;
-  t->stop_cb(t, t->data);
-}
-
 int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_cb cb) {
-  int r = uv_signal_init(t->sigchld.loop, &t->sigusr1);
   (void)run_id; /* the signal reaches this process, which runs one run */
-  if (r != 0)
-    return r;
-  t->sigusr1.data = t;
   t->stop_cb = cb;
-  t->open_handles++;
-  return uv_signal_start(&t->sigusr1, on_sigusr1, SIGUSR1);
+  catch_signal(SIGUSR1);
+  return 0;
 }
 
 /* The command's process.  Held first, with every signal blocked (as
@@ -500,19 +527,13 @@ void ctrun_tree_free(struct ctrun_tree *t) {
     close(t->go_fd); /* a held command that was never started exits */
   if (t->err_fd >= 0)
     close(t->err_fd);
-  if (t->stop_cb != NULL) {
-    /* Closing the watcher restores SIGUSR1's default action, death; a
-     * stop that comes now (the run is over, its entry not yet removed)
-     * is moot, and must not kill ctrun before it has reported the run:
-     * SIGUSR1 is ignored from now on. */
-    sigset_t usr1, old;
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &usr1, &old);
-    uv_close((uv_handle_t *)&t->sigusr1, free_tree);
+  /* A stop that comes now (the run is over, its entry not yet removed) is
+   * moot: SIGUSR1 is ignored from now on.  SIGCHLD is libuv's again (the
+   * --on-finish command is spawned through it). */
+  woken = NULL;
+  if (t->stop_cb != NULL)
     signal(SIGUSR1, SIG_IGN);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-  }
+  signal(SIGCHLD, SIG_DFL);
   uv_close((uv_handle_t *)&t->more, free_tree);
-  uv_close((uv_handle_t *)&t->sigchld, free_tree);
+  uv_close((uv_handle_t *)&t->wake, free_tree);
 }
