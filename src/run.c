@@ -52,7 +52,9 @@ struct run {
   char rid[CTRUN_UUID_LEN + 1];
   int64_t started_ms, ended_ms, lock_wait_ms;
   struct ctrun_detach *detach;
-  char **env;
+  char **env;      /* the command's: env_own strings of ours, then env_vars' */
+  size_t env_own;
+  char **env_vars; /* ctrun's environment (ctrun_proc_environ) */
   int code; /* the run's exit code, once it is over */
   /* --retry: the attempts so far, and the wait before the next */
   uv_timer_t delay;
@@ -364,40 +366,47 @@ static void on_signal(int sig, void *data) {
 }
 
 /* The command's environment: CTRUN_RUN_ID and CTRUN_NAME (and the fencing
- * token of the first fleet lock, CTRUN_LOCK_TOKEN), then ctrun's.  The tag
- * comes first, where a reader of another process's environment finds it
- * at once, however large the rest is. */
-static char **make_env(const char *id, const char *name, const char *token) {
-  uv_env_item_t *items;
-  int count, k = 0;
-  char **env;
+ * token of the first fleet lock, CTRUN_LOCK_TOKEN), then ctrun's, not
+ * copied.  The tag comes first, where a reader of another process's
+ * environment finds it at once, however large the rest is. */
+static int make_env(struct run *r, const char *token) {
+  static const char *const ours[] = { "CTRUN_RUN_ID=", "CTRUN_NAME=", "CTRUN_LOCK_TOKEN=" };
+  const char *value[] = { r->id, r->o->name, token };
+  size_t count = 0, k = 0;
 
-  if (uv_os_environ(&items, &count) != 0)
-    return NULL;
-  env = calloc((size_t)count + 4, sizeof *env);
-  size_t l1 = strlen(id) + 14, l2 = strlen(name) + 12, l3 = token ? strlen(token) + 18 : 0;
-  if (env != NULL && (env[k] = malloc(l1)) != NULL)
-    snprintf(env[k++], l1, "CTRUN_RUN_ID=%s", id);
-  if (env != NULL && (env[k] = malloc(l2)) != NULL)
-    snprintf(env[k++], l2, "CTRUN_NAME=%s", name);
-  if (env != NULL && token != NULL && (env[k] = malloc(l3)) != NULL)
-    snprintf(env[k++], l3, "CTRUN_LOCK_TOKEN=%s", token);
-  for (int i = 0; env != NULL && i < count; i++) {
-    if (strcmp(items[i].name, "CTRUN_RUN_ID") == 0 || strcmp(items[i].name, "CTRUN_NAME") == 0 ||
-        strcmp(items[i].name, "CTRUN_LOCK_TOKEN") == 0)
+  r->env_vars = ctrun_proc_environ();
+  if (r->env_vars == NULL)
+    return UV_ENOMEM;
+  while (r->env_vars[count] != NULL)
+    count++;
+  r->env = calloc(count + 4, sizeof *r->env);
+  if (r->env == NULL)
+    return UV_ENOMEM;
+  for (size_t i = 0; i < 3; i++) {
+    size_t len = strlen(ours[i]) + (value[i] != NULL ? strlen(value[i]) : 0) + 1;
+    if (value[i] == NULL)
       continue;
-    size_t len = strlen(items[i].name) + strlen(items[i].value) + 2;
-    if ((env[k] = malloc(len)) != NULL)
-      snprintf(env[k++], len, "%s=%s", items[i].name, items[i].value);
+    if ((r->env[k] = malloc(len)) == NULL)
+      return UV_ENOMEM;
+    snprintf(r->env[k++], len, "%s%s", ours[i], value[i]);
+    r->env_own = k;
   }
-  uv_os_free_environ(items, count);
-  return env;
+  for (size_t i = 0; i < count; i++) {
+    const char *v = r->env_vars[i];
+    bool theirs = true;
+    for (size_t j = 0; j < 3; j++)
+      theirs = theirs && strncmp(v, ours[j], strlen(ours[j])) != 0;
+    if (theirs)
+      r->env[k++] = r->env_vars[i];
+  }
+  return 0;
 }
 
-static void free_env(char **env) {
-  for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-    free(env[i]);
-  free(env);
+static void free_env(struct run *r) {
+  for (size_t i = 0; r->env != NULL && i < r->env_own; i++)
+    free(r->env[i]);
+  free(r->env);
+  ctrun_proc_environ_free(r->env_vars);
 }
 
 /* Why the run ended: what ctrun did to it, else what the command did. */
@@ -962,11 +971,12 @@ static int supervise(struct run *r) {
     e = ctrun_relay_new(&r->loop, fd >= 0 ? fd : 1, fd >= 0 ? fd : 2, ctrun_govern_output,
                         r->govern, &r->relay);
   }
-  r->env = e == 0 ? make_env(r->id, o->name, r->lock_token[0] ? r->lock_token : NULL) : NULL;
+  if (e == 0)
+    e = make_env(r, r->lock_token[0] ? r->lock_token : NULL);
   code = CTRUN_EXIT_FAILURE;
-  if (e != 0 || r->env == NULL || ended_early(r, &code)) {
+  if (e != 0 || ended_early(r, &code)) {
     if (code == CTRUN_EXIT_FAILURE)
-      ctrun_error("cannot set up signals: %s", ctrun_strerror(e ? e : UV_ENOMEM));
+      ctrun_error("cannot set up the run: %s", ctrun_strerror(e));
     r->done = true;
     close_handles(r);
     uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -1257,7 +1267,7 @@ int ctrun_run(struct ctrun_run_opts *o) {
   record_history(r, &res);
   ctrun_ping_finish(&r->ping, &res, &r->out, o->log_path);
   uv_loop_close(&r->loop);
-  free_env(r->env);
+  free_env(r);
   ctrun_output_close(&r->out);
   ctrun_dir_close(r->dir);
   if (o->on_finish != NULL)

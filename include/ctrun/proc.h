@@ -152,6 +152,12 @@ void ctrun_tree_free(struct ctrun_tree *t);
  * "Local\ctrun-stop-<id>" on Windows. */
 int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_cb cb);
 
+/* ctrun's environment, "NAME=VALUE" strings in UTF-8 up to a NULL: on
+ * Unix environ itself (valid until it changes), on Windows a copy; give
+ * it back to ctrun_proc_environ_free.  NULL when out of memory. */
+char **ctrun_proc_environ(void);
+void ctrun_proc_environ_free(char **vars);
+
 /* Process identity, for the registry: a value that changes when a pid is
  * reused (the start time).  Returns 0 or a negative libuv error. */
 int ctrun_proc_start_time(long pid, uint64_t *start);

@@ -103,10 +103,14 @@ void ctrun_proc_init(int *argc, char ***argv) {
   /* With 0-2 closed, ctrun's own files would land there: its messages
    * would go into the lock file, a detached run's report pipe would be
    * taken for stdin. */
-  while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
-    ;
-  if (fd > 2)
-    close(fd);
+  for (fd = 0; fd <= 2; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+      while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+        ;
+      if (fd > 2)
+        close(fd);
+      break;
+    }
   /* A mask inherited from the parent would hold back SIGCHLD (the run
    * would never see its command end), the lock wait's alarm, ctrun stop's
    * request and every forwarded signal. */
@@ -211,3 +215,11 @@ void ctrun_signals_close(struct ctrun_signals *s) {
   watcher = NULL;
   uv_close((uv_handle_t *)&s->async, free_watcher);
 }
+
+char **ctrun_proc_environ(void) {
+  extern char **environ;
+  static char *none[] = { NULL };
+  return environ != NULL ? environ : none;
+}
+
+void ctrun_proc_environ_free(char **vars) { (void)vars; }

@@ -1000,6 +1000,33 @@ void ctrun_tree_free(struct ctrun_tree *t) {
   uv_close((uv_handle_t *)&t->async, free_tree);
 }
 
+char **ctrun_proc_environ(void) {
+  uv_env_item_t *items;
+  int count;
+  char **vars;
+
+  if (uv_os_environ(&items, &count) != 0)
+    return NULL;
+  vars = calloc((size_t)count + 1, sizeof *vars);
+  for (int i = 0, k = 0; vars != NULL && i < count; i++) {
+    size_t len = strlen(items[i].name) + strlen(items[i].value) + 2;
+    if ((vars[k] = malloc(len)) == NULL) {
+      ctrun_proc_environ_free(vars);
+      vars = NULL;
+      break;
+    }
+    snprintf(vars[k++], len, "%s=%s", items[i].name, items[i].value);
+  }
+  uv_os_free_environ(items, count);
+  return vars;
+}
+
+void ctrun_proc_environ_free(char **vars) {
+  for (size_t i = 0; vars != NULL && vars[i] != NULL; i++)
+    free(vars[i]);
+  free(vars);
+}
+
 /* ---- identity and the runs of others ---- */
 
 int ctrun_proc_start_time(long pid, uint64_t *start) {

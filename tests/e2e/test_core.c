@@ -219,6 +219,23 @@ static void environment_names_the_run(void **state) {
   assert_int_equal(strlen(r.out), 7 + 12 + 1);
 }
 
+/* A run inside a run (a hook that calls a hook): the inner run's names
+ * replace the outer's, each once; a fencing token it does not hold is
+ * gone; the rest of the environment comes through as it was. */
+static void environment_of_a_nested_run_names_the_inner(void **state) {
+  struct e2e_result r;
+  E2E_RUN_CMD(*state, &r, "@child", "setenv", "CTRUN_NAME", "outer", "setenv", "CTRUN_RUN_ID",
+              "0123456789ab", "setenv", "CTRUN_LOCK_TOKEN", "7", "setenv", "CTRUN_TEST_MARK",
+              "a=b c", "exec", "@ctrun", "-n", "inner", "--", "@child", "env", "CTRUN_NAME",
+              "envcount", "CTRUN_NAME", "envcount", "CTRUN_RUN_ID", "env", "CTRUN_RUN_ID",
+              "env", "CTRUN_LOCK_TOKEN", "env", "CTRUN_TEST_MARK", "envcount", "CTRUN_TEST_MARK");
+  assert_int_equal(r.code, 0);
+  assert_memory_equal(r.out, "inner\n1\n1\n", 10);
+  assert_int_equal(strlen(r.out), 10 + 13 + strlen("(unset)\na=b c\n1\n"));
+  assert_string_equal(r.out + 10 + 13, "(unset)\na=b c\n1\n");
+  assert_null(strstr(r.out, "0123456789ab"));
+}
+
 /* Where the kernel refuses a process that shares ctrun's memory (a
  * sandbox's seccomp filter, an emulator), the command is forked instead:
  * it runs, its output and exit code come through. */
@@ -287,6 +304,7 @@ int main(void) {
     E2E_TEST(forwarded_signal_is_followed_by_the_hard_kill),
     E2E_TEST(signal_dispositions_reach_the_command),
     E2E_TEST(environment_names_the_run),
+    E2E_TEST(environment_of_a_nested_run_names_the_inner),
     E2E_TEST(command_runs_where_a_shared_clone_is_refused),
     E2E_TEST(runs_under_valgrind),
   };

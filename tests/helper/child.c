@@ -4,6 +4,7 @@
  *   sleep SECS      out TEXT        err TEXT        exit N
  *   die SIG         ignore-term     setsid          wait
  *   env NAME        fds             pidfile FILE    crit DIR
+ *   envcount NAME   prints how many entries of the environment set NAME
  *   sigstate SIG    prints "ignored", "default" or "handled"
  *   sigmask         prints the blocked signals ("none" or "2 15 ...")
  *   comm NAME       this process's command name becomes NAME (Linux)
@@ -283,6 +284,16 @@ static int run(int argc, char **argv, int i) {
     } else if (strcmp(cmd, "env") == 0) {
       const char *v = getenv(arg);
       say(1, v ? v : "(unset)");
+      i++;
+    } else if (strcmp(cmd, "envcount") == 0) {
+      extern char **environ;
+      char buf[32];
+      size_t len = strlen(arg);
+      int n = 0;
+      for (char **e = environ; *e != NULL; e++)
+        n += strncmp(*e, arg, len) == 0 && (*e)[len] == '=';
+      snprintf(buf, sizeof buf, "%d", n);
+      say(1, buf);
       i++;
     } else if (strcmp(cmd, "sigstate") == 0) {
       struct sigaction sa;
