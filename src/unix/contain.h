@@ -31,7 +31,8 @@ int ctrun_os_child_die_with_parent(pid_t parent);
  * FN writes to nothing but its own stack and errno, which is ctrun's:
  * while ctrun runs on, FN makes only calls that cannot fail; ctrun waits
  * while it makes others (proc.c: held until a word, then ctrun waits
- * until it has exec'd), and no handler of ctrun's runs in it.  One such
+ * until it has exec'd), and no handler of ctrun's acts in it
+ * (ctrun_unix_signal_elsewhere).  One such
  * process at a time: the previous one has exec'd or been reaped.  Under
  * valgrind, which cannot run such a clone, and where the host refuses
  * one, fork.  Elsewhere (fork.c): fork.
@@ -80,9 +81,17 @@ int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig);
 /* The id of this boot ("" where none). */
 void ctrun_os_boot_id(char *buf, size_t size);
 
-/* Make every signal for which ctrun installed a handler default again (in
- * the forked command, before exec).  Async-signal-safe. */
-void ctrun_unix_default_signals(void);
+/* The first thing each handler of ctrun's asks.  The command's process,
+ * until it execs, is a copy of ctrun or shares its memory, and so has
+ * ctrun's handlers: there one must not run (it would take the signal for
+ * ctrun's).  So, in any process but the one that installed them (see
+ * ctrun_proc_protect), SIG gets its default action back and is sent
+ * again, to act as the handler returns, as it would on the command: the
+ * answer is then true.  Async-signal-safe, writes no errno. */
+bool ctrun_unix_signal_elsewhere(int sig);
+
+/* Mark this process as the one whose handlers they are. */
+void ctrun_unix_own_handlers(void);
 
 /* A cgroup v2 of the run's own (Linux; see cgroup.c): for run ID, with
  * the caps of L set where the kernel can hold them all (*KERNEL), else

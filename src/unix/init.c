@@ -66,7 +66,24 @@ static size_t n_run_sigs;
 static volatile sig_atomic_t held, pending[128];
 static struct ctrun_signals *volatile watcher;
 
+static pid_t owner; /* the process whose handlers these are */
+
+void ctrun_unix_own_handlers(void) { owner = getpid(); }
+
+bool ctrun_unix_signal_elsewhere(int sig) {
+  struct sigaction sa;
+  if (getpid() == owner)
+    return false;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigaction(sig, &sa, NULL);
+  kill(getpid(), sig); /* not raise(): the thread it names is ctrun's */
+  return true;
+}
+
 static void note(int sig) {
+  if (ctrun_unix_signal_elsewhere(sig))
+    return;
   if (held == 0)
     held = sig;
   if (sig > 0 && (size_t)sig < sizeof pending / sizeof pending[0])
@@ -75,7 +92,7 @@ static void note(int sig) {
     uv_async_send(&watcher->async);
 }
 
-static void nothing(int sig) { (void)sig; }
+static void nothing(int sig) { (void)ctrun_unix_signal_elsewhere(sig); }
 
 /* Catch SIG with FN, unless it is ignored: then it stays so, and the
  * result is false.  No SA_RESTART, so that a wait for a lock ends. */
@@ -126,6 +143,7 @@ int ctrun_proc_protect(char *err, size_t errlen) {
   int fds[FD_HEADROOM], n = 0;
   struct rlimit rl;
 
+  ctrun_unix_own_handlers();
   n_run_sigs = 0;
   for (size_t i = 0; i < sizeof ending / sizeof ending[0]; i++)
     if (n_run_sigs < sizeof run_sigs / sizeof run_sigs[0] && catch_with(ending[i], note))
@@ -159,23 +177,6 @@ int ctrun_proc_protect(char *err, size_t errlen) {
 }
 
 int ctrun_proc_held_signal(void) { return held; }
-
-void ctrun_unix_default_signals(void) {
-  static const int also[] = { SIGCHLD, SIGUSR1, SIGPIPE, SIGXFSZ, SIGXCPU };
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  for (size_t i = 0; i < n_run_sigs; i++)
-    sigaction(run_sigs[i], &sa, NULL);
-  /* Those of libuv's watchers and the harmless ones; one that was ignored
-   * when ctrun started got no handler, and must stay ignored. */
-  for (size_t i = 0; i < sizeof also / sizeof also[0]; i++) {
-    struct sigaction old;
-    if (sigaction(also[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN &&
-        old.sa_handler != SIG_DFL)
-      sigaction(also[i], &sa, NULL);
-  }
-}
 
 static void on_async(uv_async_t *h) {
   struct ctrun_signals *s = h->data;

@@ -105,6 +105,8 @@ static volatile sig_atomic_t child_exited, stop_asked;
 static void on_signal(int sig) {
   struct ctrun_tree *t = woken;
   int saved = errno;
+  if (ctrun_unix_signal_elsewhere(sig))
+    return;
   if (sig == SIGCHLD)
     child_exited = 1;
   else
@@ -163,6 +165,7 @@ int ctrun_tree_new(uv_loop_t *loop, ctrun_tree_cb cb, void *data, struct ctrun_t
   t->open_handles = 2;
   child_exited = stop_asked = 0;
   woken = t;
+  ctrun_unix_own_handlers();
   catch_signal(SIGCHLD);
   *out = t;
   return 0;
@@ -182,8 +185,8 @@ int ctrun_tree_watch_stop(struct ctrun_tree *t, const char *run_id, ctrun_tree_c
  * ctrun_os_start_child), so it makes no call before the word that could
  * write errno (these cannot fail: no handler can interrupt them), and
  * ctrun waits from the word until it has exec'd (ctrun_tree_start).
- * Then: own process group, die with ctrun, the output, default signal
- * handling, exec; an error goes back through the pipe. */
+ * Then: own process group, die with ctrun, the output, ctrun's signal
+ * mask, exec; an error goes back through the pipe. */
 static int held_child(void *arg) {
   const struct held *h = arg;
   int err;
@@ -205,11 +208,10 @@ static int held_child(void *arg) {
       goto fail;
     }
   }
-  /* Handlers ctrun installed become default again before any signal can
-   * come through (exec would do it too, but a pending signal would run a
-   * handler of ctrun's in between); what ctrun's parent ignored (a shell's
-   * "cmd &" ignores INT and QUIT) stays ignored. */
-  ctrun_unix_default_signals();
+  /* A signal that comes through now acts as it would on the command (the
+   * handlers see where they run: ctrun_unix_signal_elsewhere); exec makes
+   * them default, and what ctrun's parent ignored (a shell's "cmd &"
+   * ignores INT and QUIT) stays ignored. */
   sigprocmask(SIG_SETMASK, &h->mask, NULL);
   ctrun_os_exec(h->argv, h->env);
 fail:

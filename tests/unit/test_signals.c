@@ -5,8 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#ifndef _WIN32
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 #include <uv.h> /* SIGHUP and SIGKILL, which Windows' signal.h lacks */
 
+#include "ctrun/proc.h"
 #include "ctrun/signals.h"
 
 static void names_and_numbers(void **state) {
@@ -36,10 +41,41 @@ static void bad_signals(void **state) {
   assert_null(ctrun_signal_name(0));
 }
 
+#ifndef _WIN32
+/* The command's process, until it execs, is a copy of ctrun (or shares its
+ * memory), handlers included.  A signal that reaches it there must act as
+ * it would on the command, never be taken for ctrun's: each kind of
+ * ctrun's handlers, in a forked copy, lets the signal end the copy. */
+static void handlers_act_only_in_ctrun(void **state) {
+  static const int sigs[] = { SIGTERM, SIGHUP, SIGUSR2, SIGPIPE, SIGXFSZ };
+  char err[256];
+  (void)state;
+  assert_int_equal(ctrun_proc_protect(err, sizeof err), 0);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    int st;
+    pid_t pid = fork();
+    if (pid == 0) {
+      kill(getpid(), sigs[i]);
+      _exit(0); /* the handler returned: the signal was taken for ctrun's */
+    }
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != sigs[i])
+      fail_msg("signal %d in a copy of ctrun: status %#x", sigs[i], st);
+  }
+  /* In ctrun itself, an ending signal is held, not fatal. */
+  kill(getpid(), SIGUSR2);
+  assert_int_equal(ctrun_proc_held_signal(), SIGUSR2);
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(names_and_numbers),
     cmocka_unit_test(bad_signals),
+#ifndef _WIN32
+    cmocka_unit_test(handlers_act_only_in_ctrun),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
