@@ -301,6 +301,7 @@ static unsigned long long entry_number(const char *s, const char *key) {
  * are born across a clock tick. */
 static void entries_give_the_start_times_of_proc(void **state) {
   struct e2e *t = *state;
+  bool table = e2e_has_extras();
   for (int i = 0; i < 40; i++) {
     struct e2e_result r;
     char path[600], id[64], *text;
@@ -315,8 +316,9 @@ static void entries_give_the_start_times_of_proc(void **state) {
     assert_non_null(text);
     child = (long)entry_number(text, "child_pid");
     assert_int_equal(entry_number(text, "pid"), (unsigned long long)pid);
-    assert_int_equal(entry_number(text, "pid_start"), proc_start((long)pid));
-    assert_int_equal(entry_number(text, "child_start"), proc_start(child));
+    /* The generic POSIX build has no process table: no start times. */
+    assert_int_equal(entry_number(text, "pid_start"), table ? proc_start((long)pid) : 0);
+    assert_int_equal(entry_number(text, "child_start"), table ? proc_start(child) : 0);
     free(text);
     kill(pid, SIGTERM);
     assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
