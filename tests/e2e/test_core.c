@@ -225,10 +225,10 @@ static void environment_names_the_run(void **state) {
 static void environment_of_a_nested_run_names_the_inner(void **state) {
   struct e2e_result r;
   E2E_RUN_CMD(*state, &r, "@child", "setenv", "CTRUN_NAME", "outer", "setenv", "CTRUN_RUN_ID",
-              "0123456789ab", "setenv", "CTRUN_LOCK_TOKEN", "7", "setenv", "CTRUN_TEST_MARK",
+              "0123456789ab", "setenv", "CTRUN_LOCK_TOKEN", "7", "setenv", "NESTED_KEEP",
               "a=b c", "exec", "@ctrun", "-n", "inner", "--", "@child", "env", "CTRUN_NAME",
               "envcount", "CTRUN_NAME", "envcount", "CTRUN_RUN_ID", "env", "CTRUN_RUN_ID",
-              "env", "CTRUN_LOCK_TOKEN", "env", "CTRUN_TEST_MARK", "envcount", "CTRUN_TEST_MARK");
+              "env", "CTRUN_LOCK_TOKEN", "env", "NESTED_KEEP", "envcount", "NESTED_KEEP");
   assert_int_equal(r.code, 0);
   assert_memory_equal(r.out, "inner\n1\n1\n", 10);
   assert_int_equal(strlen(r.out), 10 + 13 + strlen("(unset)\na=b c\n1\n"));

@@ -305,10 +305,13 @@ static void entries_give_the_start_times_of_proc(void **state) {
   for (int i = 0; i < 40; i++) {
     struct e2e_result r;
     char path[600], id[64], *text;
-    pid_t pid = E2E_START(t, "-n", "born", "--", "@child", "sleep", "300");
+    const char *ran = e2e_path(t, "ran");
+    pid_t pid;
     long child;
+    unlink(ran);
+    pid = E2E_START(t, "-n", "born", "--", "@child", "pidfile", ran, "sleep", "300");
     /* The command runs: its entry was written before it could. */
-    assert_true(e2e_wait_marked(t, 1, 5));
+    assert_true(e2e_wait_file(ran, 5));
     E2E_RUN(t, &r, "ps", "--json");
     assert_non_null(field(r.out, "id", id, sizeof id));
     snprintf(path, sizeof path, "%s/%s.run", t->state, id);
