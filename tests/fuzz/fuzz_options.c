@@ -51,7 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(ro.timeout_ms <= CTRUN_DURATION_MAX_MS);
     FUZZ_CHECK(ro.signal >= 1 && ro.signal <= 64);
     FUZZ_CHECK(ro.kill_after_ms <= CTRUN_DURATION_MAX_MS || ro.kill_after_ms == CTRUN_DURATION_INF);
-    FUZZ_CHECK(ro.lock_path != NULL || (ro.lock_wait_ms == 0 && ro.on_busy == CTRUN_BUSY_FAIL));
+    /* Waiting and --on-busy need a lock: a file or a fleet lock (a URL,
+     * which leaves lock_path NULL). */
+    FUZZ_CHECK(ro.nlocks >= 0 && ro.nlocks <= CTRUN_LOCKS_MAX);
+    FUZZ_CHECK(ro.lock_path == NULL || ro.nlocks > 0);
+    FUZZ_CHECK(ro.nlocks > 0 || (ro.lock_wait_ms == 0 && ro.on_busy == CTRUN_BUSY_FAIL));
     FUZZ_CHECK(ro.lock_path == NULL || ro.lock_path[0] != '\0');
     FUZZ_CHECK(ro.log_path == NULL || ro.log_path[0] != '\0');
     FUZZ_CHECK(ro.report_path == NULL || ro.report_path[0] != '\0');
