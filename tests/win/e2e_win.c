@@ -463,16 +463,19 @@ static void concurrent_runs_append_to_one_log(void **state) {
     else
       other++;
   }
-  assert_int_equal(other, 0);
-  if (under_wine() && na + nb + nctrun < 604 && na + nb + nctrun >= 594) {
+  if (under_wine() && na + nb + nctrun < 604 && na + nb + nctrun >= 594 &&
+      other <= 604 - na - nb - nctrun) {
     /* Wine appends by asking the file's size, then writing there: two
      * processes can pick the same end, and the later line replaces the
-     * earlier one whole -- the command's or ctrun's own (seen: one of
-     * ctrun's four lost).  Windows appends atomically; a handle that wrote
-     * at its own offset would lose hundreds of lines here. */
-    fprintf(stderr, "note: %d of 604 lines lost to Wine's emulated append\n",
-            604 - na - nb - nctrun);
+     * earlier one -- the command's or ctrun's own (seen: one of ctrun's
+     * four lost); where the later is the shorter, the earlier's tail
+     * stays behind, a fragment (seen once: one).  Windows appends
+     * atomically; a handle that wrote at its own offset would lose
+     * hundreds of lines here. */
+    fprintf(stderr, "note: %d of 604 lines lost to Wine's emulated append, %d fragment(s)\n",
+            604 - na - nb - nctrun, other);
   } else {
+    assert_int_equal(other, 0);
     assert_int_equal(nctrun, 4);
     assert_int_equal(na, 300);
     assert_int_equal(nb, 300);
