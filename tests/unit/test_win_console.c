@@ -22,23 +22,6 @@ static void on_tree(struct ctrun_tree *t, void *data) {
   (void)data;
 }
 
-/* This environment, as the core hands it to the backend. */
-static char **environment(void) {
-  uv_env_item_t *items;
-  int count;
-  char **env;
-  if (uv_os_environ(&items, &count) != 0)
-    return NULL;
-  env = calloc((size_t)count + 1, sizeof *env);
-  for (int i = 0; env != NULL && i < count; i++) {
-    size_t len = strlen(items[i].name) + strlen(items[i].value) + 2;
-    if ((env[i] = malloc(len)) != NULL)
-      snprintf(env[i], len, "%s=%s", items[i].name, items[i].value);
-  }
-  uv_os_free_environ(items, count);
-  return env;
-}
-
 static void console_close_kills_the_tree_before_returning(void **state) {
   wchar_t wself[MAX_PATH];
   char self[4 * MAX_PATH], id[16];
@@ -46,7 +29,7 @@ static void console_close_kills_the_tree_before_returning(void **state) {
   struct ctrun_spawn s;
   struct ctrun_tree *t;
   uv_loop_t loop;
-  char **env = environment();
+  char **env = ctrun_proc_environ(); /* as the core hands it on */
   (void)state;
 
   assert_non_null(env);
@@ -78,9 +61,7 @@ static void console_close_kills_the_tree_before_returning(void **state) {
   ctrun_tree_free(t);
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&loop), 0);
-  for (size_t i = 0; env[i] != NULL; i++)
-    free(env[i]);
-  free(env);
+  ctrun_proc_environ_free(env);
 }
 
 int main(int argc, char **argv) {
