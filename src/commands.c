@@ -245,7 +245,7 @@ static int stop_one(struct view *w, const struct ctrun_entry *e, const struct ct
     return 0;
   }
   int werr = ctrun_stop_request_write(w->dir, e->id, sig, ka);
-  int serr = werr == 0 ? ctrun_proc_request_stop(e) : 0;
+  int serr = werr == 0 ? ctrun_proc_request_stop(w->dir, e) : 0;
   if (werr != 0 || serr != 0) {
     /* Gone just now, or no longer the recorded process. */
     g = wait_gone(w->dir, e->id, 0, &fd);

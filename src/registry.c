@@ -2,7 +2,12 @@
  * directory.  Its supervisor writes it to a temporary name, locks it, then
  * renames it into place, so the entry never exists unlocked, and holds that
  * lock until the run is over: a reader that can take the lock knows the
- * supervisor is gone, whatever became of its pid. */
+ * supervisor is gone, whatever became of its pid.  A held lock does not
+ * tell who holds it (a cleanup holds a dead run's while it works), so the
+ * entry also says which process its supervisor is: signed by it where the
+ * host can (ctrun_proc_sign_entry; a record lock, which the supervisor
+ * must never drop by closing another descriptor of its entry), else by
+ * its start time. */
 #include "ctrun/registry.h"
 
 #include <errno.h>
@@ -15,6 +20,7 @@
 #include <uv.h>
 
 #include "ctrun/msg.h"
+#include "ctrun/proc.h"
 
 /* Larger is corrupt.  An entry holds the command's argv, which Linux caps
  * at 6 MiB (with every byte possibly escaped to four), so that a run with a
@@ -401,14 +407,24 @@ static void entry_file(char *buf, size_t size, const char *id, const char *suffi
   snprintf(buf, size, "%s%s", id, suffix);
 }
 
-/* Write TEXT to a new, locked temporary file in DIR; returns its descriptor. */
-static int write_locked(struct ctrun_dir *dir, const char *tmp, const char *text, size_t len) {
+/* Write E, this process's own entry, to a new, locked and signed
+ * temporary file in DIR; returns its descriptor. */
+static int write_locked(struct ctrun_dir *dir, const char *tmp, const struct ctrun_entry *e) {
+  struct ctrun_entry own = *e;
+  char *text = NULL;
+  size_t len;
   int fd = ctrun_dir_openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC), r;
   if (fd < 0)
     return fd;
   r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, 0);
+  own.pid_start = 0;
+  if (r == 0 && ctrun_proc_sign_entry(fd) != 0)
+    ctrun_proc_start_time(own.pid, &own.pid_start);
+  if (r == 0 && (text = ctrun_entry_format(&own, &len)) == NULL)
+    r = UV_ENOMEM;
   if (r == 0) /* empty (O_TRUNC), and no other writer has its name: no truncation after */
     r = ctrun_fd_write_at(fd, text, len, 0);
+  free(text);
   if (r != 0) {
     ctrun_fd_close(fd);
     ctrun_dir_unlink(dir, tmp);
@@ -419,19 +435,15 @@ static int write_locked(struct ctrun_dir *dir, const char *tmp, const char *text
 
 int ctrun_record_write(struct ctrun_record *rec, struct ctrun_dir *dir, const struct ctrun_entry *e) {
   char tmp[CTRUN_ID_LEN + 8];
-  size_t len;
-  char *text = ctrun_entry_format(e, &len);
   int fd, r;
 
-  if (text == NULL)
-    return UV_ENOMEM;
   entry_file(tmp, sizeof tmp, e->id, ".tmp");
   entry_file(rec->file, sizeof rec->file, e->id, ".run");
   /* Between its creation and its lock, the temporary file looks like one
    * a dead writer left, and a concurrent cleanup may remove it (or hold
    * its lock for a moment while checking): then write it again. */
   for (int tries = 0;; tries++) {
-    fd = write_locked(dir, tmp, text, len);
+    fd = write_locked(dir, tmp, e);
     r = fd < 0 ? fd : ctrun_dir_rename(dir, tmp, rec->file);
     if (r == 0)
       break;
@@ -439,12 +451,9 @@ int ctrun_record_write(struct ctrun_record *rec, struct ctrun_dir *dir, const st
       ctrun_fd_close(fd);
       ctrun_dir_unlink(dir, tmp);
     }
-    if ((r != UV_ENOENT && r != UV_EBUSY) || tries == 10) {
-      free(text);
+    if ((r != UV_ENOENT && r != UV_EBUSY) || tries == 10)
       return r;
-    }
   }
-  free(text);
   if (rec->fd >= 0 && rec->dir == dir)
     ctrun_fd_close(rec->fd);
   rec->dir = dir;
@@ -561,6 +570,12 @@ size_t ctrun_registry_match(const struct ctrun_entry *v, size_t n, const char *w
     if (strcmp(v[i].id, what) == 0 || strcmp(v[i].name, what) == 0)
       idx[k++] = i;
   return k;
+}
+
+int ctrun_registry_open(struct ctrun_dir *dir, const char *id) {
+  char name[CTRUN_ID_LEN + 8];
+  entry_file(name, sizeof name, id, ".run");
+  return ctrun_dir_openat(dir, name, O_RDONLY);
 }
 
 int ctrun_registry_claim(struct ctrun_dir *dir, const char *id) {

@@ -491,7 +491,7 @@ static int replace_holder(struct run *r, char *err, size_t errlen) {
     ctrun_notice("replacing run %s (%s), which holds lock '%s'", v[i].id, v[i].name,
                  r->o->lock_path);
     if (ctrun_stop_request_write(r->dir, v[i].id, 0, v[i].kill_after_ms) != 0 ||
-        ctrun_proc_request_stop(&v[i]) != 0) {
+        ctrun_proc_request_stop(r->dir, &v[i]) != 0) {
       snprintf(err, errlen, "cannot replace it: cannot signal its supervisor");
       goto out;
     }
@@ -737,8 +737,7 @@ static void fill_entry(struct run *r) {
   memset(e, 0, sizeof *e);
   memcpy(e->id, r->id, sizeof e->id);
   snprintf(e->name, sizeof e->name, "%s", r->o->name);
-  e->pid = (long)uv_os_getpid();
-  ctrun_proc_start_time(e->pid, &e->pid_start);
+  e->pid = (long)uv_os_getpid(); /* proven by its entry (ctrun_record_write) */
   ctrun_proc_boot_id(e->boot_id, sizeof e->boot_id);
   e->started_ms = r->started_ms;
   e->signal = r->o->signal;

@@ -10,6 +10,7 @@
 
 struct ctrun_tree;
 struct ctrun_entry;
+struct ctrun_dir;
 
 /* Called on the loop whenever the tree changed: the command exited, or a
  * process of the tree was reaped. */
@@ -162,6 +163,16 @@ void ctrun_proc_environ_free(char **vars);
  * reused (the start time).  Returns 0 or a negative libuv error. */
 int ctrun_proc_start_time(long pid, uint64_t *start);
 
+/* Sign FD, this process's own open entry, so that the kernel names this
+ * process to whoever asks which one holds it, for as long as it lives
+ * (Linux: a record lock, whose owner F_GETLK tells; flock locks tell no
+ * owner, and the two kinds never meet there).  The entry then proves its
+ * supervisor by itself, and needs no start time, whose only source on
+ * Linux, /proc/self/stat, costs a run more than all of the rest of its
+ * registry work.  UV_ENOSYS where the host cannot (the entry records the
+ * start time instead), or a negative libuv error. */
+int ctrun_proc_sign_entry(int fd);
+
 /* The id of this boot of the machine, to tell that a recorded run cannot
  * have survived a reboot; "" where the platform has none. */
 void ctrun_proc_boot_id(char *buf, size_t size);
@@ -185,9 +196,11 @@ uint64_t ctrun_proctab_rss(struct ctrun_proctab *tab, const struct ctrun_entry *
  * signalled, or a negative libuv error. */
 int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e, int sig);
 
-/* Ask the supervising ctrun of run E, if it is still the process that was
- * recorded, to read its stop request (ctrun_stop_request_write). */
-int ctrun_proc_request_stop(const struct ctrun_entry *e);
+/* Ask the supervising ctrun of run E, whose entry is in DIR, if it is
+ * still the process that was recorded (by its start time, else by its
+ * signed entry), to read its stop request (ctrun_stop_request_write).
+ * UV_ESRCH when it is not. */
+int ctrun_proc_request_stop(struct ctrun_dir *dir, const struct ctrun_entry *e);
 
 /* Before a run owns anything (the lock, the entry, the tree): make sure it
  * can finish what it starts.  No signal may end ctrun unseen: those whose

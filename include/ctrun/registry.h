@@ -26,7 +26,8 @@ struct ctrun_entry {
   char id[CTRUN_ID_LEN + 1];
   char name[65];
   long pid;             /* the supervising ctrun */
-  uint64_t pid_start;   /* its start time (pid reuse check) */
+  uint64_t pid_start;   /* its start time (pid reuse check); 0 where its entry is
+                           signed instead (ctrun_proc_sign_entry) */
   long child_pid;       /* the command; 0 before it is spawned */
   uint64_t child_start;
   long pgid;
@@ -89,6 +90,9 @@ void ctrun_registry_free(struct ctrun_entry *v, size_t n);
 /* Find runs by id or name: returns the matches' indexes in V. */
 size_t ctrun_registry_match(const struct ctrun_entry *v, size_t n, const char *what, size_t *idx,
                             size_t max);
+
+/* The entry of run ID, open to read and not locked; UV_ENOENT when gone. */
+int ctrun_registry_open(struct ctrun_dir *dir, const char *id);
 
 /* Take over the entry of stale run ID for cleanup: returns a locked
  * descriptor, or UV_EBUSY when its supervisor lives, UV_ENOENT when gone. */

@@ -78,6 +78,15 @@ int ctrun_os_proc_tag(pid_t pid, char *buf, size_t size);
  * race-free where the host has process handles (pidfd). */
 int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig);
 
+/* Sign FD, this process's open entry (see ctrun_proc_sign_entry); UV_ENOSYS
+ * where the host cannot. */
+int ctrun_os_sign_entry(int fd);
+
+/* Send SIG to PID only if the kernel names it as the signer of the entry
+ * open on FD; UV_ESRCH when it does not, UV_ENOSYS where entries are not
+ * signed.  Race-free where the host has process handles (pidfd). */
+int ctrun_os_signal_signer(int fd, pid_t pid, int sig);
+
 /* The id of this boot ("" where none). */
 void ctrun_os_boot_id(char *buf, size_t size);
 

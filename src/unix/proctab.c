@@ -246,13 +246,23 @@ int ctrun_unix_signal_if_same(pid_t pid, uint64_t start, int sig) {
   return kill(pid, sig) == 0 ? 0 : -errno;
 }
 
-int ctrun_proc_request_stop(const struct ctrun_entry *e) {
-  /* Without start times (no process table), the entry lock that the caller
-   * found held is what proves the supervisor is this pid. */
-  if (e->pid_start == 0)
-    return kill((pid_t)e->pid, SIGUSR1) == 0 ? 0 : -errno;
-  return ctrun_os_signal_verified((pid_t)e->pid, e->pid_start, SIGUSR1);
+int ctrun_proc_request_stop(struct ctrun_dir *dir, const struct ctrun_entry *e) {
+  int fd, r;
+  if (e->pid_start != 0)
+    return ctrun_os_signal_verified((pid_t)e->pid, e->pid_start, SIGUSR1);
+  fd = ctrun_registry_open(dir, e->id);
+  if (fd < 0)
+    return fd == UV_ENOENT ? UV_ESRCH : fd;
+  r = ctrun_os_signal_signer(fd, (pid_t)e->pid, SIGUSR1);
+  ctrun_fd_close(fd);
+  /* Neither start times nor signatures (the generic host): the entry lock
+   * that the caller found held is what proves the supervisor is this pid. */
+  if (r == UV_ENOSYS)
+    r = kill((pid_t)e->pid, SIGUSR1) == 0 ? 0 : -errno;
+  return r;
 }
+
+int ctrun_proc_sign_entry(int fd) { return ctrun_os_sign_entry(fd); }
 
 int ctrun_proc_start_time(long pid, uint64_t *start) {
   return ctrun_os_proc_start((pid_t)pid, start);

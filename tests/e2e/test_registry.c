@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -294,12 +295,25 @@ static unsigned long long entry_number(const char *s, const char *key) {
   return strtoull(p + strlen(want), NULL, 10);
 }
 
-/* The entry names ctrun and its command by the start times /proc gives
- * them, however they were learnt (the command's from the clock around its
- * birth, where that tells it): a wrong one would make stop and cleanup
- * take the run's own processes for strangers.  Many runs, so that some
- * are born across a clock tick. */
-static void entries_give_the_start_times_of_proc(void **state) {
+/* The pid of the process whose record lock F_GETLK finds on the file at
+ * PATH; 0 if none. */
+static long record_lock_owner(const char *path) {
+  struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(fcntl(fd, F_GETLK, &l), 0);
+  close(fd);
+  return l.l_type == F_UNLCK ? 0 : (long)l.l_pid;
+}
+
+/* The entry proves who its supervisor is, and names the command by the
+ * start time /proc gives it, however it was learnt (from the clock around
+ * its birth, where that tells it): a wrong one would make stop and cleanup
+ * take the run's own processes for strangers.  The supervisor signs the
+ * entry instead of recording its start time (a record lock, which the
+ * kernel shows with its pid).  Many runs, so that some are born across a
+ * clock tick. */
+static void entries_prove_the_supervisor_and_the_command(void **state) {
   struct e2e *t = *state;
   bool table = e2e_has_extras();
   for (int i = 0; i < 40; i++) {
@@ -319,8 +333,10 @@ static void entries_give_the_start_times_of_proc(void **state) {
     assert_non_null(text);
     child = (long)entry_number(text, "child_pid");
     assert_int_equal(entry_number(text, "pid"), (unsigned long long)pid);
-    /* The generic POSIX build has no process table: no start times. */
-    assert_int_equal(entry_number(text, "pid_start"), table ? proc_start((long)pid) : 0);
+    /* The generic POSIX build has no process table: no start times, and
+     * no signature either. */
+    assert_int_equal(entry_number(text, "pid_start"), 0);
+    assert_int_equal(record_lock_owner(path), table ? (long)pid : 0);
     assert_int_equal(entry_number(text, "child_start"), table ? proc_start(child) : 0);
     free(text);
     kill(pid, SIGTERM);
@@ -366,6 +382,51 @@ static void pid_reuse_never_kills_a_stranger(void **state) {
   waitpid(stranger, NULL, 0);
 }
 
+#ifdef __linux__
+/* A held entry lock does not say who holds it: a cleanup holds a dead
+ * run's while it kills what remains, and the supervisor's pid may belong
+ * to a stranger by then.  So stop signals a supervisor only when its
+ * entry is signed by it: here the entry names a stranger and is held by
+ * this test, as by a cleanup, and stop must fail without touching it
+ * (SIGUSR1 would kill a sleep). */
+static void a_held_entry_is_not_a_live_supervisor(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char path[600], text[1024];
+  int fd;
+  pid_t stranger;
+
+  if (!e2e_has_extras())
+    skip(); /* the generic host has nothing but the lock to go by (man page) */
+  stranger = fork();
+  if (stranger == 0) {
+    execlp("sleep", "sleep", "300", (char *)NULL);
+    _exit(1);
+  }
+  e2e_own(stranger);
+  E2E_RUN(t, &r, "ps"); /* creates the state directory */
+  snprintf(text, sizeof text,
+           "ctrun-run 1\nid=0b0b0b0b0b0b\nname=held\npid=%d\npid_start=0\nchild_pid=%d\n"
+           "child_start=2\npgid=%d\nboot_id=\nstarted=1\ndeadline=0\nsignal=9\nkill_after=0\n"
+           "arg=sleep\nend\n",
+           (int)stranger, (int)stranger, (int)stranger);
+  snprintf(path, sizeof path, "%s/0b0b0b0b0b0b.run", t->state);
+  write_file(path, text);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX), 0);
+  E2E_RUN(t, &r, "stop", "held");
+  assert_int_equal(r.code, 125);
+  assert_non_null(strstr(r.err, "cannot signal the supervisor"));
+  e2e_sleep(0.1);
+  assert_int_equal(waitpid(stranger, NULL, WNOHANG), 0); /* still alive */
+  close(fd);
+  unlink(path);
+  kill(stranger, SIGKILL);
+  waitpid(stranger, NULL, 0);
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     E2E_TEST(ps_shows_a_running_run_with_every_field),
@@ -379,7 +440,8 @@ int main(void) {
     E2E_TEST(check_quiet_prints_only_when_not_ok),
     E2E_TEST(pid_reuse_never_kills_a_stranger),
 #ifdef __linux__
-    E2E_TEST(entries_give_the_start_times_of_proc),
+    E2E_TEST(entries_prove_the_supervisor_and_the_command),
+    E2E_TEST(a_held_entry_is_not_a_live_supervisor),
 #endif
   };
   return e2e_main("e2e-registry", tests, sizeof tests / sizeof tests[0]);
