@@ -14,6 +14,7 @@ struct ctrun_lock {
   const char *path;
   struct ctrun_file_info file; /* the file locked, or found busy */
   bool owns_text; /* the file holds nothing but ctrun's holder text */
+  size_t text_len; /* how much of it this holder wrote */
 };
 
 /* Take the lock on PATH, creating the file if missing, waiting up to
@@ -24,8 +25,8 @@ int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, ch
                     size_t errlen);
 
 /* Record the holder in the file, so that a busy run can name it; only in a
- * file that is ctrun's own (empty, or holding nothing but holder text, and
- * with one name): a lock file that holds other data, such as the script
+ * file that is ctrun's own (empty, or holding nothing but holder text and
+ * blank lines, and with one name): a lock file that holds other data, such as the script
  * of the "flock $0" idiom, is never written. */
 void ctrun_lock_set_holder(struct ctrun_lock *l, long pid, const char *run_id, const char *name,
                            int64_t started_ms);

@@ -94,18 +94,60 @@ static void command_does_not_inherit_the_lock(void **state) {
   assert_string_equal(r.out, "none\n");
 }
 
+/* Whether the file at PATH holds LEN bytes, all newlines: a holder's
+ * text blanked by its release. */
+static bool blank(const char *path, size_t len) {
+  char *text = e2e_read(path);
+  bool ok = text != NULL && strlen(text) == len && strspn(text, "\n") == len;
+  free(text);
+  return ok;
+}
+
+/* The busy message names NAME as the holder of LOCK. */
+static void busy_names(struct e2e *t, const char *lock, const char *name, pid_t holder) {
+  struct e2e_result r;
+  char want[128];
+  E2E_RUN(t, &r, "-l", lock, "--", "@child", "exit", "0");
+  assert_int_equal(r.code, 75);
+  snprintf(want, sizeof want, "held by pid %d (%s, running for", (int)holder, name);
+  if (strstr(r.err, want) == NULL)
+    fail_msg("message '%s' does not name the holder", r.err);
+}
+
 static void lock_is_free_when_ctrun_returns(void **state) {
   struct e2e *t = *state;
   struct e2e_result r;
   const char *lock = e2e_path(t, "job.lock");
+  struct stat st;
+  pid_t holder;
   /* The command leaves a background process; ctrun kills it, then lets go. */
   E2E_RUN(t, &r, "-l", lock, "--", "@child", "{", "sleep", "300", "}", "exit", "0");
   assert_int_equal(r.code, 0);
-  E2E_RUN(t, &r, "-l", lock, "--", "@child", "exit", "0");
+  E2E_RUN(t, &r, "-n", "a-rather-long-name-for-a-run", "-l", lock, "--", "@child", "exit", "0");
   assert_int_equal(r.code, 0);
-  char *text = e2e_read(lock);
-  assert_string_equal(text, ""); /* the holder text goes with the holder */
-  free(text);
+  /* The holder text goes with the holder: blanked in place, not cut off
+   * (the file keeps the longest text's length). */
+  assert_int_equal(stat(lock, &st), 0);
+  assert_true(st.st_size > 0);
+  assert_true(blank(lock, (size_t)st.st_size));
+  /* A shorter text over the blank reads whole, and goes the same way. */
+  holder = hold(t, lock, "s");
+  busy_names(t, lock, "s", holder);
+  release(holder);
+  assert_true(blank(lock, (size_t)st.st_size));
+  /* A holder killed outright leaves its text, longer than any so far;
+   * the next one, shorter, writes over it, and nothing of the old one is
+   * read. */
+  FILE *f = fopen(lock, "w");
+  assert_non_null(f);
+  fputs("pid=4194304\nid=0123456789ab\nname=an-even-longer-name-of-a-killed-run\n"
+        "started=1700000000000\n", f);
+  fclose(f);
+  assert_int_equal(stat(lock, &st), 0);
+  holder = hold(t, lock, "s");
+  busy_names(t, lock, "s", holder);
+  release(holder);
+  assert_true(blank(lock, (size_t)st.st_size));
 }
 
 static void bad_lock_paths_are_usage_errors(void **state) {

@@ -17,10 +17,15 @@ static void parses_the_holder(void **state) {
   assert_string_equal(h.id, "0123456789ab");
   assert_string_equal(h.name, "nightly-sync");
   assert_int_equal(h.started_ms, 1764393600000);
+  /* Padded with newlines over a longer text that went before. */
+  const char padded[] = "pid=7\nname=s\n\n\n\n\n";
+  assert_int_equal(ctrun_lock_holder_parse(padded, strlen(padded), &h), 0);
+  assert_int_equal(h.pid, 7);
+  assert_string_equal(h.name, "s");
 }
 
 static void rejects_garbage(void **state) {
-  static const char *const bad[] = { "", "pid=\n", "pid=-1\n", "pid=12x\n", "name=x\n",
+  static const char *const bad[] = { "", "\n\n\n", "pid=\n", "pid=-1\n", "pid=12x\n", "name=x\n",
                                      "pid=1", /* torn: no newline */
                                      "garbage\n",
                                      "pid=1234567890123456789012345678901234567890123456789012345678901234567890123456789012345\n" };
@@ -56,10 +61,13 @@ static void distrusts_the_text(void **state) {
 
 /* Holder text is written only into a file that holds nothing else: a
  * script locked by the "flock $0" idiom must never be taken for it. */
+/* Blank lines are ours too: a released holder's text, blanked in place,
+ * and the padding of a shorter text written over a longer one. */
 static void tells_holder_text_from_other_data(void **state) {
-  static const char *const ours[] = { "", "pid=42\n", "pid=42\nid=0123456789ab\nname=x\nstarted=1\n" };
+  static const char *const ours[] = { "", "pid=42\n", "pid=42\nid=0123456789ab\nname=x\nstarted=1\n",
+                                      "\n", "\n\n\n\n", "pid=42\nname=x\n\n\n" };
   static const char *const theirs[] = { "#!/bin/sh\npid=1\n", "pid=42", "pid=42\nPATH=/bin\n",
-                                        "\n", "pidfile=x\n" };
+                                        "pidfile=x\n", "\n\n#!/bin/sh\n", "pid=42\n\n\n " };
   (void)state;
   for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
     assert_true(ctrun_lock_text_is_holder(ours[i], strlen(ours[i])));
