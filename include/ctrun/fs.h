@@ -17,6 +17,9 @@ struct ctrun_dir;
 int ctrun_dir_open(const char *path, bool create, struct ctrun_dir **out, char *err, size_t errlen);
 void ctrun_dir_close(struct ctrun_dir *d);
 const char *ctrun_dir_path(const struct ctrun_dir *d);
+/* Whether what D holds may outlive a reboot: false on a file system held
+ * in memory (tmpfs, ramfs), true where that cannot be told. */
+bool ctrun_dir_outlives_boot(const struct ctrun_dir *d);
 
 /* Open NAME inside D, never following a symbolic link; FLAGS as open(2)
  * (O_CLOEXEC is implied).  Returns a descriptor or a negative libuv error. */

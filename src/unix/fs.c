@@ -14,6 +14,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
+#ifdef CTRUN_HAVE_LINUX_MAGIC_H
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#endif
 
 #include "ctrun/duration.h"
 #include "ctrun/msg.h"
@@ -107,6 +111,17 @@ void ctrun_dir_close(struct ctrun_dir *d) {
 }
 
 const char *ctrun_dir_path(const struct ctrun_dir *d) { return d->path; }
+
+bool ctrun_dir_outlives_boot(const struct ctrun_dir *d) {
+#ifdef CTRUN_HAVE_LINUX_MAGIC_H
+  struct statfs fs;
+  if (fstatfs(d->fd, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC))
+    return false;
+#else
+  (void)d;
+#endif
+  return true;
+}
 
 int ctrun_dir_openat(struct ctrun_dir *d, const char *name, int flags) {
   int fd = openat(d->fd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);

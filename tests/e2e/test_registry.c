@@ -10,6 +10,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+#endif
 
 /* A check status line: WANT, then the memory perfdata (its value varies). */
 static void assert_check_line(const char *out, const char *want) {
@@ -383,6 +388,83 @@ static void pid_reuse_never_kills_a_stranger(void **state) {
 }
 
 #ifdef __linux__
+static bool in_memory(const char *path) {
+  struct statfs fs;
+  return statfs(path, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+}
+
+/* The boot id line that a run's entry gets with its state directory DIR. */
+static char *entry_boot_id(struct e2e *t, const char *dir) {
+  struct e2e_result r;
+  char saved[sizeof t->state], to[sizeof t->state], path[600], id[64], *text, *line, *end;
+  const char *ran = e2e_path(t, "ran");
+  pid_t pid;
+  snprintf(saved, sizeof saved, "%s", t->state);
+  snprintf(to, sizeof to, "%s", dir); /* DIR may be t->state itself */
+  memcpy(t->state, to, sizeof to);
+  unlink(ran);
+  pid = E2E_START(t, "-n", "boot", "--", "@child", "pidfile", ran, "sleep", "300");
+  assert_true(e2e_wait_file(ran, 5));
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_non_null(field(r.out, "id", id, sizeof id));
+  snprintf(path, sizeof path, "%s/%s.run", t->state, id);
+  text = e2e_read(path);
+  assert_non_null(text);
+  kill(pid, SIGTERM);
+  assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
+  snprintf(t->state, sizeof t->state, "%s", saved);
+  line = strstr(text, "\nboot_id=");
+  assert_non_null(line);
+  line += strlen("\nboot_id=");
+  end = strchr(line, '\n');
+  assert_non_null(end);
+  *end = '\0';
+  line = strdup(line);
+  free(text);
+  return line;
+}
+
+/* An entry says which boot it is of only where it could outlive that
+ * boot: a state directory on tmpfs is gone after a reboot, and reading
+ * the id would cost every run for nothing.  Elsewhere the id is the
+ * kernel's (on Linux: the generic host has none). */
+static void entries_tell_their_boot_where_it_can_end(void **state) {
+  struct e2e *t = *state;
+  char boot[64] = "", shm[] = "/dev/shm/ctrun-e2e-XXXXXX", *got;
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  int checked = 0;
+  assert_non_null(f);
+  assert_non_null(fgets(boot, sizeof boot, f));
+  fclose(f);
+  boot[strcspn(boot, "\n")] = '\0';
+  /* The test's own state directory, wherever TMPDIR is (the generic
+   * POSIX host knows no boot id). */
+  got = entry_boot_id(t, t->state);
+  assert_string_equal(got, in_memory(t->state) || !e2e_has_extras() ? "" : boot);
+  checked |= in_memory(t->state) ? 1 : 2;
+  free(got);
+  /* One in memory. */
+  if (mkdtemp(shm) != NULL && in_memory(shm)) {
+    got = entry_boot_id(t, shm);
+    assert_string_equal(got, "");
+    checked |= 1;
+    free(got);
+  }
+  if (shm[strlen(shm) - 1] != 'X') {
+    /* The run is over: what is left is its history. */
+    DIR *d = opendir(shm);
+    struct dirent *de;
+    char path[600];
+    while (d != NULL && (de = readdir(d)) != NULL)
+      if (de->d_name[0] != '.' && snprintf(path, sizeof path, "%s/%s", shm, de->d_name) > 0)
+        unlink(path);
+    if (d != NULL)
+      closedir(d);
+    assert_int_equal(rmdir(shm), 0);
+  }
+  assert_true(checked & 1);
+}
+
 /* A held entry lock does not say who holds it: a cleanup holds a dead
  * run's while it kills what remains, and the supervisor's pid may belong
  * to a stranger by then.  So stop signals a supervisor only when its
@@ -442,6 +524,7 @@ int main(void) {
 #ifdef __linux__
     E2E_TEST(entries_prove_the_supervisor_and_the_command),
     E2E_TEST(a_held_entry_is_not_a_live_supervisor),
+    E2E_TEST(entries_tell_their_boot_where_it_can_end),
 #endif
   };
   return e2e_main("e2e-registry", tests, sizeof tests / sizeof tests[0]);
