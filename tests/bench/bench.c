@@ -21,6 +21,7 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,26 @@ static double pct(double *v, int n, double p) {
 }
 
 static double median(double *v, int n) { return pct(v, n, 50); }
+
+/* The order in which to run NV variants in the next round: shuffled anew
+ * each round (by a fixed sequence, the same in every run), so that no
+ * variant always follows the same one.  Rotating the order would not do:
+ * it keeps each variant's predecessor, and what a run leaves behind (its
+ * exit still being cleaned up on the other CPU, caches) cost the next one
+ * up to 0.035 ms here, enough to tilt a ratio by 0.03. */
+static void next_order(int *order, int nv) {
+  static uint32_t s = 2463534242u; /* xorshift32 */
+  for (int j = 0; j < nv; j++)
+    order[j] = j;
+  for (int j = nv - 1; j > 0; j--) {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    int q = (int)(s % (uint32_t)(j + 1)), x = order[j];
+    order[j] = order[q];
+    order[q] = x;
+  }
+}
 
 static void header(const char *title) {
   double load[1] = { -1 };
@@ -279,11 +300,11 @@ static int bench_overhead(void) {
     t[k] = calloc((size_t)n, sizeof **t);
   ratio[0] = calloc((size_t)n, sizeof **ratio);
   ratio[1] = calloc((size_t)n, sizeof **ratio);
-  /* Rotate the order each round, so that no variant always follows another
-   * (page cache, CPU frequency and scheduler state carry over). */
   for (int i = -WARMUP; i < n; i++) {
+    int order[NV_MAX];
+    next_order(order, nv);
     for (int j = 0; j < nv; j++) {
-      int k = (i + WARMUP + j) % nv;
+      int k = order[j];
       setenv("CTRUN_STATE_DIR", states[k], 1);
       double ms = timed(variants[k], 0, NULL);
       if (i >= 0)
@@ -834,11 +855,14 @@ static int bench_contention(void) {
   double *t[NV], med[NV];
   for (int k = 0; k < NV; k++)
     t[k] = calloc((size_t)n, sizeof **t);
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    int order[NV];
+    next_order(order, NV);
     for (int j = 0; j < NV; j++) {
-      int k = (i + j) % NV;
+      int k = order[j];
       t[k][i] = burst(variants[k], N, want[k]);
     }
+  }
   stop_bg();
 
   header("lock contention: 100 concurrent runs against a held lock, total ms");
@@ -936,9 +960,11 @@ static int bench_relay(void) {
   struct rusage ru;
   for (int k = 0; k < NV; k++)
     t[k] = calloc((size_t)n, sizeof **t);
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    int order[NV];
+    next_order(order, NV);
     for (int j = 0; j < NV; j++) {
-      int k = (i + j) % NV;
+      int k = order[j];
       switch (k) {
       case 0: t[k][i] = through_pipe(producer, NULL, bytes, NULL); break;
       case 1: t[k][i] = through_pipe(producer, cat, bytes, NULL); break;
@@ -951,6 +977,7 @@ static int bench_relay(void) {
       default: t[k][i] = timed(v_log, 0, NULL); break;
       }
     }
+  }
   header("the output relay of --idle-timeout: a command writing to stdout");
   printf("%d interleaved runs of each, %lld bytes in pieces of 1 B to 128 KiB, read by\n"
          "the driver from a pipe (the last row: into ctrun's log, /dev/null)\n", n, bytes);
@@ -1190,13 +1217,16 @@ static int bench_fleet(void) {
   double *t[NV], med0;
   for (int k = 0; k < NV; k++)
     t[k] = calloc((size_t)n, sizeof **t);
-  for (int i = -WARMUP; i < n; i++)
+  for (int i = -WARMUP; i < n; i++) {
+    int order[NV];
+    next_order(order, NV);
     for (int j = 0; j < NV; j++) {
-      int k = (i + WARMUP + j) % NV;
+      int k = order[j];
       double ms = timed(variants[k], 0, NULL);
       if (i >= 0)
         t[k][i] = ms;
     }
+  }
   header("fleet locks: one run taking and releasing its lock, ms");
   printf("%d interleaved runs of each of ctrun -t 5 -l LOCK -- true\n", n);
   printf("  %-24s %8s %8s %16s\n", "lock", "median", "p99", "minus no lock");
@@ -1251,14 +1281,17 @@ static int bench_hook(void) {
   double cpu = 0;
   for (int k = 0; k < NV; k++)
     t[k] = calloc((size_t)n, sizeof **t);
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    int order[NV];
+    next_order(order, NV);
     for (int j = 0; j < NV; j++) {
-      int k = (i + j) % NV;
+      int k = order[j];
       t[k][i] = timed(variants[k], want[k], k == 2 ? &ru : NULL);
       if (k == 2)
         cpu += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
     }
+  }
   stop_bg();
   header("a skipped detached hook: one run against a held lock, ms");
   printf("%d interleaved runs of each, one at a time; the lock is held by a tracked run\n", n);
