@@ -5,9 +5,10 @@
  * supervisor is gone, whatever became of its pid.  A held lock does not
  * tell who holds it (a cleanup holds a dead run's while it works), so the
  * entry also says which process its supervisor is: signed by it where the
- * host can (ctrun_proc_sign_entry; a record lock, which the supervisor
- * must never drop by closing another descriptor of its entry), else by
- * its start time. */
+ * host can (ctrun_proc_sign_entry), else by its start time.  The
+ * signature is a record lock, which goes with any descriptor of the file
+ * its owner closes: so a process never opens its own entry again, and
+ * reads it, when it lists the registry, through the one that holds it. */
 #include "ctrun/registry.h"
 
 #include <errno.h>
@@ -407,13 +408,16 @@ static void entry_file(char *buf, size_t size, const char *id, const char *suffi
   snprintf(buf, size, "%s%s", id, suffix);
 }
 
+/* The record of this process's own run, while it has one (read_entry). */
+static const struct ctrun_record *own_record;
+
 /* Write E, this process's own entry, to a new, locked and signed
  * temporary file in DIR; returns its descriptor. */
 static int write_locked(struct ctrun_dir *dir, const char *tmp, const struct ctrun_entry *e) {
   struct ctrun_entry own = *e;
   char *text = NULL;
   size_t len;
-  int fd = ctrun_dir_openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC), r;
+  int fd = ctrun_dir_openat(dir, tmp, O_RDWR | O_CREAT | O_TRUNC), r;
   if (fd < 0)
     return fd;
   r = ctrun_fd_lock(fd, CTRUN_LOCK_EXCLUSIVE, 0);
@@ -458,6 +462,7 @@ int ctrun_record_write(struct ctrun_record *rec, struct ctrun_dir *dir, const st
     ctrun_fd_close(rec->fd);
   rec->dir = dir;
   rec->fd = fd;
+  own_record = rec;
   return 0;
 }
 
@@ -468,6 +473,8 @@ void ctrun_record_remove(struct ctrun_record *rec) {
   ctrun_dir_unlink(rec->dir, rec->file);
   ctrun_fd_close(rec->fd);
   rec->fd = -1;
+  if (own_record == rec)
+    own_record = NULL;
 }
 
 struct list_ctx {
@@ -479,11 +486,20 @@ struct list_ctx {
 
 /* Read one entry; UV_EAGAIN when it was replaced under us. */
 static int read_entry(struct ctrun_dir *dir, const char *name, struct ctrun_entry *e) {
-  char *text;
+  char *text = NULL;
   size_t len;
-  int fd = ctrun_dir_openat(dir, name, O_RDONLY), r;
+  int fd, r;
   bool stale;
 
+  if (own_record != NULL && own_record->fd >= 0 && own_record->dir == dir &&
+      strcmp(name, own_record->file) == 0) {
+    r = ctrun_fd_read_all(own_record->fd, ENTRY_MAX, &text, &len);
+    if (r == 0)
+      r = ctrun_entry_parse(text, len, e); /* stale: no, it is ours */
+    free(text);
+    return r;
+  }
+  fd = ctrun_dir_openat(dir, name, O_RDONLY);
   if (fd < 0)
     return fd;
   r = ctrun_fd_lock(fd, CTRUN_LOCK_SHARED, 0);

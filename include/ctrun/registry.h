@@ -91,7 +91,8 @@ void ctrun_registry_free(struct ctrun_entry *v, size_t n);
 size_t ctrun_registry_match(const struct ctrun_entry *v, size_t n, const char *what, size_t *idx,
                             size_t max);
 
-/* The entry of run ID, open to read and not locked; UV_ENOENT when gone. */
+/* The entry of run ID, open to read and not locked; UV_ENOENT when gone.
+ * Never the caller's own (see registry.c: it would lose its signature). */
 int ctrun_registry_open(struct ctrun_dir *dir, const char *id);
 
 /* Take over the entry of stale run ID for cleanup: returns a locked

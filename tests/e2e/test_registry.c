@@ -465,6 +465,58 @@ static void entries_tell_their_boot_where_it_can_end(void **state) {
   assert_true(checked & 1);
 }
 
+/* The path of the entry in T's state directory of the run named NAME
+ * (in BUF); NULL if none. */
+static const char *entry_named(struct e2e *t, const char *name, char *buf, size_t size) {
+  char want[128];
+  DIR *d = opendir(t->state);
+  struct dirent *de;
+  const char *found = NULL;
+  snprintf(want, sizeof want, "\nname=%s\n", name);
+  while (found == NULL && d != NULL && (de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    char *text;
+    if (n < 4 || strcmp(de->d_name + n - 4, ".run") != 0)
+      continue;
+    snprintf(buf, size, "%s/%s", t->state, de->d_name);
+    text = e2e_read(buf);
+    if (text != NULL && strstr(text, want) != NULL)
+      found = buf;
+    free(text);
+  }
+  if (d != NULL)
+    closedir(d);
+  return found;
+}
+
+/* A supervisor may read the registry while its own entry exists:
+ * --jitter records the run before its lock, and --on-busy=replace then
+ * looks there for the holder.  A record lock goes with any descriptor of
+ * the file its owner closes, so the supervisor must read its own entry
+ * through the one that holds it, or lose the signature by which ctrun stop
+ * reaches it (while it waits for the holder to go, here). */
+static void listing_the_registry_keeps_the_signature(void **state) {
+  struct e2e *t = *state;
+  char path[600];
+  const char *lock = e2e_path(t, "job.lock"), *ran = e2e_path(t, "ran");
+  pid_t holder, taker;
+  if (!e2e_has_extras())
+    skip(); /* no signatures on the generic host */
+  holder = E2E_START(t, "-n", "holder", "-k", "2", "-l", lock, "--", "@child", "ignore-term",
+                     "sleep", "300");
+  assert_true(e2e_wait_marked(t, 2, 5));
+  taker = E2E_START(t, "-n", "taker", "--jitter", "0.01", "--on-busy=replace", "-l", lock, "--",
+                    "@child", "pidfile", ran, "exit", "0");
+  /* It has found the holder and stopped it, which takes 2 s to go. */
+  e2e_sleep(0.7);
+  assert_int_not_equal(access(ran, F_OK), 0);
+  assert_non_null(entry_named(t, "taker", path, sizeof path));
+  assert_int_equal(record_lock_owner(path), (long)taker);
+  assert_int_equal(e2e_wait(holder, 10), 124);
+  assert_int_equal(e2e_wait(taker, 10), 0);
+  assert_int_equal(access(ran, F_OK), 0);
+}
+
 /* A held entry lock does not say who holds it: a cleanup holds a dead
  * run's while it kills what remains, and the supervisor's pid may belong
  * to a stranger by then.  So stop signals a supervisor only when its
@@ -525,6 +577,7 @@ int main(void) {
     E2E_TEST(entries_prove_the_supervisor_and_the_command),
     E2E_TEST(a_held_entry_is_not_a_live_supervisor),
     E2E_TEST(entries_tell_their_boot_where_it_can_end),
+    E2E_TEST(listing_the_registry_keeps_the_signature),
 #endif
   };
   return e2e_main("e2e-registry", tests, sizeof tests / sizeof tests[0]);
