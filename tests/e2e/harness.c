@@ -312,22 +312,25 @@ int e2e_count_marked(struct e2e *t) {
 
 bool e2e_wait_file(const char *path, double secs) {
   double end = e2e_now() + secs;
-  while (e2e_now() < end) {
+  /* Looked at once at least: a wait of 0 asks whether it is there now. */
+  for (;;) {
     if (access(path, F_OK) == 0)
       return true;
+    if (e2e_now() >= end)
+      return false;
     e2e_sleep(0.005);
   }
-  return false;
 }
 
 bool e2e_wait_marked(struct e2e *t, int n, double secs) {
   double end = e2e_now() + secs;
-  while (e2e_now() < end) {
+  for (;;) {
     if (e2e_count_marked(t) >= n)
       return true;
+    if (e2e_now() >= end)
+      return false;
     e2e_sleep(0.01);
   }
-  return false;
 }
 
 bool e2e_wait_unmarked(struct e2e *t, double secs) {

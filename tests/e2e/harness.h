@@ -62,10 +62,11 @@ void e2e_forgive_orphans(void);
  * it: a process counts while any of its threads runs (its main thread may
  * have exited), and its environment is read from a thread that runs. */
 int e2e_count_marked(struct e2e *t);
-/* Wait up to SECS for PATH to exist (a child's "pidfile" step). */
+/* Wait up to SECS for PATH to exist (a child's "pidfile" step); with 0,
+ * whether it exists now. */
 bool e2e_wait_file(const char *path, double secs);
-/* Wait up to SECS for at least N marked processes to exist.  ctrun itself
- * carries the mark too. */
+/* Wait up to SECS for at least N marked processes to exist (0: whether
+ * they do now).  ctrun itself carries the mark too. */
 bool e2e_wait_marked(struct e2e *t, int n, double secs);
 
 /* Whether process PID runs: any of its threads (not a zombie). */
