@@ -26,8 +26,8 @@ int ctrun_lock_take(struct ctrun_lock *l, const char *path, uint64_t wait_ms, ch
 
 /* Record the holder in the file, so that a busy run can name it; only in a
  * file that is ctrun's own (empty, or holding nothing but holder text and
- * blank lines, and with one name): a lock file that holds other data, such as the script
- * of the "flock $0" idiom, is never written. */
+ * blank lines, and with one name): a lock file that holds other data, such
+ * as the script of the "flock $0" idiom, is never written. */
 void ctrun_lock_set_holder(struct ctrun_lock *l, long pid, const char *run_id, const char *name,
                            int64_t started_ms);
 
