@@ -308,21 +308,6 @@ int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {
   return ctrun_unix_signal_if_same(pid, start, sig);
 }
 
-/* Entries are not signed: flock and record locks are one kind of lock
- * here, so a record lock on the entry would meet its own flock.  The entry
- * records the supervisor's start time, which sysctl gives cheaply. */
-int ctrun_os_sign_entry(int fd) {
-  (void)fd;
-  return UV_ENOSYS;
-}
-
-int ctrun_os_signal_signer(int fd, pid_t pid, int sig) {
-  (void)fd;
-  (void)pid;
-  (void)sig;
-  return UV_ENOSYS;
-}
-
 /* kern.boot_id (recent FreeBSD) is random per boot.  Without it the id is
  * empty rather than kern.boottime, which moves with every clock step and
  * resume: a wrong "earlier boot" would make cleanup skip a stale run's

@@ -50,18 +50,6 @@ int ctrun_os_signal_verified(pid_t pid, uint64_t start, int sig) {
 
 void ctrun_os_boot_id(char *buf, size_t size) { snprintf(buf, size, "%s", ""); }
 
-int ctrun_os_sign_entry(int fd) {
-  (void)fd;
-  return UV_ENOSYS;
-}
-
-int ctrun_os_signal_signer(int fd, pid_t pid, int sig) {
-  (void)fd;
-  (void)pid;
-  (void)sig;
-  return UV_ENOSYS;
-}
-
 int ctrun_os_descendants(struct ctrun_pinfo **v, size_t *n) {
   (void)v;
   (void)n;
