@@ -351,28 +351,44 @@ static void entries_prove_the_supervisor_and_the_command(void **state) {
 }
 #endif
 
-static void pid_reuse_never_kills_a_stranger(void **state) {
-  struct e2e *t = *state;
-  struct e2e_result r;
-  char path[600], text[1024];
-  pid_t stranger = fork();
-  if (stranger == 0) {
+/* A process that is no run's: a sleep in a process group of its own. */
+static pid_t start_stranger(void) {
+  pid_t pid = fork();
+  if (pid == 0) {
     setpgid(0, 0);
     execlp("sleep", "sleep", "300", (char *)NULL);
     _exit(1);
   }
-  e2e_own(stranger);
+  e2e_own(pid);
+  return pid;
+}
+
+/* An entry for run ID named NAME, written by hand into T's state
+ * directory (its path in PATH), naming PID as its supervisor, command and
+ * group, with PID_START as the supervisor's start time and one for the
+ * command that matches nothing.  Its text in TEXT. */
+static void forge_entry(struct e2e *t, const char *id, const char *name, pid_t pid, int pid_start,
+                        char *path, size_t size, char *text, size_t tsize) {
+  struct e2e_result r;
   E2E_RUN(t, &r, "ps"); /* creates the state directory */
-  /* A stale entry (nobody holds its lock) naming the stranger as its
-   * supervisor, command and group, with start times that do not match. */
-  snprintf(text, sizeof text,
-           "ctrun-run 1\nid=0a0a0a0a0a0a\nname=forged\npid=%d\npid_start=1\nchild_pid=%d\n"
+  snprintf(text, tsize,
+           "ctrun-run 1\nid=%s\nname=%s\npid=%d\npid_start=%d\nchild_pid=%d\n"
            "child_start=2\npgid=%d\nboot_id=\nstarted=1\ndeadline=0\nsignal=9\nkill_after=0\n"
            "arg=sleep\nend\n",
-           (int)stranger, (int)stranger, (int)stranger);
-  snprintf(path, sizeof path, "%s/0a0a0a0a0a0a.run", t->state);
+           id, name, (int)pid, pid_start, (int)pid, (int)pid);
+  snprintf(path, size, "%s/%s.run", t->state, id);
   write_file(path, text);
   chmod(path, 0600);
+}
+
+static void pid_reuse_never_kills_a_stranger(void **state) {
+  struct e2e *t = *state;
+  struct e2e_result r;
+  char path[600], text[1024];
+  pid_t stranger = start_stranger();
+  /* A stale entry (nobody holds its lock) naming the stranger as its
+   * supervisor, command and group, with start times that do not match. */
+  forge_entry(t, "0a0a0a0a0a0a", "forged", stranger, 1, path, sizeof path, text, sizeof text);
   E2E_RUN(t, &r, "stop", "forged");
   assert_int_equal(r.code, 0);
   e2e_sleep(0.1);
@@ -532,20 +548,8 @@ static void a_held_entry_is_not_a_live_supervisor(void **state) {
 
   if (!e2e_has_extras())
     skip(); /* the generic host has nothing but the lock to go by (man page) */
-  stranger = fork();
-  if (stranger == 0) {
-    execlp("sleep", "sleep", "300", (char *)NULL);
-    _exit(1);
-  }
-  e2e_own(stranger);
-  E2E_RUN(t, &r, "ps"); /* creates the state directory */
-  snprintf(text, sizeof text,
-           "ctrun-run 1\nid=0b0b0b0b0b0b\nname=held\npid=%d\npid_start=0\nchild_pid=%d\n"
-           "child_start=2\npgid=%d\nboot_id=\nstarted=1\ndeadline=0\nsignal=9\nkill_after=0\n"
-           "arg=sleep\nend\n",
-           (int)stranger, (int)stranger, (int)stranger);
-  snprintf(path, sizeof path, "%s/0b0b0b0b0b0b.run", t->state);
-  write_file(path, text);
+  stranger = start_stranger();
+  forge_entry(t, "0b0b0b0b0b0b", "held", stranger, 0, path, sizeof path, text, sizeof text);
   fd = open(path, O_RDONLY | O_CLOEXEC);
   assert_true(fd >= 0);
   assert_int_equal(flock(fd, LOCK_EX), 0);
