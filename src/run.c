@@ -369,8 +369,14 @@ static void on_signal(int sig, void *data) {
  * token of the first fleet lock, CTRUN_LOCK_TOKEN), then ctrun's, not
  * copied.  The tag comes first, where a reader of another process's
  * environment finds it at once, however large the rest is. */
+#define PREFIX(s) { s, sizeof s - 1 }
 static int make_env(struct run *r, const char *token) {
-  static const char *const ours[] = { "CTRUN_RUN_ID=", "CTRUN_NAME=", "CTRUN_LOCK_TOKEN=" };
+  /* Ours, in place of any of the same name that ctrun inherited (a run
+   * inside a run, or a stale token). */
+  static const struct {
+    const char *s;
+    size_t len;
+  } ours[] = { PREFIX("CTRUN_RUN_ID="), PREFIX("CTRUN_NAME="), PREFIX("CTRUN_LOCK_TOKEN=") };
   const char *value[] = { r->id, r->o->name, token };
   size_t count = 0, k = 0;
 
@@ -383,24 +389,26 @@ static int make_env(struct run *r, const char *token) {
   if (r->env == NULL)
     return UV_ENOMEM;
   for (size_t i = 0; i < 3; i++) {
-    size_t len = strlen(ours[i]) + (value[i] != NULL ? strlen(value[i]) : 0) + 1;
+    size_t len;
     if (value[i] == NULL)
       continue;
+    len = ours[i].len + strlen(value[i]) + 1;
     if ((r->env[k] = malloc(len)) == NULL)
       return UV_ENOMEM;
-    snprintf(r->env[k++], len, "%s%s", ours[i], value[i]);
+    snprintf(r->env[k++], len, "%s%s", ours[i].s, value[i]);
     r->env_own = k;
   }
   for (size_t i = 0; i < count; i++) {
     const char *v = r->env_vars[i];
     bool theirs = true;
-    for (size_t j = 0; j < 3; j++)
-      theirs = theirs && strncmp(v, ours[j], strlen(ours[j])) != 0;
+    for (size_t j = 0; j < 3 && theirs; j++)
+      theirs = strncmp(v, ours[j].s, ours[j].len) != 0;
     if (theirs)
       r->env[k++] = r->env_vars[i];
   }
   return 0;
 }
+#undef PREFIX
 
 static void free_env(struct run *r) {
   for (size_t i = 0; r->env != NULL && i < r->env_own; i++)
