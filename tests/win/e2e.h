@@ -74,13 +74,18 @@ static inline HANDLE start_exe(struct e2e *t, const wchar_t *exe, const wchar_t 
                              OPEN_EXISTING, 0, NULL);
   _snwprintf(name, 64, L"%ls.out", tag);
   si.hStdOutput = open_out(path_in(t, name));
+  if (si.hStdOutput == INVALID_HANDLE_VALUE)
+    fail_msg("cannot open %ls: error %lu (still held by an earlier run?)", name, GetLastError());
   _snwprintf(name, 64, L"%ls.err", tag);
   si.hStdError = open_out(path_in(t, name));
+  if (si.hStdError == INVALID_HANDLE_VALUE)
+    fail_msg("cannot open %ls: error %lu (still held by an earlier run?)", name, GetLastError());
   ok = CreateProcessW(exe, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+  if (!ok)
+    fail_msg("cannot start %ls (%ls): error %lu", exe, tag, GetLastError());
   CloseHandle(si.hStdInput);
   CloseHandle(si.hStdOutput);
   CloseHandle(si.hStdError);
-  assert_true(ok);
   CloseHandle(pi.hThread);
   return pi.hProcess;
 }
