@@ -311,6 +311,25 @@ static long record_lock_owner(const char *path) {
   return l.l_type == F_UNLCK ? 0 : (long)l.l_pid;
 }
 
+/* Start a run named NAME whose command sleeps; once the command runs, the
+ * text of the run's entry (its path in PATH), and the supervisor's pid in
+ * *PID. */
+static char *start_sleeper(struct e2e *t, const char *name, pid_t *pid, char *path, size_t size) {
+  struct e2e_result r;
+  char id[64], *text;
+  const char *ran = e2e_path(t, "ran");
+  unlink(ran);
+  *pid = E2E_START(t, "-n", name, "--", "@child", "pidfile", ran, "sleep", "300");
+  /* The command runs: its entry was written before it could. */
+  assert_true(e2e_wait_file(ran, 5));
+  E2E_RUN(t, &r, "ps", "--json");
+  assert_non_null(field(r.out, "id", id, sizeof id));
+  snprintf(path, size, "%s/%s.run", t->state, id);
+  text = e2e_read(path);
+  assert_non_null(text);
+  return text;
+}
+
 /* The entry proves who its supervisor is, and names the command by the
  * start time /proc gives it, however it was learnt (from the clock around
  * its birth, where that tells it): a wrong one would make stop and cleanup
@@ -322,21 +341,10 @@ static void entries_prove_the_supervisor_and_the_command(void **state) {
   struct e2e *t = *state;
   bool table = e2e_has_extras();
   for (int i = 0; i < 40; i++) {
-    struct e2e_result r;
-    char path[600], id[64], *text;
-    const char *ran = e2e_path(t, "ran");
+    char path[600];
     pid_t pid;
-    long child;
-    unlink(ran);
-    pid = E2E_START(t, "-n", "born", "--", "@child", "pidfile", ran, "sleep", "300");
-    /* The command runs: its entry was written before it could. */
-    assert_true(e2e_wait_file(ran, 5));
-    E2E_RUN(t, &r, "ps", "--json");
-    assert_non_null(field(r.out, "id", id, sizeof id));
-    snprintf(path, sizeof path, "%s/%s.run", t->state, id);
-    text = e2e_read(path);
-    assert_non_null(text);
-    child = (long)entry_number(text, "child_pid");
+    char *text = start_sleeper(t, "born", &pid, path, sizeof path);
+    long child = (long)entry_number(text, "child_pid");
     assert_int_equal(entry_number(text, "pid"), (unsigned long long)pid);
     /* The generic POSIX build has no process table: no start times, and
      * no signature either. */
@@ -411,21 +419,12 @@ static bool in_memory(const char *path) {
 
 /* The boot id line that a run's entry gets with its state directory DIR. */
 static char *entry_boot_id(struct e2e *t, const char *dir) {
-  struct e2e_result r;
-  char saved[sizeof t->state], to[sizeof t->state], path[600], id[64], *text, *line, *end;
-  const char *ran = e2e_path(t, "ran");
+  char saved[sizeof t->state], to[sizeof t->state], path[600], *text, *line, *end;
   pid_t pid;
   snprintf(saved, sizeof saved, "%s", t->state);
   snprintf(to, sizeof to, "%s", dir); /* DIR may be t->state itself */
   memcpy(t->state, to, sizeof to);
-  unlink(ran);
-  pid = E2E_START(t, "-n", "boot", "--", "@child", "pidfile", ran, "sleep", "300");
-  assert_true(e2e_wait_file(ran, 5));
-  E2E_RUN(t, &r, "ps", "--json");
-  assert_non_null(field(r.out, "id", id, sizeof id));
-  snprintf(path, sizeof path, "%s/%s.run", t->state, id);
-  text = e2e_read(path);
-  assert_non_null(text);
+  text = start_sleeper(t, "boot", &pid, path, sizeof path);
   kill(pid, SIGTERM);
   assert_int_equal(e2e_wait(pid, 10), 128 + SIGTERM);
   snprintf(t->state, sizeof t->state, "%s", saved);
