@@ -310,30 +310,37 @@ int ctrun_cmd_stop(const struct ctrun_stop_opts *o) {
   return code;
 }
 
-/* Clean every stale run of W; returns how many. */
+/* Clean every stale run of W; returns how many, or -1. */
 static int clean(struct view *w, bool dry_run, bool json) {
-  int cleaned = 0;
+  int cleaned = 0, *procs = calloc(w->n + 1, sizeof *procs);
+  if (procs == NULL) {
+    ctrun_error("%s", ctrun_strerror(UV_ENOMEM));
+    return -1;
+  }
+  /* The view's process table was read after these runs were found stale,
+   * when their supervisors could start nothing more.  A run it holds no
+   * remains of has none later either (a remain is only born of a remain),
+   * unless one hopped from pid to pid past the listing: those runs are
+   * counted again, all in one walk, not one walk per run, which made
+   * cleanup cost O(runs x processes). */
+  for (size_t i = 0; i < w->n; i++)
+    if (w->v[i].stale)
+      procs[i] = ctrun_proctab_count(w->tab, &w->v[i]);
+  ctrun_proctab_recount(w->tab, w->v, w->n, procs);
   if (json)
     putchar('[');
   for (size_t i = 0; i < w->n; i++) {
     const struct ctrun_entry *e = &w->v[i];
-    int fd, procs, left = 0;
+    int fd, left = 0;
     bool removed = !dry_run;
     if (!e->stale)
       continue;
-    procs = ctrun_proctab_count(w->tab, e);
     if (!dry_run) {
       fd = ctrun_registry_claim(w->dir, e->id);
       if (fd < 0)
         continue; /* alive after all, or cleaned by another */
-      /* The view's process table was read after this run was found stale,
-       * when its supervisor could start nothing more.  If it held no remains
-       * of the run, none can appear later (a remain is only born of a
-       * remain), so there is nothing to stop, and no reason to read the
-       * whole process table again: per stale run, that read made cleanup
-       * cost O(runs x processes). */
-      if (procs != 0)
-        procs = clean_one(w->dir, e, fd, e->signal, e->kill_after_ms, &left);
+      if (procs[i] != 0)
+        procs[i] = clean_one(w->dir, e, fd, e->signal, e->kill_after_ms, &left);
       else
         ctrun_registry_drop(w->dir, e->id, fd);
       removed = left == 0;
@@ -341,14 +348,14 @@ static int clean(struct view *w, bool dry_run, bool json) {
     if (json) {
       printf("%s\n{\"id\":\"%s\",\"name\":", cleaned ? "," : "", e->id);
       ctrun_json_string(stdout, e->name);
-      if (procs < 0)
+      if (procs[i] < 0)
         printf(",\"procs\":null,\"removed\":%s}", removed ? "true" : "false");
       else
-        printf(",\"procs\":%d,\"removed\":%s}", procs, removed ? "true" : "false");
+        printf(",\"procs\":%d,\"removed\":%s}", procs[i], removed ? "true" : "false");
     } else if (ctrun_verbosity >= 0) {
       char n[16] = "?";
-      if (procs >= 0)
-        snprintf(n, sizeof n, "%d", procs);
+      if (procs[i] >= 0)
+        snprintf(n, sizeof n, "%d", procs[i]);
       printf("%s stale run %s (%s): %s process(es)%s\n", dry_run ? "would clean" : "cleaned", e->id,
              e->name, n,
              dry_run ? "" : removed ? " stopped, entry removed" : " signalled, some remain, entry kept");
@@ -357,23 +364,25 @@ static int clean(struct view *w, bool dry_run, bool json) {
   }
   if (json)
     puts(cleaned ? "\n]" : "]");
+  free(procs);
   return cleaned;
 }
 
 int ctrun_cmd_cleanup(const struct ctrun_cleanup_opts *o) {
   struct view w;
   char err[512];
+  int code;
 
   if (view_open(&w, err, sizeof err) != 0) {
     ctrun_error("%s", err);
     return CTRUN_EXIT_FAILURE;
   }
-  clean(&w, o->dry_run, o->json);
+  code = clean(&w, o->dry_run, o->json) < 0 ? CTRUN_EXIT_FAILURE : 0;
   if (!o->dry_run)
     ctrun_registry_sweep(w.dir);
   view_close(&w);
   fflush(stdout);
-  return 0;
+  return code;
 }
 
 int ctrun_cmd_check(const struct ctrun_check_opts *o) {

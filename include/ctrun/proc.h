@@ -187,6 +187,16 @@ void ctrun_proctab_free(struct ctrun_proctab *tab);
  * CTRUN_RUN_ID tag, each verified by start time).  -1: cannot tell. */
 int ctrun_proctab_count(struct ctrun_proctab *tab, const struct ctrun_entry *e);
 
+/* Count again the stale runs of V (N entries) whose PROCS[i] is 0, as
+ * one listing of the table (TAB's) showed nothing of them: it can miss a
+ * process that hops from pid to pid.  The table is read again and again,
+ * for all of them at once, until two passes find nothing new (bounded);
+ * PROCS[i] becomes how many processes of run V[i] were found.  Nothing
+ * changes where a listing misses nothing (Windows: a job knows its
+ * members) or memory runs out. */
+void ctrun_proctab_recount(struct ctrun_proctab *tab, const struct ctrun_entry *v, size_t n,
+                           int *procs);
+
 /* The resident memory of run E's processes together now, in bytes; 0
  * where the platform does not tell or the run has none. */
 uint64_t ctrun_proctab_rss(struct ctrun_proctab *tab, const struct ctrun_entry *e);

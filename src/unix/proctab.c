@@ -655,10 +655,32 @@ static void on_remain(const struct ctrun_pinfo *p, void *arg) {
     w->done++;
 }
 
-int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e, int sig) {
-  struct remains w;
+/* Read the table again and again, FN on each row as soon as it is read,
+ * until two passes in a row find nothing new (FN leaves *FRESH at 0), for
+ * at most WALK_PASSES passes or WALK_MS: one pass can miss a process that
+ * hops from pid to pid just as its row is read.  The newest pids first: a
+ * hopper is there, and gone from its row before a pass in pid order
+ * reaches it when the host is loaded.  FN must judge each row by itself
+ * (no ancestry): the rows come in no order. */
+static int read_until_quiet(void (*fn)(const struct ctrun_pinfo *p, void *arg), void *arg,
+                            int *fresh) {
   uint64_t t0 = uv_hrtime();
   int r = 0;
+  for (int i = 0, quiet = 0; i < WALK_PASSES && quiet < 2; i++) {
+    *fresh = 0;
+    ctrun_os_proc_newest(fn, arg, NEWEST_PIDS);
+    if ((r = ctrun_os_proc_each(fn, arg)) != 0)
+      break;
+    quiet = *fresh == 0 ? quiet + 1 : 0;
+    if (uv_hrtime() - t0 > (uint64_t)WALK_MS * 1000000)
+      break;
+  }
+  return r;
+}
+
+int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e, int sig) {
+  struct remains w;
+  int r;
 
   if (tab == NULL)
     return UV_ENOSYS;
@@ -671,23 +693,66 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
   w.sig = sig;
   w.self = getpid();
   w.own_group = getpgrp();
-  /* Not from TAB, read before: the table is read again and each remain
-   * signalled as it is read, until two passes find none new (bounded),
-   * as for a live run's tree, so that a process hopping from pid to pid
-   * does not slip past. */
-  for (int i = 0, quiet = 0; i < WALK_PASSES && quiet < 2; i++) {
-    w.fresh = 0;
-    /* The newest first: a pid hopper is there, and gone from its row
-     * before a pass in pid order reaches it when the host is loaded.
-     * Each row is judged by its own tag (no ancestry): safe in any order. */
-    ctrun_os_proc_newest(on_remain, &w, NEWEST_PIDS);
-    if ((r = ctrun_os_proc_each(on_remain, &w)) != 0)
-      break;
-    quiet = w.fresh == 0 ? quiet + 1 : 0;
-    if (uv_hrtime() - t0 > (uint64_t)WALK_MS * 1000000)
-      break;
-  }
+  /* Not from TAB, read before: each remain is signalled as it is read. */
+  r = read_until_quiet(on_remain, &w, &w.fresh);
   set_free(&w.signalled);
   set_free(&w.groups);
   return r != 0 ? r : w.done;
+}
+
+/* ---- Remains one listing missed ----------------------------------------- */
+
+/* A stale run looked for, by its tag. */
+struct sought {
+  const char *id;
+  size_t i; /* its index in the caller's arrays */
+};
+
+struct seek {
+  struct sought *runs; /* by id */
+  size_t n;
+  int *procs, fresh;
+  pid_t self;
+  struct ctrun_pidset counted;
+};
+
+static int by_id(const void *a, const void *b) {
+  return strcmp(((const struct sought *)a)->id, ((const struct sought *)b)->id);
+}
+
+static void on_sought(const struct ctrun_pinfo *p, void *arg) {
+  struct seek *s = arg;
+  struct sought key, *run;
+  char tag[CTRUN_ID_LEN + 1];
+  if (p->zombie || p->pid == s->self || p->pid <= 1 || set_has(&s->counted, p) ||
+      ctrun_os_proc_tag(p->pid, tag, sizeof tag) != 0)
+    return;
+  key.id = tag;
+  run = bsearch(&key, s->runs, s->n, sizeof *s->runs, by_id);
+  if (run == NULL || set_put(&s->counted, p->pid, p->start, 0) != 0)
+    return;
+  s->procs[run->i]++;
+  s->fresh++;
+}
+
+void ctrun_proctab_recount(struct ctrun_proctab *tab, const struct ctrun_entry *v, size_t n,
+                           int *procs) {
+  struct seek s;
+
+  if (tab == NULL)
+    return;
+  memset(&s, 0, sizeof s);
+  s.procs = procs;
+  s.self = getpid();
+  if ((s.runs = malloc((n + 1) * sizeof *s.runs)) == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    if (v[i].stale && procs[i] == 0 && this_boot(tab, &v[i]))
+      s.runs[s.n++] = (struct sought){ v[i].id, i };
+  if (s.n > 0) {
+    qsort(s.runs, s.n, sizeof *s.runs, by_id);
+    read_until_quiet(on_sought, &s, &s.fresh);
+  }
+  free(s.runs);
+  set_free(&s.counted);
 }
