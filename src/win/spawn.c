@@ -470,9 +470,15 @@ DWORD ctrun_win_create_process(const wchar_t *app, wchar_t *cmdline, DWORD flags
     }
     flags |= EXTENDED_STARTUPINFO_PRESENT;
   }
-  ok = CreateProcessW(app, cmdline, NULL, NULL, n > 0, flags, env, NULL, &si.StartupInfo, pi);
-  if (!ok)
-    err = GetLastError();
+  /* Wine fails a start now and then on a loaded host (ERROR_INTERNAL_ERROR:
+   * the new process could not reserve an address it needs, and ran
+   * nothing), so it is tried again; Windows does not fail so. */
+  for (int tries = 1;; tries++) {
+    ok = CreateProcessW(app, cmdline, NULL, NULL, n > 0, flags, env, NULL, &si.StartupInfo, pi);
+    if (ok || (err = GetLastError()) != ERROR_INTERNAL_ERROR || tries == 3)
+      break;
+    Sleep(50);
+  }
   if (si.lpAttributeList != NULL) {
     DeleteProcThreadAttributeList(si.lpAttributeList);
     free(si.lpAttributeList);

@@ -65,6 +65,8 @@
 #include <tlhelp32.h>
 #include <wchar.h>
 
+#include "util.h"
+
 static void append(const wchar_t *file, const char *text) {
   HANDLE h = CreateFileW(file, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
                          OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
@@ -96,7 +98,7 @@ static BOOL spawn(DWORD flags, const wchar_t *script, DWORD *pid) {
   _snwprintf(cmd, sizeof cmd / sizeof cmd[0], L"\"%ls\" %ls", self, script);
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
-  if (!CreateProcessW(self, cmd, NULL, NULL, FALSE, flags, NULL, NULL, &si, &pi))
+  if (!start_process(self, cmd, FALSE, flags, &si, &pi))
     return FALSE;
   *pid = pi.dwProcessId;
   CloseHandle(pi.hThread);

@@ -80,7 +80,7 @@ static inline HANDLE start_exe(struct e2e *t, const wchar_t *exe, const wchar_t 
   si.hStdError = open_out(path_in(t, name));
   if (si.hStdError == INVALID_HANDLE_VALUE)
     fail_msg("cannot open %ls: error %lu (still held by an earlier run?)", name, GetLastError());
-  ok = CreateProcessW(exe, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+  ok = start_process(exe, line, TRUE, 0, &si, &pi);
   if (!ok)
     fail_msg("cannot start %ls (%ls): error %lu", exe, tag, GetLastError());
   CloseHandle(si.hStdInput);

@@ -729,7 +729,7 @@ static long long run_bare(const wchar_t *exe, HANDLE v, const wchar_t *const *ar
   si.cb = sizeof si;
   si.dwFlags = STARTF_USESTDHANDLES;
   si.hStdInput = si.hStdOutput = si.hStdError = v;
-  assert_true(CreateProcessW(exe, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi));
+  assert_true(start_process(exe, line, FALSE, 0, &si, &pi));
   CloseHandle(pi.hThread);
   return finish(pi.hProcess, 60);
 }
@@ -1048,8 +1048,7 @@ static void child_in_job(struct e2e *t, JOBOBJECT_EXTENDED_LIMIT_INFORMATION *li
   si.dwFlags = STARTF_USESTDHANDLES;
   si.hStdInput = NULL;
   si.hStdOutput = si.hStdError = open_out(file);
-  assert_true(
-    CreateProcessW(child, line, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, &pi));
+  assert_true(start_process(child, line, TRUE, CREATE_SUSPENDED, &si, &pi));
   CloseHandle(si.hStdOutput);
   assert_true(AssignProcessToJobObject(job, pi.hProcess));
   ResumeThread(pi.hThread);

@@ -7,6 +7,20 @@
 #include <stdlib.h>
 #include <wchar.h>
 
+/* CreateProcessW, tried again while Wine fails to start the new process:
+ * ERROR_INTERNAL_ERROR, after "failed to map the shared user data" (an
+ * address the new process could not reserve), now and then on a loaded
+ * host.  Windows does not fail so, and a test must not fail by it. */
+static inline BOOL start_process(const wchar_t *app, wchar_t *line, BOOL inherit, DWORD flags,
+                                 STARTUPINFOW *si, PROCESS_INFORMATION *pi) {
+  for (int tries = 1;; tries++) {
+    BOOL ok = CreateProcessW(app, line, NULL, NULL, inherit, flags, NULL, NULL, si, pi);
+    if (ok || GetLastError() != ERROR_INTERNAL_ERROR || tries == 5)
+      return ok;
+    Sleep(100);
+  }
+}
+
 /* Delete DIR and everything in it. */
 static inline void remove_tree(const wchar_t *dir) {
   WIN32_FIND_DATAW fd;
