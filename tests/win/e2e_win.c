@@ -463,17 +463,21 @@ static void concurrent_runs_append_to_one_log(void **state) {
     else
       other++;
   }
-  if (under_wine() && na + nb + nctrun < 604 && na + nb + nctrun >= 594 &&
-      other <= 604 - na - nb - nctrun) {
+  if (under_wine()) {
     /* Wine appends by asking the file's size, then writing there: two
      * processes can pick the same end, and the later line replaces the
-     * earlier one -- the command's or ctrun's own (seen: one of ctrun's
-     * four lost); where the later is the shorter, the earlier's tail
-     * stays behind, a fragment (seen once: one).  Windows appends
-     * atomically; a handle that wrote at its own offset would lose
-     * hundreds of lines here. */
-    fprintf(stderr, "note: %d of 604 lines lost to Wine's emulated append, %d fragment(s)\n",
-            604 - na - nb - nctrun, other);
+     * earlier one -- the command's or ctrun's own; where the later is the
+     * shorter, the earlier's tail stays behind, a fragment.  How many
+     * follows the load (seen: 0-4 lost on a quiet host, 4 lost and more
+     * fragments than that while another test suite ran).  Windows appends
+     * atomically.  What can be checked here: a handle that wrote at its
+     * own offset would lose half the lines, an append loses a few. */
+    int lost = 604 - na - nb - nctrun;
+    if (lost != 0 || other != 0)
+      fprintf(stderr, "note: %d of 604 lines lost to Wine's emulated append, %d fragment(s)\n",
+              lost, other);
+    assert_true(na + nb + nctrun >= 574);
+    assert_true(other <= 30);
   } else {
     assert_int_equal(other, 0);
     assert_int_equal(nctrun, 4);
