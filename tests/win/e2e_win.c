@@ -1366,8 +1366,8 @@ int main(void) {
   env_path(L"CTRUN", ctrun);
   env_path(L"CTRUNW", ctrunw);
   env_path(L"CTRUN_CHILD", child);
-  /* CTRUN_TEST_FILTER=pattern runs only the tests whose names match. */
-  if (getenv("CTRUN_TEST_FILTER") != NULL)
-    cmocka_set_test_filter(getenv("CTRUN_TEST_FILTER"));
+  /* E2E_FILTER=pattern runs only the tests it matches, as on Unix. */
+  if (getenv("E2E_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("E2E_FILTER"));
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
