@@ -713,26 +713,30 @@ struct seek {
   size_t n;
   int *procs, fresh;
   pid_t self;
-  struct ctrun_pidset counted;
+  struct ctrun_pidset read; /* rows whose tag was read, over all passes */
 };
 
 static int by_id(const void *a, const void *b) {
   return strcmp(((const struct sought *)a)->id, ((const struct sought *)b)->id);
 }
 
+/* Each process's tag is read once: the passes after the first read only
+ * the processes born since. */
 static void on_sought(const struct ctrun_pinfo *p, void *arg) {
   struct seek *s = arg;
   struct sought key, *run;
   char tag[CTRUN_ID_LEN + 1];
-  if (p->zombie || p->pid == s->self || p->pid <= 1 || set_has(&s->counted, p) ||
-      ctrun_os_proc_tag(p->pid, tag, sizeof tag) != 0)
+  int r;
+  if (p->zombie || p->pid == s->self || p->pid <= 1 || set_has(&s->read, p))
+    return;
+  r = ctrun_os_proc_tag(p->pid, tag, sizeof tag);
+  if (r == UV_ESRCH || set_put(&s->read, p->pid, p->start, 0) != 0 || r != 0)
     return;
   key.id = tag;
-  run = bsearch(&key, s->runs, s->n, sizeof *s->runs, by_id);
-  if (run == NULL || set_put(&s->counted, p->pid, p->start, 0) != 0)
-    return;
-  s->procs[run->i]++;
-  s->fresh++;
+  if ((run = bsearch(&key, s->runs, s->n, sizeof *s->runs, by_id)) != NULL) {
+    s->procs[run->i]++;
+    s->fresh++;
+  }
 }
 
 void ctrun_proctab_recount(struct ctrun_proctab *tab, const struct ctrun_entry *v, size_t n,
@@ -754,5 +758,5 @@ void ctrun_proctab_recount(struct ctrun_proctab *tab, const struct ctrun_entry *
     read_until_quiet(on_sought, &s, &s.fresh);
   }
   free(s.runs);
-  set_free(&s.counted);
+  set_free(&s.read);
 }
