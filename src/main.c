@@ -154,7 +154,8 @@ static const char usage_text[] =
   "  128+N          the command died of signal N\n"
   "  75             lock busy and --on-busy=fail, or a fleet lock's server\n"
   "                 unavailable (--lock-unavailable=fail)\n"
-  "  ctrun stop: 0 all stopped, 1 no such run, 125 error.  ctrun cleanup: 0.\n"
+  "  ctrun stop: 0 all stopped, 1 no such run, 125 error.\n"
+  "  ctrun cleanup: 0, 125 error.\n"
   "  ctrun check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
 
 static int usage_error(const struct ctrun_parse_error *e) {
