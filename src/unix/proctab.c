@@ -616,7 +616,8 @@ struct remains {
   int sig, fresh, done;
   pid_t self, own_group;
   struct ctrun_pidset signalled;
-  struct ctrun_pidset groups; /* sessions' groups signalled as a whole */
+  struct ctrun_pidset groups;  /* sessions' groups signalled as a whole */
+  struct ctrun_pidset foreign; /* rows whose tag was read: not the run's */
 };
 
 /* A remain P that leads-group of a session of its own (it or an ancestor
@@ -638,15 +639,26 @@ static void signal_session_group(struct remains *w, const struct ctrun_pinfo *p)
     kill(-p->pgid, w->sig);
 }
 
-/* A remain of the run is signalled as soon as it is read, and once. */
+/* A remain of the run is signalled as soon as it is read, and once.  A
+ * process's tag is read once over all passes (the passes after the first
+ * read only the processes born since); its group every time, as a process
+ * may join the run's group after its tag was read. */
 static void on_remain(const struct ctrun_pinfo *p, void *arg) {
   struct remains *w = arg;
   char tag[CTRUN_ID_LEN + 1];
+  int r;
   if (p->zombie || p->pid == w->self || p->pid <= 1 || set_has(&w->signalled, p))
     return;
-  if (!(w->group && p->pgid == w->e->pgid) &&
-      (ctrun_os_proc_tag(p->pid, tag, sizeof tag) != 0 || strcmp(tag, w->e->id) != 0))
-    return;
+  if (!(w->group && p->pgid == w->e->pgid)) {
+    if (set_has(&w->foreign, p))
+      return;
+    r = ctrun_os_proc_tag(p->pid, tag, sizeof tag);
+    if (r != 0 || strcmp(tag, w->e->id) != 0) {
+      if (r != UV_ESRCH)
+        set_put(&w->foreign, p->pid, p->start, 0); /* no memory: read again */
+      return;
+    }
+  }
   signal_session_group(w, p);
   if (set_put(&w->signalled, p->pid, p->start, 0) != 0)
     return;
@@ -697,6 +709,7 @@ int ctrun_proctab_signal(struct ctrun_proctab *tab, const struct ctrun_entry *e,
   r = read_until_quiet(on_remain, &w, &w.fresh);
   set_free(&w.signalled);
   set_free(&w.groups);
+  set_free(&w.foreign);
   return r != 0 ? r : w.done;
 }
 
