@@ -252,10 +252,11 @@ static char *slurp(const char *path, size_t *len) {
   return buf;
 }
 
-/* Whether the environment of process PID holds the string WANT, wherever
- * it is.  A process whose main thread has exited shows no environment
- * under /proc/PID, only under the tasks that still run. */
-static bool env_has(const char *pid, const char *want) {
+/* Whether the environment of process PID holds the string WANT and, unless
+ * PREFIX is NULL, a string that begins with PREFIX.  A process whose main
+ * thread has exited shows no environment under /proc/PID, only under the
+ * tasks that still run. */
+static bool env_has(const char *pid, const char *want, const char *prefix) {
   char path[600];
   size_t len;
   char *env;
@@ -283,16 +284,17 @@ static bool env_has(const char *pid, const char *want) {
     if (d)
       closedir(d);
   }
-  for (char *s = env; env != NULL && s < env + len; s += strlen(s) + 1)
-    if (strcmp(s, want) == 0) {
-      found = true;
-      break;
-    }
+  bool prefixed = prefix == NULL;
+  for (char *s = env; env != NULL && s < env + len; s += strlen(s) + 1) {
+    found = found || strcmp(s, want) == 0;
+    prefixed = prefixed || strncmp(s, prefix, strlen(prefix)) == 0;
+  }
   free(env);
-  return found;
+  return found && prefixed;
 }
 
-int e2e_count_marked(struct e2e *t) {
+/* Marked processes alive; with TREE, only those carrying a CTRUN_RUN_ID. */
+static int count_marked(struct e2e *t, bool tree) {
   char want[80];
   DIR *d = opendir("/proc");
   struct dirent *de;
@@ -302,12 +304,20 @@ int e2e_count_marked(struct e2e *t) {
   while (d != NULL && (de = readdir(d)) != NULL) {
     if (de->d_name[0] < '0' || de->d_name[0] > '9')
       continue;
-    if (alive(de->d_name) && env_has(de->d_name, want))
+    if (alive(de->d_name) && env_has(de->d_name, want, tree ? "CTRUN_RUN_ID=" : NULL))
       n++;
   }
   if (d)
     closedir(d);
   return n;
+}
+
+int e2e_count_marked(struct e2e *t) {
+  return count_marked(t, false);
+}
+
+int e2e_count_tree(struct e2e *t) {
+  return count_marked(t, true);
 }
 
 bool e2e_wait_file(const char *path, double secs) {
@@ -655,6 +665,9 @@ int e2e_main(const char *name, const struct CMUnitTest *tests, size_t n) {
       signal(sig, SIG_DFL);
   }
   signal(SIGPIPE, SIG_IGN);
+  /* A suite itself run under ctrun: its run's tag must not make ctrun
+   * look like a process of the runs under test (e2e_count_tree). */
+  unsetenv("CTRUN_RUN_ID");
   /* E2E_FILTER=pattern runs only the tests it matches ('*' and '?');
    * E2E_SKIP=pattern skips those it matches. */
   if (getenv("E2E_FILTER") != NULL)

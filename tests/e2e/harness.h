@@ -62,6 +62,10 @@ void e2e_forgive_orphans(void);
  * it: a process counts while any of its threads runs (its main thread may
  * have exited), and its environment is read from a thread that runs. */
 int e2e_count_marked(struct e2e *t);
+/* The marked processes a run started: those carrying a CTRUN_RUN_ID.  Not
+ * ctrun itself, nor a process sharing its memory (the helper a sanitizer's
+ * leak check starts as ctrun exits, after the lock is released). */
+int e2e_count_tree(struct e2e *t);
 /* Wait up to SECS for PATH to exist (a child's "pidfile" step); with 0,
  * whether it exists now. */
 bool e2e_wait_file(const char *path, double secs);
