@@ -21,12 +21,16 @@ static int lines(const char *path) {
   return n;
 }
 
-/* A run holding LOCK for SECS, after its own pass through the critical
- * section of DIR. */
+/* A run holding LOCK for SECS, once it has made its own pass through the
+ * critical section of DIR (the lock is taken before the command starts:
+ * the lock alone does not say that the pass is made). */
 static pid_t hold(struct e2e *t, const char *lock, const char *dir, const char *secs) {
+  char entered[600];
   pid_t pid = E2E_START(t, "-n", "holder", "-l", lock, "--", "@child", "crit", dir, "sleep", secs);
-  for (int i = 0; i < 500 && !e2e_locked(lock); i++)
+  snprintf(entered, sizeof entered, "%s/entered", dir);
+  for (int i = 0; i < 500 && lines(entered) < 1; i++)
     e2e_sleep(0.01);
+  assert_int_equal(lines(entered), 1);
   assert_true(e2e_locked(lock));
   return pid;
 }
