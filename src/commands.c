@@ -40,7 +40,7 @@ static int view_open(struct view *w, char *err, size_t errlen) {
     ctrun_dir_close(w->dir);
     return r;
   }
-  w->tab = ctrun_proctab_load();
+  w->tab = ctrun_proctab_load(false);
   return 0;
 }
 
@@ -67,7 +67,7 @@ static uint64_t ms_since(uint64_t t0) { return (uv_hrtime() - t0) / 1000000; }
  * reached.  Returns how many processes were found; *LEFT says how many
  * could not be killed. */
 static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_after_ms, int *left) {
-  struct ctrun_proctab *tab = ctrun_proctab_load();
+  struct ctrun_proctab *tab = ctrun_proctab_load(true);
   int found = ctrun_proctab_count(tab, e), n, sent;
   uint64_t t0 = uv_hrtime(), grace = kill_after_ms < CLEANUP_GRACE_MS ? kill_after_ms
                                                                       : CLEANUP_GRACE_MS;
@@ -88,7 +88,7 @@ static int kill_remains(const struct ctrun_entry *e, int sig, uint64_t kill_afte
   for (int empty = n > 0 ? 0 : 2; empty < 2 && ms_since(t0) < grace + CLEANUP_KILL_MS;) {
     ctrun_proctab_free(tab);
     sleep_ms(20);
-    tab = ctrun_proctab_load();
+    tab = ctrun_proctab_load(true);
     n = ctrun_proctab_count(tab, e);
     empty = n > 0 ? 0 : empty + 1;
     if (n > 0 && ms_since(t0) >= grace)

@@ -293,7 +293,7 @@ static int write_metrics(FILE *f, struct ctrun_dir *dir, int64_t now) {
                 v[i].last.total[k]);
       }
     if (ctrun_registry_list(dir, &runs, &nruns) == 0) {
-      tab = ctrun_proctab_load();
+      tab = ctrun_proctab_load(false);
       for (size_t i = 0; i < nruns; i++) {
         int c = ctrun_proctab_count(tab, &runs[i]);
         if (runs[i].stale)

@@ -177,9 +177,12 @@ int ctrun_proc_sign_entry(int fd);
  * have survived a reboot; "" where the platform has none. */
 void ctrun_proc_boot_id(char *buf, size_t size);
 
-/* A snapshot of the process table, so that one listing serves many runs. */
+/* A snapshot of the process table, so that one listing serves many runs.
+ * With TAGS each process's run tag is read with its row, in the same pass;
+ * without, the tags are read (the table with them) when a stale run is
+ * first counted.  Ask for them when only stale runs will be counted. */
 struct ctrun_proctab;
-struct ctrun_proctab *ctrun_proctab_load(void);
+struct ctrun_proctab *ctrun_proctab_load(bool tags);
 void ctrun_proctab_free(struct ctrun_proctab *tab);
 
 /* How many processes belong to run E now: a live run's supervised tree, or

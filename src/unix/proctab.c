@@ -130,11 +130,11 @@ static int fill(struct ctrun_proctab *tab, bool tags) {
   return 0;
 }
 
-struct ctrun_proctab *ctrun_proctab_load(void) {
+struct ctrun_proctab *ctrun_proctab_load(bool tags) {
   struct ctrun_proctab *tab = calloc(1, sizeof *tab);
   if (tab == NULL)
     return NULL;
-  if (fill(tab, false) != 0) {
+  if (fill(tab, tags) != 0) {
     ctrun_proctab_free(tab);
     return NULL;
   }

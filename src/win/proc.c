@@ -1057,7 +1057,10 @@ struct ctrun_proctab {
   int unused;
 };
 
-struct ctrun_proctab *ctrun_proctab_load(void) { return calloc(1, sizeof(struct ctrun_proctab)); }
+struct ctrun_proctab *ctrun_proctab_load(bool tags) {
+  (void)tags;
+  return calloc(1, sizeof(struct ctrun_proctab));
+}
 
 void ctrun_proctab_free(struct ctrun_proctab *tab) { free(tab); }
 

@@ -1,4 +1,5 @@
-/* ctrun_proctab_recount: the second look that cleanup takes for stale runs
+/* The process table's counts of a stale run's remains, and
+ * ctrun_proctab_recount: the second look that cleanup takes for stale runs
  * its one listing showed nothing of.  A real process carries a run's tag;
  * the recount must find it for that run, and leave every other run as it
  * was.  (That one listing can miss a process hopping from pid to pid is
@@ -71,7 +72,7 @@ static void recount_finds_the_tagged_run_only(void **state) {
   v[2].stale = false;
   stale_entry(&v[3], TAGGED, boot[0] ? "an-earlier-boot" : ""); /* another boot */
   stale_entry(&v[4], TAGGED, boot);                           /* already counted */
-  tab = ctrun_proctab_load();
+  tab = ctrun_proctab_load(false);
   have_tab = tab != NULL;
   ctrun_proctab_recount(tab, v, 5, procs);
   ctrun_proctab_free(tab);
@@ -88,9 +89,40 @@ static void recount_finds_the_tagged_run_only(void **state) {
   assert_int_equal(procs[4], 7);
 }
 
+/* A stale run's remains counted the same whether the tags came with the
+ * table (cleanup's waits) or were read at the first count (ps). */
+static void remains_are_counted_with_tags_read_either_way(void **state) {
+  const char *backend = getenv("CTRUN_CONTAINMENT");
+  bool tags = backend == NULL || strcmp(backend, "posix") != 0;
+  char boot[40];
+  struct ctrun_entry found, other;
+  int counts[2][2], status;
+  pid_t pid;
+  (void)state;
+
+  ctrun_proc_boot_id(boot, sizeof boot);
+  stale_entry(&found, TAGGED, boot);
+  stale_entry(&other, "ba9876543210", boot);
+  pid = start_tagged();
+  for (int with = 0; with < 2; with++) {
+    struct ctrun_proctab *tab = ctrun_proctab_load(with);
+    counts[with][0] = ctrun_proctab_count(tab, &found);
+    counts[with][1] = ctrun_proctab_count(tab, &other);
+    ctrun_proctab_free(tab);
+  }
+  kill(pid, SIGKILL);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+
+  for (int with = 0; with < 2; with++) {
+    assert_int_equal(counts[with][0], tags ? 1 : -1); /* -1: no table to tell */
+    assert_int_equal(counts[with][1], tags ? 0 : -1);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(recount_finds_the_tagged_run_only),
+    cmocka_unit_test(remains_are_counted_with_tags_read_either_way),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
