@@ -320,6 +320,18 @@ int e2e_count_tree(struct e2e *t) {
   return count_marked(t, true);
 }
 
+char *e2e_start_err(struct e2e *t) {
+  size_t len = 0, n = 0;
+  char *text = slurp(e2e_bg_err(t), &len);
+  if (text == NULL)
+    return strdup("");
+  for (size_t i = 0; i < len; i++)
+    if (text[i] != '\0')
+      text[n++] = text[i];
+  text[n] = '\0';
+  return text;
+}
+
 bool e2e_wait_file(const char *path, double secs) {
   double end = e2e_now() + secs;
   /* Looked at once at least: a wait of 0 asks whether it is there now. */

@@ -69,6 +69,11 @@ int e2e_count_tree(struct e2e *t);
 /* Wait up to SECS for PATH to exist (a child's "pidfile" step); with 0,
  * whether it exists now. */
 bool e2e_wait_file(const char *path, double secs);
+/* What the processes E2E_START started wrote to their standard error (the
+ * file they share, e2e_bg_err), for a failure's message; a new string.
+ * Each start truncates that file: what an earlier process writes after
+ * that follows a run of NULs, which are dropped. */
+char *e2e_start_err(struct e2e *t);
 /* Wait up to SECS for at least N marked processes to exist (0: whether
  * they do now).  ctrun itself carries the mark too. */
 bool e2e_wait_marked(struct e2e *t, int n, double secs);
