@@ -184,6 +184,8 @@ static void on_async(uv_async_t *h) {
     if (pending[run_sigs[i]]) {
       pending[run_sigs[i]] = 0;
       s->cb(run_sigs[i], s->data);
+      if (watcher != s)
+        return; /* the callback ended the run and closed this watcher */
     }
 }
 

@@ -42,6 +42,7 @@ struct ctrun_tree {
   bool reaper;       /* every orphan of the tree comes to us */
   struct ctrun_unix_tree u; /* what is the run's below us */
   bool exited;       /* the command has been reaped */
+  bool closing;      /* ctrun_tree_free was called: no callback any more */
   bool has_children; /* the last reap found children still running */
   int status, termsig;
   struct rusage before; /* ctrun's reaped children's usage before the run */
@@ -122,6 +123,8 @@ static void on_wake(uv_async_t *h) {
     child_exited = 0;
     reap(t);
     t->cb(t, t->data);
+    if (t->closing)
+      return; /* the callback ended the run: a stop that came with it is moot */
   }
   if (stop_asked && t->stop_cb != NULL) {
     stop_asked = 0;
@@ -533,6 +536,7 @@ void ctrun_tree_free(struct ctrun_tree *t) {
    * moot: SIGUSR1 is ignored from now on.  SIGCHLD is libuv's again (the
    * --on-finish command is spawned through it). */
   woken = NULL;
+  t->closing = true;
   if (t->stop_cb != NULL)
     signal(SIGUSR1, SIG_IGN);
   signal(SIGCHLD, SIG_DFL);

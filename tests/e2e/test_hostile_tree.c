@@ -249,6 +249,59 @@ static void concurrent_stops_are_idempotent(void **state) {
   }
 }
 
+/* The line of /proc/PID/status that begins with KEY (which ends in ':'),
+ * as a number in BASE; 0 if there is none. */
+static unsigned long long status_field(pid_t pid, const char *key, int base) {
+  char path[64], *text, *at;
+  unsigned long long v = 0;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  text = e2e_read(path);
+  if ((at = strstr(text, key)) != NULL)
+    v = strtoull(at + strlen(key), NULL, base);
+  free(text);
+  return v;
+}
+
+/* A stop that reaches the supervisor in the same turn of its loop as the
+ * end of the command finds the run over: the run keeps the command's own
+ * status, the stop succeeds, and ctrun closes nothing twice (it did: the
+ * stop was taken for one between two attempts, and the run's handles,
+ * already closed, were closed again; libuv aborts on that).  Both are
+ * made to arrive at once by holding ctrun stopped while the command
+ * exits and the stop asks. */
+static void stop_as_the_run_ends_finds_it_over(void **state) {
+  struct e2e *t = *state;
+  const char *ready = e2e_path(t, "ready");
+  char *text;
+  pid_t run = E2E_START(t, "-n", "ending", "--", "@child", "pidfile", ready, "sleep", "0.3",
+                        "exit", "3");
+  assert_true(e2e_wait_file(ready, 10));
+  e2e_sleep(0.05); /* the pid is written whole */
+  text = e2e_read(ready);
+  pid_t child = (pid_t)atoi(text);
+  free(text);
+  assert_true(child > 0);
+  kill(run, SIGSTOP);
+  /* The command exits (a zombie: ctrun, stopped, has not reaped it). */
+  double end = e2e_now() + 10;
+  while (e2e_running(child) && e2e_now() < end)
+    e2e_sleep(0.01);
+  assert_false(e2e_running(child));
+  /* The stop writes its request and signals ctrun (SIGUSR1, pending). */
+  pid_t stop = E2E_START(t, "stop", "ending");
+  end = e2e_now() + 10;
+  while (!(status_field(run, "ShdPnd:", 16) & (1ull << (SIGUSR1 - 1))) && e2e_now() < end)
+    e2e_sleep(0.01);
+  assert_true(status_field(run, "ShdPnd:", 16) & (1ull << (SIGUSR1 - 1)));
+  kill(run, SIGCONT);
+  int code = finish(run, 10);
+  if (code != 3) {
+    fprintf(stderr, "the run exited %d, not 3; its standard error:\n%s\n", code, e2e_start_err(t));
+    fail();
+  }
+  assert_int_equal(finish(stop, 30), 0);
+}
+
 /* ---- A pid hopper and a fork storm ------------------------------------- */
 
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
@@ -581,6 +634,7 @@ int main(void) {
     E2E_TEST(stop_gives_up_in_time),
     E2E_TEST(stop_has_no_cap_on_runs),
     E2E_TEST(concurrent_stops_are_idempotent),
+    E2E_TEST(stop_as_the_run_ends_finds_it_over),
     E2E_TEST(pid_hopper_gets_the_soft_signal),
     E2E_TEST(cleanup_reaches_a_pid_hopper),
     E2E_TEST(fork_storm_does_not_starve_the_deadline),

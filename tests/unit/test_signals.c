@@ -67,6 +67,37 @@ static void handlers_act_only_in_ctrun(void **state) {
   kill(getpid(), SIGUSR2);
   assert_int_equal(ctrun_proc_held_signal(), SIGUSR2);
 }
+
+/* What a run's signal callback saw, and the watcher it closes. */
+struct seen {
+  struct ctrun_signals *watcher;
+  int calls;
+};
+
+static void end_the_run(int sig, void *data) {
+  struct seen *s = data;
+  (void)sig;
+  s->calls++;
+  ctrun_signals_close(s->watcher);
+}
+
+/* Two signals that end a run, come in the same turn of the loop: the first
+ * one's callback ends the run and closes the watcher, and the second
+ * never reaches the run that is over (it would end it a second time). */
+static void no_signal_reaches_a_closed_watcher(void **state) {
+  char err[256];
+  uv_loop_t loop;
+  struct seen s = { NULL, 0 };
+  (void)state;
+  assert_int_equal(ctrun_proc_protect(err, sizeof err), 0);
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(ctrun_signals_watch(&loop, end_the_run, &s, &s.watcher), 0);
+  kill(getpid(), SIGHUP);
+  kill(getpid(), SIGUSR2);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(s.calls, 1);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
 #endif
 
 int main(void) {
@@ -75,6 +106,7 @@ int main(void) {
     cmocka_unit_test(bad_signals),
 #ifndef _WIN32
     cmocka_unit_test(handlers_act_only_in_ctrun),
+    cmocka_unit_test(no_signal_reaches_a_closed_watcher),
 #endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
